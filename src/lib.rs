@@ -3,7 +3,18 @@
 //! The pipeline runs in one direction, one module per stage:
 //! `recipe` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
 //! with `progress` events alongside and `build` driving the whole.
-//! `digest` and `media` hold the primitives every stage shares.
+//! `digest` and `media` hold the primitives every stage shares. A module
+//! uses the types of the stages before it, never those after it.
 
 pub mod digest;
 pub mod media;
+
+pub mod recipe;
+pub mod plan;
+pub mod sandbox;
+pub mod layer;
+pub mod store;
+pub mod image;
+pub mod registry;
+pub mod progress;
+pub mod build;

@@ -1,0 +1,1 @@
+//! Images: OCI config, manifest and index, serialized as canonical JSON.

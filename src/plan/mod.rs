@@ -1,0 +1,1 @@
+//! Plans: a recipe turned into ordered steps, each with a cache key.

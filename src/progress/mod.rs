@@ -1,0 +1,1 @@
+//! Progress events and their sinks.

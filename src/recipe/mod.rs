@@ -1,0 +1,1 @@
+//! Recipe files: the TOML schema, parsing and validation with file:line errors.

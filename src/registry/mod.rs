@@ -1,0 +1,1 @@
+//! Registries: references, auth, pull and push over the OCI distribution API.

@@ -1,0 +1,1 @@
+//! Sandboxes: user namespaces, id mapping, overlay mounts, chroot, running a step.
