@@ -1,1 +1,163 @@
 //! Plans: a recipe turned into ordered steps, each with a cache key.
+//!
+//! A step's cache key is the sha256 of everything that decides the layer it
+//! makes: the parent chain (OCI ChainID of the layers below), the step in
+//! canonical form, the digests of the files it copies, the environment it
+//! runs with, and the settings that change a layer's bytes (compression,
+//! source date epoch, fake-root mode). Same key, same layer.
+
+mod inputs;
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::digest::{Digest, Hasher};
+use crate::media::Compression;
+use crate::recipe::{Recipe, Step, StepKind};
+
+pub use inputs::hash_tree;
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("SOURCE_DATE_EPOCH='{0}' is not a number of seconds since 1970: unset it or set it to an integer such as 0")]
+    BadEpoch(String),
+    #[error("{recipe}:{line}: steps[{index}]: cannot read copy source {path}: {source}")]
+    CopySource {
+        recipe: String,
+        line: usize,
+        index: usize,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The settings that change the bytes of a layer, so they are part of every key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerSettings {
+    pub compression: Compression,
+    pub source_date_epoch: u64,
+    /// Single-id mode: ownership changes are faked, so layers differ.
+    pub fake_root: bool,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug)]
+pub struct PlannedStep {
+    /// 1-based, as users count steps.
+    pub number: usize,
+    pub step: Step,
+    /// The history `created_by` text.
+    pub created_by: String,
+    /// Digest of a copy step's source tree.
+    pub inputs: Option<Digest>,
+}
+
+/// A recipe with its steps ready to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub recipe: Recipe,
+    pub steps: Vec<PlannedStep>,
+    pub source_date_epoch: u64,
+}
+
+impl Plan {
+    /// Plans `recipe`. `env_epoch` is the `SOURCE_DATE_EPOCH` environment
+    /// variable, which overrides the recipe's value; the default is 0.
+    pub fn new(recipe: Recipe, env_epoch: Option<&str>) -> Result<Plan, PlanError> {
+        let source_date_epoch = match env_epoch.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => s.parse().map_err(|_| PlanError::BadEpoch(s.to_string()))?,
+            None => recipe.image.source_date_epoch.unwrap_or(0),
+        };
+        let mut steps = Vec::with_capacity(recipe.steps.len());
+        for (i, step) in recipe.steps.iter().enumerate() {
+            let inputs = match &step.kind {
+                StepKind::Copy(c) => Some(hash_tree(&c.src).map_err(|source| PlanError::CopySource {
+                    recipe: recipe.path.display().to_string(),
+                    line: step.line,
+                    index: i,
+                    path: c.src_as_written.clone(),
+                    source,
+                })?),
+                StepKind::Run { .. } => None,
+            };
+            steps.push(PlannedStep {
+                number: i + 1,
+                created_by: step.describe(),
+                step: step.clone(),
+                inputs,
+            });
+        }
+        Ok(Plan {
+            recipe,
+            steps,
+            source_date_epoch,
+        })
+    }
+
+    /// The recipe's directory, against which its relative paths resolve.
+    pub fn dir(&self) -> &Path {
+        &self.recipe.dir
+    }
+}
+
+impl PlannedStep {
+    /// The step in canonical form: what it does, without where it came from.
+    fn canonical(&self) -> serde_json::Value {
+        match &self.step.kind {
+            StepKind::Run { command, env } => json!({
+                "run": command.argv(),
+                "env": env,
+            }),
+            StepKind::Copy(c) => json!({
+                "copy": {
+                    "inputs": self.inputs.as_ref().map(|d| d.to_string()),
+                    "dest": c.dest,
+                    "mode": c.mode,
+                    "owner": c.owner.map(|(u, g)| format!("{u}:{g}")),
+                }
+            }),
+        }
+    }
+
+    /// The cache key of this step on top of `parent` (the ChainID of the
+    /// layers below, `None` on an empty base), run with `env`.
+    pub fn cache_key(
+        &self,
+        parent: Option<&Digest>,
+        env: &[(String, String)],
+        settings: &LayerSettings,
+    ) -> Digest {
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let doc = json!({
+            "v": 1,
+            "parent": parent.map(|d| d.to_string()),
+            "step": self.canonical(),
+            "env": env,
+            "compression": settings.compression.to_string(),
+            "source_date_epoch": settings.source_date_epoch,
+            "fake_root": settings.fake_root,
+        });
+        // serde_json's map is sorted by key (no preserve_order feature), so
+        // these bytes are canonical.
+        let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        Digest::of(&bytes)
+    }
+}
+
+/// The OCI ChainID of a stack of layers given by their diff_ids, bottom first:
+/// ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
+pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
+    let mut it = diff_ids.iter();
+    let mut chain = it.next()?.clone();
+    for d in it {
+        let mut h = Hasher::new();
+        h.update(format!("{chain} {d}").as_bytes());
+        chain = h.finish().0;
+    }
+    Some(chain)
+}
+
+#[cfg(test)]
+mod tests;
