@@ -1,1 +1,348 @@
-//! The build driver: walks a plan step by step and assembles the image.
+//! The build driver: walks a plan step by step (cache lookup → sandbox →
+//! layer → store), assembles the image and tags it, reporting progress all
+//! along. The CLI and any other front end call [`build`].
+
+mod base;
+mod error;
+mod lowers;
+pub mod worker;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::digest::Digest;
+use crate::image::{self, ConfigOverrides, ImageConfig};
+use crate::media::{Compression, Descriptor, LayerInfo};
+use crate::plan::{LayerSettings, Plan, chain_id};
+use crate::progress::{Event, Phase, Sink};
+use crate::recipe::{Recipe, StepKind};
+use crate::sandbox::{Action, HostEnv, IdMapping, Network, RunSpec, Rootfs, Userns};
+use crate::store::{CacheEntry, Store};
+
+pub use base::BaseImage;
+pub use error::BuildError;
+use worker::{Answer, Diff, Op, Unpack, Workers};
+
+/// How a step's changes are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DiffMethod {
+    /// Overlay when it can be mounted, else the snapshot fallback.
+    #[default]
+    Auto,
+    Overlay,
+    /// Copy the tree, snapshot stats before the step, compare after.
+    Snapshot,
+}
+
+/// Everything a build needs besides the recipe.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub recipe: PathBuf,
+    /// The name to tag the image with, as given (`:latest` added if untagged).
+    pub tag: Option<String>,
+    pub store: PathBuf,
+    pub no_cache: bool,
+    pub compression: Compression,
+    pub network: Network,
+    pub host_ca: bool,
+    pub diff: DiffMethod,
+    /// boxwright's own executable, re-executed as the namespace worker.
+    pub worker_exe: PathBuf,
+    /// The `SOURCE_DATE_EPOCH` environment value, if set.
+    pub source_date_epoch_env: Option<String>,
+}
+
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct BuildOutcome {
+    pub manifest: Descriptor,
+    pub name: Option<String>,
+    pub cached_steps: usize,
+    pub total_steps: usize,
+}
+
+/// Keeps the last lines of a step's output for the failure report.
+struct Tail {
+    lines: VecDeque<String>,
+    cap: usize,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Tail {
+        Tail {
+            lines: VecDeque::with_capacity(cap),
+            cap,
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        if self.lines.len() == self.cap {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.to_string());
+    }
+}
+
+/// Builds the image a recipe describes into the store.
+pub fn build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, BuildError> {
+    let result = run_build(opts, sink);
+    if let Err(e) = &result {
+        let (step, command, exit_code, last_lines) = match e {
+            BuildError::StepFailed {
+                step,
+                command,
+                exit_code,
+                last_lines,
+            } => (Some(*step), Some(command.clone()), Some(*exit_code), last_lines.clone()),
+            BuildError::StepError { step, .. } => (Some(*step), None, None, Vec::new()),
+            _ => (None, None, None, Vec::new()),
+        };
+        sink.emit(&Event::Failed {
+            step,
+            command,
+            exit_code,
+            message: e.to_string(),
+            last_lines,
+        });
+    }
+    result
+}
+
+fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, BuildError> {
+    sink.emit(&Event::Phase {
+        phase: Phase::Creating,
+    });
+    let recipe = Recipe::load(&opts.recipe)?;
+    recipe.check_sources()?;
+    let plan = Plan::new(recipe, opts.source_date_epoch_env.as_deref())?;
+    let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
+
+    let store = Store::open(&opts.store)?;
+    let _lock = store.lock_shared()?;
+
+    let mapping = IdMapping::detect()?;
+    sink.emit(&Event::Info {
+        message: format!("id mapping: {}", mapping.describe()),
+    });
+    let settings = LayerSettings {
+        compression: opts.compression,
+        source_date_epoch: plan.source_date_epoch,
+        fake_root: mapping.fake_root(),
+    };
+    let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
+
+    let base = base::resolve(&plan, &store, &settings, sink)?;
+    let mut config = base.config.clone();
+    let mut layers: Vec<LayerInfo> = base.layers.clone();
+    let run_env = env_for_steps(&config);
+
+    sink.emit(&Event::Phase {
+        phase: Phase::Building,
+    });
+    let total = plan.steps.len();
+    let mut cached_steps = 0;
+    let mut invalidated = opts.no_cache;
+    let mut runner: Option<lowers::Runner> = None;
+    for ps in &plan.steps {
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let parent = chain_id(&diff_ids);
+        let step_env = step_env(&run_env, &ps.step.kind);
+        let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
+        let description = ps.created_by.clone();
+        if !invalidated {
+            if let Some(hit) = store.cache_get(&key)? {
+                sink.emit(&Event::StepCached {
+                    step: ps.number,
+                    total,
+                    description,
+                    layer: hit.layer.digest.clone(),
+                });
+                config.push_layer(hit.layer.diff_id.clone(), &ps.created_by, plan.source_date_epoch);
+                layers.push(hit.layer);
+                cached_steps += 1;
+                continue;
+            }
+        }
+        // The first miss invalidates every later step: their parents change.
+        invalidated = true;
+        sink.emit(&Event::StepStarted {
+            step: ps.number,
+            total,
+            description,
+        });
+        let started = Instant::now();
+        let r = match &mut runner {
+            Some(r) => r,
+            None => runner.insert(lowers::Runner::new(
+                &store,
+                &workers,
+                opts.diff,
+                sink,
+            )?),
+        };
+        let action = match &ps.step.kind {
+            StepKind::Run { command, .. } => Action::Exec {
+                argv: command.argv(),
+                env: step_env.clone(),
+                cwd: config.working_dir().unwrap_or_else(|| "/".to_string()),
+                uid: 0,
+                gid: 0,
+            },
+            StepKind::Copy(c) => Action::Copy {
+                src: c.src.clone(),
+                dest: c.dest.clone(),
+                mode: c.mode,
+                owner: c.owner,
+            },
+        };
+        let mut tail = Tail::new(20);
+        let number = ps.number;
+        let mut on_line = |line: &str| {
+            tail.push(line);
+            sink.emit(&Event::Log {
+                step: number,
+                line: line.to_string(),
+            });
+        };
+        let host = HostEnv::capture(opts.host_ca);
+        let outcome = r.run_step(&layers, action, opts.network, host, &settings, &mut on_line);
+        let layer = match outcome {
+            Ok(StepResult::Layer(l)) => l,
+            Ok(StepResult::Exit(code)) => {
+                return Err(BuildError::StepFailed {
+                    step: ps.number,
+                    command: ps.created_by.clone(),
+                    exit_code: code,
+                    last_lines: tail.lines.into_iter().collect(),
+                });
+            }
+            Err(message) => {
+                return Err(BuildError::StepError {
+                    step: ps.number,
+                    message,
+                });
+            }
+        };
+        store.cache_put(
+            &key,
+            &CacheEntry {
+                layer: layer.clone(),
+                created_by: ps.created_by.clone(),
+            },
+        )?;
+        sink.emit(&Event::StepFinished {
+            step: ps.number,
+            total,
+            duration_ms: started.elapsed().as_millis() as u64,
+            layer: layer.digest.clone(),
+            size: layer.size,
+        });
+        config.push_layer(layer.diff_id.clone(), &ps.created_by, plan.source_date_epoch);
+        layers.push(layer);
+    }
+    if let Some(r) = runner {
+        r.finish();
+    }
+
+    let overrides = overrides_from(&plan.recipe);
+    if !overrides.is_empty() {
+        config.apply(&overrides);
+        config.push_empty_history("boxwright: config from the recipe", plan.source_date_epoch);
+    }
+    config.set_created(plan.source_date_epoch);
+    let manifest = image::write_image(store.layout(), &config, &layers, Default::default())?;
+    if let Some(n) = &name {
+        store.layout().tag(n, manifest.clone())?;
+    }
+    sink.emit(&Event::Phase { phase: Phase::Done });
+    sink.emit(&Event::Finished {
+        digest: manifest.digest.clone(),
+        name: name.clone(),
+        cached_steps,
+        total_steps: total,
+    });
+    Ok(BuildOutcome {
+        manifest,
+        name,
+        cached_steps,
+        total_steps: total,
+    })
+}
+
+/// The outcome of one step in a worker.
+pub(crate) enum StepResult {
+    Layer(LayerInfo),
+    Exit(i32),
+}
+
+/// `NAME` → `NAME:latest`; a name that already has a tag or digest stays.
+pub fn normalize_tag(name: &str) -> Result<String, BuildError> {
+    let bad = name.is_empty()
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+        || name.starts_with(['-', ':', '@', '/']);
+    if bad {
+        return Err(BuildError::BadInput(format!(
+            "'{name}' is not a valid image name: use NAME[:TAG], e.g. demo:latest"
+        )));
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || last.contains('@') {
+        Ok(name.to_string())
+    } else {
+        Ok(format!("{name}:latest"))
+    }
+}
+
+/// The environment steps run with: the image's, with a default PATH.
+fn env_for_steps(config: &ImageConfig) -> Vec<(String, String)> {
+    let mut env = config.env();
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push((
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ));
+    }
+    env
+}
+
+fn step_env(base: &[(String, String)], kind: &StepKind) -> Vec<(String, String)> {
+    let mut env = base.to_vec();
+    if let StepKind::Run { env: extra, .. } = kind {
+        for (k, v) in extra {
+            match env.iter_mut().find(|(ek, _)| ek == k) {
+                Some(e) => e.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+    }
+    env
+}
+
+fn overrides_from(recipe: &Recipe) -> ConfigOverrides {
+    let c = &recipe.config;
+    ConfigOverrides {
+        env: c.env.clone(),
+        workdir: c.workdir.clone(),
+        user: c.user.clone(),
+        entrypoint: c.entrypoint.clone(),
+        cmd: c.cmd.clone(),
+        exposed_ports: c.expose.iter().map(|p| p.to_string()).collect(),
+        labels: c.labels.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_get_latest_unless_they_have_one() {
+        assert_eq!(normalize_tag("demo").unwrap(), "demo:latest");
+        assert_eq!(normalize_tag("demo:1").unwrap(), "demo:1");
+        assert_eq!(normalize_tag("localhost:5000/a/b").unwrap(), "localhost:5000/a/b:latest");
+        assert_eq!(normalize_tag("localhost:5000/a/b:x").unwrap(), "localhost:5000/a/b:x");
+        assert!(normalize_tag("").is_err());
+        assert!(normalize_tag("a b").is_err());
+    }
+}

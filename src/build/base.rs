@@ -1,0 +1,151 @@
+//! The image a build starts from: nothing, a rootfs tarball, an image in an
+//! OCI layout, or (later) a registry image.
+
+use std::fs::File;
+use std::io::BufReader;
+
+use crate::digest::{Digest, Hasher};
+use crate::image::{self, ImageConfig};
+use crate::layer;
+use crate::media::{Compression, LayerInfo};
+use crate::plan::{LayerSettings, Plan};
+use crate::progress::{Event, Sink};
+use crate::recipe::Base;
+use crate::store::{CacheEntry, Layout, Store};
+
+use super::BuildError;
+
+/// The starting point of a build.
+#[derive(Clone, Debug)]
+pub struct BaseImage {
+    pub config: ImageConfig,
+    pub layers: Vec<LayerInfo>,
+}
+
+/// Resolves the plan's base into the store.
+pub(crate) fn resolve(
+    plan: &Plan,
+    store: &Store,
+    settings: &LayerSettings,
+    sink: &dyn Sink,
+) -> Result<BaseImage, BuildError> {
+    let epoch = plan.source_date_epoch;
+    match &plan.recipe.image.base {
+        Base::Scratch => Ok(BaseImage {
+            config: ImageConfig::new_for_host(epoch),
+            layers: Vec::new(),
+        }),
+        Base::Rootfs(path) => {
+            let layer = import_rootfs(path, store, settings.compression, sink)?;
+            let mut config = ImageConfig::new_for_host(epoch);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            config.push_layer(layer.diff_id.clone(), &format!("boxwright: rootfs {name}"), epoch);
+            Ok(BaseImage {
+                config,
+                layers: vec![layer],
+            })
+        }
+        Base::Oci { dir, tag } => {
+            let layout = Layout::open(dir)
+                .map_err(|e| BuildError::Base(format!("oci:{}: {e}", dir.display())))?;
+            let desc = layout.resolve(tag).map_err(|e| {
+                BuildError::Base(format!("oci:{}:{tag}: {e}", dir.display()))
+            })?;
+            copy_image(&layout, &desc, store, &format!("oci:{}:{tag}", dir.display()))
+        }
+        Base::Registry(r) => Err(BuildError::BadInput(format!(
+            "base '{r}' is a registry reference; pull it first is not supported yet: use scratch, rootfs:FILE.tar or oci:DIR:TAG"
+        ))),
+    }
+}
+
+/// Copies an image's blobs from a foreign layout into the store, verifying
+/// each, and returns it as a base.
+pub(crate) fn copy_image(
+    from: &Layout,
+    desc: &crate::media::Descriptor,
+    store: &Store,
+    what: &str,
+) -> Result<BaseImage, BuildError> {
+    let img = image::load_image(from, desc).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+    let diff_ids = img.config.diff_ids();
+    if diff_ids.len() != img.manifest.layers.len() {
+        return Err(BuildError::Base(format!(
+            "{what}: the config lists {} layers but the manifest {}",
+            diff_ids.len(),
+            img.manifest.layers.len()
+        )));
+    }
+    let mut layers = Vec::with_capacity(diff_ids.len());
+    for (d, diff_id) in img.manifest.layers.iter().zip(diff_ids) {
+        if Compression::from_layer_media_type(&d.media_type).is_none() {
+            return Err(BuildError::Base(format!(
+                "{what}: layer {} has media type {} which boxwright cannot read",
+                d.digest, d.media_type
+            )));
+        }
+        copy_blob(from, &d.digest, store).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+        layers.push(LayerInfo {
+            digest: d.digest.clone(),
+            diff_id,
+            size: d.size,
+            media_type: d.media_type.clone(),
+        });
+    }
+    Ok(BaseImage {
+        config: img.config,
+        layers,
+    })
+}
+
+fn copy_blob(from: &Layout, digest: &Digest, store: &Store) -> Result<(), String> {
+    if store.layout().has_blob(digest) {
+        return Ok(());
+    }
+    let mut src = from.open_blob(digest).map_err(|e| e.to_string())?;
+    let mut w = store.layout().blob_writer().map_err(|e| e.to_string())?;
+    std::io::copy(&mut src, &mut w).map_err(|e| format!("copying blob {digest}: {e}"))?;
+    w.finish(Some(digest)).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Imports a rootfs tarball as a layer, once per content and compression.
+fn import_rootfs(
+    path: &std::path::Path,
+    store: &Store,
+    compression: Compression,
+    sink: &dyn Sink,
+) -> Result<LayerInfo, BuildError> {
+    let bad = |e: std::io::Error| {
+        BuildError::BadInput(format!("rootfs {}: {e}", path.display()))
+    };
+    let mut h = Hasher::new();
+    h.update(format!("boxwright rootfs import v1 {compression}\n").as_bytes());
+    let mut f = File::open(path).map_err(bad)?;
+    let mut content = crate::digest::DigestWriter::new(std::io::sink());
+    std::io::copy(&mut f, &mut content).map_err(bad)?;
+    h.update(content.finish().1.hex().as_bytes());
+    let key = h.finish().0;
+    if let Some(hit) = store.cache_get(&key)? {
+        return Ok(hit.layer);
+    }
+    sink.emit(&Event::Info {
+        message: format!("importing {} as the base layer", path.display()),
+    });
+    let f = File::open(path).map_err(bad)?;
+    let mut w = store.layout().blob_writer()?;
+    let layer = layer::import_tar(BufReader::new(f), compression, &mut w)
+        .map_err(|e| BuildError::BadInput(format!("rootfs {}: {e}", path.display())))?;
+    w.finish(Some(&layer.digest))?;
+    store.cache_put(
+        &key,
+        &CacheEntry {
+            layer: layer.clone(),
+            created_by: format!("rootfs {}", path.display()),
+        },
+    )?;
+    Ok(layer)
+}

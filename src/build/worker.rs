@@ -1,0 +1,267 @@
+//! Worker processes: boxwright re-executed inside the build's user namespace.
+//!
+//! Everything that must see container-side ids runs in a worker: unpacking a
+//! layer (its files belong to container uids), running a step, committing an
+//! upperdir (lstat there shows container ids, so layers carry them), and
+//! removing trees owned by subordinate ids. The parent sends one [`Op`] as
+//! JSON on the worker's stdin; the worker answers one [`Answer`] as JSON on
+//! its stdout; a step's output arrives on the worker's stderr, line by line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::layer::{self, ApplyMode, Snapshot, WriteOptions};
+use crate::media::{Compression, LayerInfo};
+use crate::sandbox::{self, RunSpec, Userns};
+use crate::store::Store;
+
+/// The first argument that turns boxwright into a worker.
+pub const WORKER_ARG: &str = "__worker";
+
+/// How a worker should lay out a layer it unpacks.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Unpack {
+    /// Whiteouts as overlay markers: the dir becomes an overlay lowerdir.
+    OverlayLower,
+    /// Whiteouts applied: the dir is a flattened root filesystem.
+    Flatten,
+}
+
+/// How the changes of a step are found.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Diff {
+    /// The overlay upperdir holds them.
+    Upperdir(PathBuf),
+    /// The step runs in place on this full tree; a snapshot taken before
+    /// the step is compared with the tree after it.
+    Snapshot(PathBuf),
+}
+
+/// One job for a worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Op {
+    /// Can an overlay be mounted under this directory?
+    ProbeOverlay { scratch: PathBuf },
+    /// Apply a layer blob of `store` onto `dest`.
+    Unpack {
+        store: PathBuf,
+        layer: LayerInfo,
+        mode: Unpack,
+        dest: PathBuf,
+    },
+    /// Run a step, then write its layer into `store`.
+    Step {
+        store: PathBuf,
+        spec: Box<RunSpec>,
+        diff: Diff,
+        compression: Compression,
+        source_date_epoch: u64,
+    },
+    /// Remove directory trees (they may hold files of subordinate ids).
+    Remove { paths: Vec<PathBuf> },
+}
+
+/// What a worker answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Answer {
+    Ok,
+    Unpacked { skipped_devices: u64, ownership_failures: u64 },
+    Step { exit_code: i32, layer: Option<LayerInfo> },
+    Failed { message: String },
+}
+
+/// Starts workers in the build's user namespace.
+pub struct Workers {
+    exe: PathBuf,
+    userns: Userns,
+}
+
+impl Workers {
+    /// `exe` is boxwright's own executable (`std::env::current_exe()`).
+    pub fn new(exe: PathBuf, userns: Userns) -> Workers {
+        Workers { exe, userns }
+    }
+
+    /// Runs `op` in a fresh worker. Lines the worker prints on stderr (a
+    /// step's output) go to `on_line` as they come.
+    pub fn run(&self, op: &Op, on_line: &mut dyn FnMut(&str)) -> Result<Answer, String> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg(WORKER_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .userns
+            .spawn(cmd)
+            .map_err(|e| format!("cannot start a worker in a user namespace: {e}"))?;
+        let request = serde_json::to_vec(op).map_err(|e| e.to_string())?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(&request)
+                .map_err(|e| format!("cannot talk to the worker: {e}"))?;
+        }
+        let stdout = child.stdout.take();
+        // The answer is small; read it on a thread so a worker that writes
+        // it before closing stderr can never block on a full pipe.
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut out) = stdout {
+                let _ = out.read_to_string(&mut s);
+            }
+            s
+        });
+        if let Some(err) = child.stderr.take() {
+            let mut r = BufReader::new(err);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf);
+                        on_line(line.trim_end_matches(['\n', '\r']));
+                    }
+                }
+            }
+        }
+        let status = child.wait().map_err(|e| e.to_string())?;
+        let answer = reader.join().unwrap_or_default();
+        match serde_json::from_str::<Answer>(answer.trim()) {
+            Ok(a) => Ok(a),
+            Err(_) => Err(format!(
+                "the worker process ended without an answer ({status})"
+            )),
+        }
+    }
+}
+
+/// The worker side: reads one op from stdin, does it, prints the answer.
+/// Returns the process exit code.
+pub fn worker_main() -> i32 {
+    let mut input = String::new();
+    let answer = match std::io::stdin().read_to_string(&mut input) {
+        Err(e) => Answer::Failed {
+            message: format!("cannot read the worker's request: {e}"),
+        },
+        Ok(_) => match serde_json::from_str::<Op>(&input) {
+            Err(e) => Answer::Failed {
+                message: format!("bad worker request: {e}"),
+            },
+            Ok(op) => execute(op).unwrap_or_else(|message| Answer::Failed { message }),
+        },
+    };
+    let code = match answer {
+        Answer::Failed { .. } => 1,
+        _ => 0,
+    };
+    let text = serde_json::to_string(&answer).unwrap_or_else(|_| "{}".into());
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+    code
+}
+
+fn execute(op: Op) -> Result<Answer, String> {
+    match op {
+        Op::ProbeOverlay { scratch } => {
+            sandbox::probe_overlay(&scratch).map_err(|e| e.to_string())?;
+            Ok(Answer::Ok)
+        }
+        Op::Unpack {
+            store,
+            layer: info,
+            mode,
+            dest,
+        } => {
+            let store = Store::open(&store).map_err(|e| e.to_string())?;
+            let blob = store.open_blob(&info.digest).map_err(|e| e.to_string())?;
+            let compression = Compression::from_layer_media_type(&info.media_type)
+                .ok_or_else(|| format!("layer {} has unsupported media type {}", info.digest, info.media_type))?;
+            let mode = match mode {
+                Unpack::OverlayLower => ApplyMode::OverlayLower,
+                Unpack::Flatten => ApplyMode::Flatten,
+            };
+            std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+            let report = layer::apply_layer(std::io::BufReader::new(blob), compression, &dest, mode)
+                .map_err(|e| format!("layer {}: {e}", info.digest))?;
+            Ok(Answer::Unpacked {
+                skipped_devices: report.skipped_devices,
+                ownership_failures: report.ownership_failures,
+            })
+        }
+        Op::Step {
+            store,
+            spec,
+            diff,
+            compression,
+            source_date_epoch,
+        } => {
+            let store = Store::open(&store).map_err(|e| e.to_string())?;
+            let before = match &diff {
+                Diff::Snapshot(root) => Some(Snapshot::take(root).map_err(|e| e.to_string())?),
+                Diff::Upperdir(_) => None,
+            };
+            let exit_code = sandbox::run_in_namespace(&spec).map_err(|e| e.to_string())?;
+            if exit_code != 0 {
+                return Ok(Answer::Step {
+                    exit_code,
+                    layer: None,
+                });
+            }
+            let opts = WriteOptions {
+                compression,
+                source_date_epoch,
+            };
+            let mut blob = store.blob_writer().map_err(|e| e.to_string())?;
+            let info = match (&diff, before) {
+                (Diff::Upperdir(upper), _) => layer::write_upperdir(upper, &opts, &mut blob),
+                (Diff::Snapshot(root), Some(before)) => {
+                    layer::write_snapshot_diff(root, &before, &opts, &mut blob)
+                }
+                (Diff::Snapshot(_), None) => unreachable_snapshot(),
+            }
+            .map_err(|e| e.to_string())?;
+            blob.finish(Some(&info.digest)).map_err(|e| e.to_string())?;
+            Ok(Answer::Step {
+                exit_code,
+                layer: Some(info),
+            })
+        }
+        Op::Remove { paths } => {
+            for p in paths {
+                remove_tree(&p)?;
+            }
+            Ok(Answer::Ok)
+        }
+    }
+}
+
+fn unreachable_snapshot() -> Result<LayerInfo, layer::LayerError> {
+    Err(layer::LayerError::Io {
+        path: PathBuf::new(),
+        source: std::io::Error::other("snapshot missing"),
+    })
+}
+
+/// Removes a tree, making directories writable first: a step may leave
+/// read-only directories behind, which would stop a plain recursive remove.
+pub fn remove_tree(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Ok(_) => {}
+    }
+    if std::fs::remove_dir_all(path).is_ok() {
+        return Ok(());
+    }
+    for e in walkdir::WalkDir::new(path).follow_links(false).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    std::fs::remove_dir_all(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
+}

@@ -1,0 +1,78 @@
+//! `boxwright build`.
+
+use std::path::PathBuf;
+
+use boxwright::build::{BuildOptions, DiffMethod};
+use boxwright::media::Compression;
+use boxwright::progress::PlainSink;
+use boxwright::sandbox::Network;
+
+use super::{CliResult, Failure, Global};
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// The recipe file (also accepted as -f RECIPE).
+    #[arg(value_name = "RECIPE", required_unless_present = "file")]
+    pub recipe: Option<PathBuf>,
+    /// The recipe file.
+    #[arg(short = 'f', long = "file", value_name = "RECIPE", conflicts_with = "recipe")]
+    pub file: Option<PathBuf>,
+    /// Name the image NAME[:TAG] (":latest" when no tag is given).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tag: Option<String>,
+    /// Run every step, ignoring the step cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Layer compression.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+    pub compression: String,
+    /// Network for run steps: the host's, or none (loopback only).
+    #[arg(long, default_value = "host", value_parser = ["host", "none"])]
+    pub network: String,
+    /// Do not give steps the host's CA bundle.
+    #[arg(long)]
+    pub no_host_ca: bool,
+    /// How a step's changes are found: overlay upperdir, snapshot comparison, or auto.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "snapshot"])]
+    pub diff: String,
+}
+
+pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
+    let recipe = a
+        .file
+        .clone()
+        .or_else(|| a.recipe.clone())
+        .ok_or_else(|| Failure::input("no recipe given: boxwright build RECIPE.toml"))?;
+    let compression: Compression = a.compression.parse().map_err(Failure::input)?;
+    let worker_exe = std::env::current_exe()
+        .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
+    let opts = BuildOptions {
+        recipe,
+        tag: a.tag.clone(),
+        store: global.store_root(),
+        no_cache: a.no_cache,
+        compression,
+        network: if a.network == "none" {
+            Network::None
+        } else {
+            Network::Host
+        },
+        host_ca: !a.no_host_ca,
+        diff: match a.diff.as_str() {
+            "overlay" => DiffMethod::Overlay,
+            "snapshot" => DiffMethod::Snapshot,
+            _ => DiffMethod::Auto,
+        },
+        worker_exe,
+        source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
+    let sink = PlainSink::stderr();
+    match boxwright::build::build(&opts, &sink) {
+        Ok(outcome) => {
+            println!("{}", outcome.manifest.digest);
+            Ok(())
+        }
+        // The sink has already printed the failure, ending with its one-line reason.
+        Err(e) => Err(Failure::reported(if e.is_bad_input() { 2 } else { 1 })),
+    }
+}

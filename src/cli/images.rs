@@ -1,0 +1,207 @@
+//! Commands over the local store: images, inspect, rmi, tag, save, load, gc.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use boxwright::build::normalize_tag;
+use boxwright::build::worker::{Op, Workers};
+use boxwright::image;
+use boxwright::progress::plain::human_bytes;
+use boxwright::sandbox::{IdMapping, Userns};
+use boxwright::store::{self, Store};
+
+use super::{CliResult, Failure, Global};
+
+#[derive(clap::Args, Debug)]
+pub struct ImagesArgs {
+    /// Print digests in full.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// Image name (NAME[:TAG]).
+    pub name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmiArgs {
+    /// Image names to remove.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TagArgs {
+    /// Existing image name.
+    pub source: String,
+    /// New name.
+    pub target: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SaveArgs {
+    /// Image names to save.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Output file (an OCI archive).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The OCI archive to read (also -i FILE).
+    #[arg(value_name = "FILE", required_unless_present = "input")]
+    pub file: Option<PathBuf>,
+    #[arg(short = 'i', long = "input", value_name = "FILE", conflicts_with = "file")]
+    pub input: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {}
+
+fn open_store(global: &Global) -> Result<Store, Failure> {
+    let root = global.store_root();
+    Store::open(&root).map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
+}
+
+fn name_arg(name: &str) -> Result<String, Failure> {
+    normalize_tag(name).map_err(|e| Failure::input(e.to_string()))
+}
+
+pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
+    let store = open_store(global)?;
+    let tags = store.layout().tags().context("reading the store's index")?;
+    println!("{:<40} {:<19} {:>10}  {}", "NAME", "DIGEST", "SIZE", "CREATED");
+    for (name, desc) in tags {
+        let size = image::load_image(store.layout(), &desc)
+            .map(|img| {
+                img.manifest.layers.iter().map(|l| l.size).sum::<u64>()
+                    + img.manifest.config.size
+                    + desc.size
+            })
+            .map(human_bytes)
+            .unwrap_or_else(|_| "?".into());
+        let digest = if a.no_trunc {
+            desc.digest.to_string()
+        } else {
+            desc.digest.short()
+        };
+        // The manifest blob's mtime is when this image was written here;
+        // the config's `created` is the source date epoch, not useful for age.
+        let age = std::fs::metadata(store.layout().blob_path(&desc.digest))
+            .and_then(|m| m.modified())
+            .map(age)
+            .unwrap_or_else(|_| "?".into());
+        println!("{name:<40} {digest:<19} {size:>10}  {age}");
+    }
+    Ok(())
+}
+
+fn age(t: SystemTime) -> String {
+    let secs = SystemTime::now()
+        .duration_since(t)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match secs {
+        0..=59 => format!("{secs} seconds ago"),
+        60..=3599 => format!("{} minutes ago", secs / 60),
+        3600..=86399 => format!("{} hours ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+pub fn inspect(global: &Global, a: &InspectArgs) -> CliResult {
+    let store = open_store(global)?;
+    let name = name_arg(&a.name)?;
+    let desc = store
+        .layout()
+        .resolve(&name)
+        .map_err(|e| Failure::input(format!("{e}")))?;
+    let img = image::load_image(store.layout(), &desc).context("reading the image")?;
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &store.layout().read_blob(&img.manifest_descriptor.digest).context("reading the manifest")?,
+    )
+    .context("parsing the manifest")?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&img.config_bytes).context("parsing the config")?;
+    let out = serde_json::json!({
+        "name": name,
+        "digest": desc.digest.to_string(),
+        "manifest": manifest,
+        "config": config,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(())
+}
+
+pub fn rmi(global: &Global, a: &RmiArgs) -> CliResult {
+    let store = open_store(global)?;
+    for n in &a.names {
+        let name = name_arg(n)?;
+        let desc = store
+            .layout()
+            .untag(&name)
+            .map_err(|e| Failure::input(format!("{e}")))?;
+        println!("untagged {name} {}", desc.digest);
+    }
+    Ok(())
+}
+
+pub fn tag(global: &Global, a: &TagArgs) -> CliResult {
+    let store = open_store(global)?;
+    let src = name_arg(&a.source)?;
+    let dst = name_arg(&a.target)?;
+    let desc = store
+        .layout()
+        .resolve(&src)
+        .map_err(|e| Failure::input(format!("{e}")))?;
+    store.layout().tag(&dst, desc).context("writing the store's index")?;
+    Ok(())
+}
+
+pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
+    let store = open_store(global)?;
+    let names = a.names.iter().map(|n| name_arg(n)).collect::<Result<Vec<_>, _>>()?;
+    for n in &names {
+        store
+            .layout()
+            .resolve(n)
+            .map_err(|e| Failure::input(format!("{e}")))?;
+    }
+    store::save_archive(store.layout(), &names, &a.output)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    Ok(())
+}
+
+pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
+    let store = open_store(global)?;
+    let file = a.file.clone().or_else(|| a.input.clone()).unwrap_or_default();
+    let names = store::load_archive(&store, &file)
+        .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+    for n in names {
+        println!("loaded {n}");
+    }
+    Ok(())
+}
+
+pub fn gc(global: &Global, _a: &GcArgs) -> CliResult {
+    let store = open_store(global)?;
+    let report = store.gc().context("collecting garbage")?;
+    let trash = store.trash_entries();
+    if !trash.is_empty() {
+        // Unpacked layers may hold files of subordinate ids: remove them
+        // from inside the user namespace where those ids are ours.
+        let exe = std::env::current_exe().context("finding boxwright's executable")?;
+        let mapping = IdMapping::detect().map_err(|e| Failure::failed(e.to_string()))?;
+        let workers = Workers::new(exe, Userns::new(mapping));
+        workers
+            .run(&Op::Remove { paths: trash }, &mut |l| eprintln!("{l}"))
+            .map_err(Failure::failed)?;
+    }
+    eprintln!("{report}");
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Command-line parsing and dispatch. Each command is a few lines calling the
+//! library; errors become one line on stderr and an exit code:
+//! 0 success, 1 failure, 2 bad input (usage, recipe, missing files).
+
+mod build;
+mod images;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// An error for the user: one line, and the exit code it deserves.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input: exit code 2.
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// A failure whose message was already shown (by a progress sink).
+    pub fn reported(code: i32) -> Failure {
+        Failure {
+            code,
+            message: String::new(),
+        }
+    }
+
+    /// Anything else that failed: exit code 1.
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        // `{:#}` joins the context chain on one line.
+        Failure::failed(format!("{e:#}"))
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "boxwright",
+    version,
+    about = "Daemonless, rootless builder of OCI toolbox images",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts, before or after the command name.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// The local image store [default: $BOXWRIGHT_STORE, else $XDG_DATA_HOME/boxwright, else ~/.local/share/boxwright]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// How much boxwright itself logs on stderr.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn",
+          value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: String,
+}
+
+impl Global {
+    pub fn store_root(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(boxwright::store::Store::default_root)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an image from a recipe; prints the manifest digest on stdout.
+    Build(build::BuildArgs),
+    /// List the images in the local store.
+    Images(images::ImagesArgs),
+    /// Print an image's manifest and config as JSON.
+    Inspect(images::InspectArgs),
+    /// Remove image names from the local store (blobs go with `gc`).
+    Rmi(images::RmiArgs),
+    /// Give an image another name.
+    Tag(images::TagArgs),
+    /// Write images to an OCI archive (a tar of an OCI image layout).
+    Save(images::SaveArgs),
+    /// Read images from an OCI archive into the store.
+    Load(images::LoadArgs),
+    /// Remove blobs, layers and cache entries no image uses.
+    Gc(images::GcArgs),
+}
+
+/// Parses the command line, runs it, prints any error; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    0
+                }
+                _ => {
+                    // clap's message is several lines; keep the first, which
+                    // says what is wrong, and point at --help.
+                    let text = e.to_string();
+                    let first = text
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("invalid arguments")
+                        .trim_start_matches("error: ");
+                    eprintln!("boxwright: {first} (see boxwright --help)");
+                    2
+                }
+            };
+        }
+    };
+    init_logging(&cli.global.log_level);
+    let result = match &cli.command {
+        Command::Build(a) => build::run(&cli.global, a),
+        Command::Images(a) => images::images(&cli.global, a),
+        Command::Inspect(a) => images::inspect(&cli.global, a),
+        Command::Rmi(a) => images::rmi(&cli.global, a),
+        Command::Tag(a) => images::tag(&cli.global, a),
+        Command::Save(a) => images::save(&cli.global, a),
+        Command::Load(a) => images::load(&cli.global, a),
+        Command::Gc(a) => images::gc(&cli.global, a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("boxwright: {}", f.message);
+            }
+            f.code
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("boxwright={level}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("boxwright=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

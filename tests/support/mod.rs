@@ -1,0 +1,241 @@
+//! Shared helpers for boxwright's integration tests: the binary, fixtures,
+//! independent tools, unprivileged users and podman.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The boxwright binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_boxwright"))
+}
+
+/// Fails the test with an install hint when a tool is missing: a test that
+/// lacks a tool must not pass silently.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: install it with `apt-get install {package}` (or run scripts/install-deps.sh)"
+    );
+}
+
+/// Fails unless the tests run as root (CI does): some checks (podman, umoci
+/// unpack, switching to the test users) need it.
+pub fn require_root(why: &str) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root ({why}): run the suite with `sudo ./scripts/test`"
+    );
+}
+
+/// The busybox rootfs tarball fixture, made on first use.
+pub fn busybox_tar() -> PathBuf {
+    static ONCE: OnceLock<PathBuf> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let out = repo().join("rootfs-fixtures/busybox.tar");
+        if !out.exists() {
+            require_tool("busybox", "busybox-static");
+            let st = Command::new(repo().join("rootfs-fixtures/make-busybox.sh"))
+                .status()
+                .expect("run make-busybox.sh");
+            assert!(st.success(), "make-busybox.sh failed");
+        }
+        out
+    })
+    .clone()
+}
+
+/// A temporary directory that other users can enter (0755 all the way), for
+/// tests that run boxwright as an unprivileged user.
+pub fn world_tempdir() -> tempfile::TempDir {
+    let t = tempfile::Builder::new()
+        .prefix("boxwright-test-")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    t
+}
+
+/// The result of running boxwright.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the command succeeded.
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "boxwright failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs boxwright with `args` (as the current user).
+pub fn boxwright(args: &[&str]) -> Run {
+    boxwright_env(args, &[])
+}
+
+/// Runs boxwright with `args` and extra environment.
+pub fn boxwright_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().expect("run boxwright"))
+}
+
+/// Runs a program as `user` (via runuser) with HOME set to `home`.
+pub fn run_as(user: &str, home: &Path, program: &Path, args: &[&str]) -> Run {
+    require_root("switching to the test users");
+    let out = Command::new("runuser")
+        .arg("-u")
+        .arg(user)
+        .arg("--")
+        .arg("env")
+        .arg(format!("HOME={}", home.display()))
+        .arg("XDG_DATA_HOME=")
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("runuser");
+    Run::from(out)
+}
+
+/// Checks a test user exists (CI creates them with scripts/testbed.sh users).
+pub fn require_user(user: &str) {
+    let ok = Command::new("id")
+        .arg(user)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "test user {user} does not exist: create it with `sudo scripts/testbed.sh users`"
+    );
+}
+
+/// Copies the boxwright binary somewhere every user can run it.
+pub fn shared_binary(dir: &Path) -> PathBuf {
+    let dest = dir.join("boxwright");
+    fs::copy(bin(), &dest).expect("copy boxwright");
+    fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).unwrap();
+    dest
+}
+
+/// Runs a command, panicking with its output unless it succeeds.
+pub fn sh(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Writes a recipe file into `dir` and returns its path.
+pub fn write_recipe(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p
+}
+
+/// A recipe header using the busybox fixture as base.
+pub fn busybox_base() -> String {
+    format!("[image]\nbase = \"rootfs:{}\"\n", busybox_tar().display())
+}
+
+/// `podman` configured for this machine (runc, cgroupfs, file events) with
+/// private storage under `dir`.
+pub fn podman(dir: &Path) -> Command {
+    require_tool("podman", "podman");
+    require_root("podman with the test configuration");
+    let conf = dir.join("containers.conf");
+    if !conf.exists() {
+        fs::create_dir_all(dir).unwrap();
+        let text = fs::read_to_string(repo().join("tests/testbed/containers.conf"))
+            .unwrap()
+            .replace("/tmp/boxwright-test-podman", &dir.display().to_string());
+        fs::write(&conf, text).unwrap();
+        let storage = format!(
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/runroot\"\n",
+            dir.display()
+        );
+        fs::write(dir.join("storage.conf"), storage).unwrap();
+    }
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", &conf)
+        .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf"))
+        .env("CONTAINERS_REGISTRIES_CONF", repo().join("tests/testbed/registries.conf"));
+    cmd
+}
+
+/// Removes podman's private storage (podman leaves overlay mounts and
+/// read-only dirs that a plain remove cannot take).
+pub fn podman_cleanup(dir: &Path) {
+    if dir.join("containers.conf").exists() {
+        let _ = podman(dir).args(["system", "reset", "--force"]).output();
+    }
+}
+
+/// A Debian bookworm minbase rootfs tarball made by mmdebstrap, built once
+/// and reused by every test and run (it is bit-identical for a given
+/// SOURCE_DATE_EPOCH and archive state).
+pub fn debian_base() -> PathBuf {
+    static ONCE: OnceLock<PathBuf> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        require_tool("mmdebstrap", "mmdebstrap");
+        let dir = PathBuf::from(
+            std::env::var("BOXWRIGHT_TEST_CACHE").unwrap_or_else(|_| "/var/tmp/boxwright-test-cache".into()),
+        );
+        fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("minbase.tar");
+        // Another test binary may be making it right now.
+        let lock = fs::File::create(dir.join("minbase.lock")).unwrap();
+        lock.lock().unwrap();
+        if !out.exists() {
+            let tmp = dir.join("minbase.tmp.tar");
+            sh(Command::new("mmdebstrap")
+                .env("SOURCE_DATE_EPOCH", "0")
+                .env("TMPDIR", &dir)
+                .args(["--variant=minbase", "bookworm"])
+                .arg(&tmp));
+            fs::rename(&tmp, &out).unwrap();
+        }
+        out
+    })
+    .clone()
+}
