@@ -48,7 +48,7 @@ pub use copy::CopySpec;
 pub use error::{Location, RecipeError};
 pub use image::{Base, ImageSection};
 pub use port::{Port, Protocol};
-pub use step::{RunCommand, Step, StepKind};
+pub use step::{RunCommand, SUMMARY_CHARS, Step, StepKind};
 
 use reader::{Doc, Keys};
 

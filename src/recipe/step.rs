@@ -78,7 +78,27 @@ impl Step {
             }
         }
     }
+
+    /// [`Step::describe`] as one line of at most [`SUMMARY_CHARS`] characters (blank
+    /// runs, newlines included, become one space), for progress lines and error
+    /// messages, which are one line each.
+    pub fn summary(&self) -> String {
+        let line = self
+            .describe()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if line.chars().count() <= SUMMARY_CHARS {
+            return line;
+        }
+        let mut cut: String = line.chars().take(SUMMARY_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    }
 }
+
+/// The longest [`Step::summary`], in characters.
+pub const SUMMARY_CHARS: usize = 80;
 
 /// The keys of a step. Later steps gain keys (such as `cache`) here.
 const STEP_KEYS: Keys = Keys {

@@ -182,6 +182,8 @@ mkdir -p /x
         first.describe(),
         "RUN A_B= GREETING=hello /bin/echo hi there"
     );
+    assert_eq!(first.summary(), first.describe());
+    assert_eq!(second.summary(), "RUN /bin/sh -c set -e mkdir -p /x");
     assert_eq!(second.index, 1);
     assert_eq!(second.line, 9);
     let StepKind::Run { command, .. } = &second.kind else {
@@ -282,4 +284,21 @@ workdir = "/w"
     );
     assert_eq!(recipe.config.labels, map(&[("a", "1")]));
     assert_eq!(recipe.config.workdir.as_deref(), Some("/w"));
+}
+
+#[test]
+fn long_steps_are_summarised_on_one_line() {
+    let long = "echo ".repeat(40);
+    let recipe = parse(&format!(
+        "[image]\nbase = \"scratch\"\n[[steps]]\nrun = \"\"\"\n{long}\n\"\"\"\n"
+    ));
+    let step = &recipe.steps[0];
+    assert!(step.describe().contains('\n'));
+    let summary = step.summary();
+    assert_eq!(summary.chars().count(), crate::recipe::SUMMARY_CHARS);
+    assert!(summary.starts_with("RUN /bin/sh -c echo echo"), "{summary}");
+    assert!(
+        summary.ends_with('…') && !summary.contains('\n'),
+        "{summary}"
+    );
 }
