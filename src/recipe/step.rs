@@ -1,0 +1,219 @@
+//! `[[steps]]`: what runs, in order, each step becoming one layer.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use toml::de::DeValue;
+
+use super::copy::{CopySpec, parse_copy};
+use super::error::RecipeError;
+use super::reader::{self, Doc, Keys, Value};
+
+/// One step of a recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// 0-based position in `steps`, as in messages (`steps[2]`).
+    pub index: usize,
+    /// Line where the step starts (its `[[steps]]` header or inline `{`).
+    pub line: usize,
+    /// Optional label shown in progress output.
+    pub name: Option<String>,
+    /// What the step does.
+    pub kind: StepKind,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// Run a command in the image being built. `env` is added to the image's
+    /// environment for this step only.
+    Run {
+        command: RunCommand,
+        env: BTreeMap<String, String>,
+    },
+    /// Add a file or directory from the build host.
+    Copy(CopySpec),
+}
+
+/// The command of a run step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCommand {
+    /// `run = "..."`: a shell command line, run by `/bin/sh -c`.
+    Shell(String),
+    /// `run = ["prog", "arg", ...]`: run directly; never empty, `[0]` never empty.
+    Exec(Vec<String>),
+}
+
+impl RunCommand {
+    /// The argv to execute: `["/bin/sh", "-c", line]` for a shell command.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            RunCommand::Shell(line) => vec!["/bin/sh".into(), "-c".into(), line.clone()],
+            RunCommand::Exec(argv) => argv.clone(),
+        }
+    }
+}
+
+impl Step {
+    /// The step in the style of an image history's `created_by`, also used in error
+    /// messages: `RUN /bin/sh -c echo hi`, `RUN LANG=C /bin/sh -c make` (step env first),
+    /// `COPY --chmod=0644 --chown=0:0 files/motd /etc/motd` (source as written).
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            StepKind::Run { command, env } => {
+                let mut words: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                words.extend(command.argv());
+                format!("RUN {}", words.join(" "))
+            }
+            StepKind::Copy(copy) => {
+                let mut text = String::from("COPY");
+                if let Some(mode) = copy.mode {
+                    text.push_str(&format!(" --chmod={mode:04o}"));
+                }
+                if let Some((uid, gid)) = copy.owner {
+                    text.push_str(&format!(" --chown={uid}:{gid}"));
+                }
+                text.push_str(&format!(" {} {}", copy.src_as_written, copy.dest));
+                text
+            }
+        }
+    }
+
+    /// [`Step::describe`] as one line of at most [`SUMMARY_CHARS`] characters (blank
+    /// runs, newlines included, become one space), for progress lines and error
+    /// messages, which are one line each.
+    pub fn summary(&self) -> String {
+        let line = self
+            .describe()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if line.chars().count() <= SUMMARY_CHARS {
+            return line;
+        }
+        let mut cut: String = line.chars().take(SUMMARY_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The longest [`Step::summary`], in characters.
+pub const SUMMARY_CHARS: usize = 80;
+
+/// The keys of a step. Later steps gain keys (such as `cache`) here.
+const STEP_KEYS: Keys = Keys {
+    known: &["name", "run", "env", "copy"],
+    later: &[],
+};
+
+const RUN_TYPE: &str = "'run' must be a string or a list of strings";
+
+/// Reads the `steps` value of the top-level table.
+pub(super) fn parse_steps(
+    doc: &Doc<'_>,
+    value: &Value<'_>,
+    dir: &Path,
+) -> Result<Vec<Step>, RecipeError> {
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(doc.invalid(
+            &value.span(),
+            "",
+            "'steps' must be an array of tables, written [[steps]]",
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| parse_step(doc, index, item, dir))
+        .collect()
+}
+
+fn parse_step(
+    doc: &Doc<'_>,
+    index: usize,
+    value: &Value<'_>,
+    dir: &Path,
+) -> Result<Step, RecipeError> {
+    let path = format!("steps[{index}]");
+    let DeValue::Table(table) = value.get_ref() else {
+        return Err(doc.invalid(
+            &value.span(),
+            &path,
+            "a step must be a table with 'run' or 'copy'",
+        ));
+    };
+    let fields = doc.fields(table, value.span(), &path, &STEP_KEYS)?;
+
+    let name = match fields.get("name") {
+        Some(v) => Some(reader::non_empty_string(doc, v, &path, "name")?.to_string()),
+        None => None,
+    };
+
+    let kind = match (fields.get("run"), fields.get("copy")) {
+        (Some(_), Some(_)) => {
+            return Err(doc.invalid(
+                &value.span(),
+                &path,
+                "a step has either 'run' or 'copy', not both; split it into two steps",
+            ));
+        }
+        (None, None) => {
+            return Err(doc.invalid(
+                &value.span(),
+                &path,
+                "a step needs 'run' (a command) or 'copy' (a file to add)",
+            ));
+        }
+        (Some(run), None) => StepKind::Run {
+            command: parse_run(doc, run, &path)?,
+            env: match fields.get("env") {
+                Some(env) => reader::string_map(doc, env, &path, "env", reader::check_env_name)?,
+                None => BTreeMap::new(),
+            },
+        },
+        (None, Some(copy)) => {
+            if let Some(env) = fields.get("env") {
+                return Err(doc.invalid(&env.span(), &path, "'env' applies only to run steps"));
+            }
+            StepKind::Copy(parse_copy(doc, copy, &path, dir)?)
+        }
+    };
+
+    Ok(Step {
+        index,
+        line: doc.line(value.span().start),
+        name,
+        kind,
+    })
+}
+
+fn parse_run(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<RunCommand, RecipeError> {
+    match value.get_ref() {
+        DeValue::String(_) => {
+            let line = reader::non_empty_string(doc, value, path, "run")?;
+            Ok(RunCommand::Shell(line.to_string()))
+        }
+        DeValue::Array(items) => {
+            if items.is_empty() {
+                return Err(doc.invalid(
+                    &value.span(),
+                    path,
+                    "'run' must not be an empty list; give the program and its arguments, such as [\"/bin/echo\", \"hi\"]",
+                ));
+            }
+            if let Some(bad) = items.iter().find(|item| !item.get_ref().is_str()) {
+                return Err(doc.invalid(&bad.span(), path, RUN_TYPE));
+            }
+            let argv = reader::string_list(doc, value, path, "run")?;
+            if let Some(program) = items.first().filter(|p| p.get_ref().as_str() == Some("")) {
+                return Err(doc.invalid(
+                    &program.span(),
+                    path,
+                    "'run[0]' (the program to run) must not be empty",
+                ));
+            }
+            Ok(RunCommand::Exec(argv))
+        }
+        _ => Err(doc.invalid(&value.span(), path, RUN_TYPE)),
+    }
+}
