@@ -20,6 +20,8 @@ mod reach;
 mod root;
 
 #[cfg(test)]
+mod archive_tests;
+#[cfg(test)]
 mod concurrency_tests;
 #[cfg(test)]
 mod gc_tests;
