@@ -70,6 +70,7 @@ impl Manifest {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum ManifestKind {
+    /// An image manifest (OCI, or Docker v2 schema 2).
     Image(Manifest),
     /// An OCI image index or a Docker manifest list.
     Index(Index),

@@ -51,7 +51,13 @@ fn store_with_image(root: &Path) -> (Store, Descriptor, LayerInfo) {
         exposed_ports: vec!["22/tcp".into()],
         ..Default::default()
     });
-    let desc = write_image(&store, &config, std::slice::from_ref(&layer), BTreeMap::new()).unwrap();
+    let desc = write_image(
+        &store,
+        &config,
+        std::slice::from_ref(&layer),
+        BTreeMap::new(),
+    )
+    .unwrap();
     store.tag("t:1", desc.clone()).unwrap();
 
     // The extras beside the layout: an unpacked layer, a cache entry, temp and trash.
@@ -104,8 +110,27 @@ fn oci_image_tool_skopeo_and_umoci_read_a_store_with_its_extras() {
         vec![layer.digest.to_string()]
     );
 
+    // A name with a registry-style path works the same way.
+    store
+        .tag("localhost/x:1", store.resolve("t:1").unwrap())
+        .unwrap();
+    run(tool("oci-image-tool", "oci-image-tool").args([
+        "validate",
+        "--type",
+        "image",
+        "--ref",
+        "name=localhost/x:1",
+        root_s,
+    ]));
+    assert_eq!(
+        skopeo_layers(&format!("oci:{root_s}:localhost/x:1")),
+        vec![layer.digest.to_string()]
+    );
+
     let listed = run(tool("umoci", "umoci").args(["ls", "--layout", root_s]));
-    assert_eq!(listed.lines().collect::<Vec<_>>(), ["t:1"]);
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    assert_eq!(listed, ["localhost/x:1", "t:1"]);
 
     let bundle = dir.path().join("bundle");
     let mut unpack = tool("umoci", "umoci");
@@ -121,8 +146,8 @@ fn oci_image_tool_skopeo_and_umoci_read_a_store_with_its_extras() {
         serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(runtime["process"]["args"][0], "/bin/sh");
 
-    // The tools left the store as it was: still one tag, nothing for gc to collect.
-    assert_eq!(store.tags().unwrap().len(), 1);
+    // The tools left the store as it was: both tags, nothing for gc to collect.
+    assert_eq!(store.tags().unwrap().len(), 2);
     let report = store.gc().unwrap();
     assert!(report.removed_blobs.is_empty(), "{report:?}");
     assert!(report.trashed_layer_dirs.is_empty(), "{report:?}");

@@ -56,6 +56,13 @@ pub fn save_archive<W: Write>(layout: &Layout, names: &[String], out: W) -> Resu
         };
         desc.annotations.remove(ANNOTATION_REF_NAME);
         if let Some(n) = stored_name {
+            if index
+                .manifests
+                .iter()
+                .any(|d| ref_name(d) == Some(n.as_str()))
+            {
+                continue; // the same name twice: one entry
+            }
             desc.annotations.insert(ANNOTATION_REF_NAME.to_string(), n);
         }
         index.manifests.push(desc);

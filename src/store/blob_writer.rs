@@ -42,6 +42,7 @@ impl BlobWriter {
         self.hasher.len()
     }
 
+    /// Whether nothing has been written yet.
     pub fn is_empty(&self) -> bool {
         self.hasher.is_empty()
     }

@@ -113,8 +113,16 @@ impl Layout {
     /// empty name, the only image of a layout holding exactly one.
     pub fn resolve(&self, name: &str) -> Result<Descriptor> {
         let index = self.index()?;
-        if name.is_empty() && index.manifests.len() == 1 {
-            return Ok(index.manifests[0].clone());
+        let not_found = |index: &Index| StoreError::NameNotFound {
+            name: name.to_string(),
+            root: self.root().to_path_buf(),
+            known: known_names(index),
+        };
+        if name.is_empty() {
+            return match index.manifests.as_slice() {
+                [only] => Ok(only.clone()),
+                _ => Err(not_found(&index)),
+            };
         }
         if let Some(d) = find_named(&index, name) {
             return Ok(d.clone());
@@ -136,11 +144,7 @@ impl Layout {
                 return self.describe_manifest_blob(&digest);
             }
         }
-        Err(StoreError::NameNotFound {
-            name: name.to_string(),
-            root: self.root().to_path_buf(),
-            known: known_names(&index),
-        })
+        Err(not_found(&index))
     }
 
     /// A descriptor for a manifest or index blob, its media type read from the blob.
@@ -326,9 +330,11 @@ mod tests {
         std::fs::write(dir.path().join("index.json"), foreign.to_string()).unwrap();
         // skopeo's `oci:DIR:latest` stores just the tag; resolving it finds it exactly.
         assert_eq!(layout.resolve("latest").unwrap().digest, desc.digest);
-        // A layout with a single image resolves the empty name.
+        // A layout with a single image resolves the empty name; with two it cannot.
         assert_eq!(layout.resolve("").unwrap().digest, desc.digest);
         layout.tag("other:2", desc.clone()).unwrap();
+        let err = layout.resolve("").unwrap_err();
+        assert!(err.to_string().contains("known: latest, other:2"), "{err}");
         let index = layout.index().unwrap();
         assert_eq!(index.extra["x-vendor"], serde_json::json!({"keep": [1, 2]}));
         assert_eq!(index.manifests.len(), 2);

@@ -8,7 +8,9 @@ use super::root::Store;
 /// Whether a lock is held shared or exclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockKind {
+    /// Builds: any number at once.
     Shared,
+    /// Garbage collection: alone.
     Exclusive,
 }
 
@@ -26,6 +28,7 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
+    /// How the lock is held.
     pub fn kind(&self) -> LockKind {
         self.kind
     }
