@@ -1,0 +1,241 @@
+//! [`Store`]: boxwright's own layout plus its extras (unpacked layers, cache, temp, trash).
+
+use std::ffi::OsString;
+use std::fs;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use super::error::{Result, StoreError};
+use super::fsutil::{TEMP_PREFIX, fsync_dir, move_into, rename_noreplace};
+use super::layout::Layout;
+use crate::digest::Digest;
+
+/// boxwright's store: an OCI image layout at `root` (readable by skopeo, umoci and
+/// oci-image-tool, which ignore the extra directory) with `root/boxwright/` beside it:
+///
+/// ```text
+/// boxwright/layers/<diff_id hex>/   unpacked layers, used as overlay lowerdirs
+/// boxwright/cache/<key hex>.json    build cache: step key -> CacheEntry
+/// boxwright/tmp/                    temp files and dirs (same file system: atomic renames)
+/// boxwright/trash/                  dirs renamed away, to be emptied in a user namespace
+/// boxwright/lock                    flock: builds hold it shared, gc exclusive
+/// ```
+///
+/// Derefs to its [`Layout`] for blob and tag operations.
+#[derive(Clone, Debug)]
+pub struct Store {
+    layout: Layout,
+    extras: PathBuf,
+}
+
+impl Deref for Store {
+    type Target = Layout;
+
+    fn deref(&self) -> &Layout {
+        &self.layout
+    }
+}
+
+/// [`Store::default_root`] with the environment passed in, so it can be tested without
+/// mutating the process environment.
+fn default_root_from(env: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    if let Some(p) = var("BOXWRIGHT_STORE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = var("XDG_DATA_HOME") {
+        return PathBuf::from(p).join("boxwright");
+    }
+    var("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".local/share/boxwright")
+}
+
+impl Store {
+    /// Opens the store at `root`, creating the layout and every extra directory needed.
+    pub fn open(root: &Path) -> Result<Store> {
+        let extras = root.join("boxwright");
+        for sub in ["layers", "cache", "tmp", "trash"] {
+            let dir = extras.join(sub);
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        let layout = Layout::create(root)?.with_temp_dir(extras.join("tmp"));
+        let store = Store { layout, extras };
+        let lock = store.lock_path();
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&lock)
+            .map_err(|e| StoreError::io(&lock, e))?;
+        Ok(store)
+    }
+
+    /// Where the store lives by default: `$BOXWRIGHT_STORE`, else
+    /// `$XDG_DATA_HOME/boxwright`, else `~/.local/share/boxwright` (relative
+    /// `.local/share/boxwright` when there is no home either).
+    pub fn default_root() -> PathBuf {
+        default_root_from(|name| std::env::var_os(name))
+    }
+
+    /// The store's layout (also reachable through `Deref`).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.extras.join("lock")
+    }
+
+    pub(crate) fn cache_dir(&self) -> PathBuf {
+        self.extras.join("cache")
+    }
+
+    pub(crate) fn layers_dir(&self) -> PathBuf {
+        self.extras.join("layers")
+    }
+
+    pub(crate) fn trash_dir(&self) -> PathBuf {
+        self.extras.join("trash")
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.extras.join("tmp")
+    }
+
+    /// Where the unpacked layer with this diff_id lives (whether or not it exists).
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.layers_dir().join(diff_id.hex())
+    }
+
+    /// Whether the layer with this diff_id has been unpacked and committed.
+    pub fn has_layer_dir(&self, diff_id: &Digest) -> bool {
+        self.layer_dir(diff_id).is_dir()
+    }
+
+    /// A fresh empty directory under `boxwright/tmp`; the caller fills it, then commits
+    /// it with [`Store::commit_layer_dir`] or removes it.
+    pub fn temp_dir(&self) -> Result<PathBuf> {
+        let tmp = self.tmp_dir();
+        tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempdir_in(&tmp)
+            .map(|d| d.keep())
+            .map_err(|e| StoreError::io(tmp, e))
+    }
+
+    /// Makes a filled temp dir the unpacked layer `diff_id`, atomically. The file system
+    /// is synced first so a committed dir never turns out half-empty after a crash. If
+    /// another process committed the same layer first, ours is moved to the trash and the
+    /// call succeeds (the contents are the same layer).
+    pub fn commit_layer_dir(&self, tmp: &Path, diff_id: &Digest) -> Result<()> {
+        let dir = fs::File::open(tmp).map_err(|e| StoreError::io(tmp, e))?;
+        rustix::fs::syncfs(&dir).map_err(|e| StoreError::io(tmp, e.into()))?;
+        let dest = self.layer_dir(diff_id);
+        if rename_noreplace(tmp, &dest)? {
+            fsync_dir(&self.layers_dir())
+        } else {
+            self.move_to_trash(tmp).map(|_| ())
+        }
+    }
+
+    /// Renames `path` into `boxwright/trash/` and returns where it went.
+    pub(crate) fn move_to_trash(&self, path: &Path) -> Result<PathBuf> {
+        move_into(&self.trash_dir(), path)
+    }
+
+    /// What is waiting in the trash. Entries may hold files of subordinate uids: empty
+    /// them from inside a user namespace that maps those ids.
+    pub fn trash_entries(&self) -> Vec<PathBuf> {
+        let mut entries: Vec<PathBuf> = fs::read_dir(self.trash_dir())
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        entries.sort();
+        entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_the_extras_and_a_plain_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        for sub in ["layers", "cache", "tmp", "trash"] {
+            assert!(store.root().join("boxwright").join(sub).is_dir(), "{sub}");
+        }
+        assert!(store.lock_path().is_file());
+        assert!(Layout::open(store.root()).is_ok());
+        Store::open(store.root()).unwrap();
+    }
+
+    #[test]
+    fn commit_is_atomic_and_the_loser_of_a_race_goes_to_the_trash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let diff_id = Digest::of(b"layer");
+        let a = store.temp_dir().unwrap();
+        let b = store.temp_dir().unwrap();
+        assert_ne!(a, b);
+        fs::write(a.join("file"), "from a").unwrap();
+        fs::write(b.join("file"), "from b").unwrap();
+        assert!(!store.has_layer_dir(&diff_id));
+        store.commit_layer_dir(&a, &diff_id).unwrap();
+        assert!(store.has_layer_dir(&diff_id));
+        store.commit_layer_dir(&b, &diff_id).unwrap();
+        assert_eq!(
+            fs::read_to_string(store.layer_dir(&diff_id).join("file")).unwrap(),
+            "from a"
+        );
+        assert!(!a.exists() && !b.exists());
+        let trash = store.trash_entries();
+        assert_eq!(trash.len(), 1);
+        assert_eq!(fs::read_to_string(trash[0].join("file")).unwrap(), "from b");
+        // An empty layer dir is not replaced either (RENAME_NOREPLACE, not rename(2)).
+        let empty_id = Digest::of(b"empty");
+        let e1 = store.temp_dir().unwrap();
+        let e2 = store.temp_dir().unwrap();
+        store.commit_layer_dir(&e1, &empty_id).unwrap();
+        store.commit_layer_dir(&e2, &empty_id).unwrap();
+        assert_eq!(store.trash_entries().len(), 2);
+    }
+
+    #[test]
+    fn a_dir_from_another_file_system_is_refused_clearly() {
+        // /dev/shm is a tmpfs and the system temp dir is on disk on every machine this
+        // suite targets; the assertion below fails loudly if that stops being true.
+        let store_dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let store = Store::open(store_dir.path()).unwrap();
+        let elsewhere = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let err = store
+            .commit_layer_dir(elsewhere.path(), &Digest::of(b"x"))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::CrossDevice(_)), "{err}");
+    }
+
+    #[test]
+    fn default_root_follows_the_environment() {
+        fn env<'a>(pairs: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+            move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into())
+        }
+        let all = [
+            ("BOXWRIGHT_STORE", "/s"),
+            ("XDG_DATA_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(default_root_from(env(&all)), PathBuf::from("/s"));
+        let xdg = [("XDG_DATA_HOME", "/x"), ("HOME", "/h")];
+        assert_eq!(default_root_from(env(&xdg)), PathBuf::from("/x/boxwright"));
+        let empty_xdg = [
+            ("BOXWRIGHT_STORE", ""),
+            ("XDG_DATA_HOME", ""),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(
+            default_root_from(env(&empty_xdg)),
+            PathBuf::from("/h/.local/share/boxwright")
+        );
+    }
+}
