@@ -71,29 +71,17 @@ pub(crate) fn copy_image(
     what: &str,
 ) -> Result<BaseImage, BuildError> {
     let img = image::load_image(from, desc).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
-    let diff_ids = img.config.diff_ids();
-    if diff_ids.len() != img.manifest.layers.len() {
-        return Err(BuildError::Base(format!(
-            "{what}: the config lists {} layers but the manifest {}",
-            diff_ids.len(),
-            img.manifest.layers.len()
-        )));
-    }
-    let mut layers = Vec::with_capacity(diff_ids.len());
-    for (d, diff_id) in img.manifest.layers.iter().zip(diff_ids) {
-        if Compression::from_layer_media_type(&d.media_type).is_none() {
+    let layers = img
+        .layers()
+        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+    for l in &layers {
+        if Compression::from_layer_media_type(&l.media_type).is_none() {
             return Err(BuildError::Base(format!(
                 "{what}: layer {} has media type {} which boxwright cannot read",
-                d.digest, d.media_type
+                l.digest, l.media_type
             )));
         }
-        copy_blob(from, &d.digest, store).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
-        layers.push(LayerInfo {
-            digest: d.digest.clone(),
-            diff_id,
-            size: d.size,
-            media_type: d.media_type.clone(),
-        });
+        copy_blob(from, &l.digest, store).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
     }
     Ok(BaseImage {
         config: img.config,

@@ -185,7 +185,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             StepKind::Run { command, .. } => Action::Exec {
                 argv: command.argv(),
                 env: step_env.clone(),
-                cwd: config.working_dir().unwrap_or_else(|| "/".to_string()),
+                cwd: working_dir(&config),
                 uid: 0,
                 gid: 0,
             },
@@ -250,7 +250,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         config.apply(&overrides);
         config.push_empty_history("boxwright: config from the recipe", plan.source_date_epoch);
     }
-    config.set_created(plan.source_date_epoch);
+    config.created = Some(image::rfc3339(plan.source_date_epoch));
     let manifest = image::write_image(store.layout(), &config, &layers, Default::default())?;
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
@@ -292,6 +292,16 @@ pub fn normalize_tag(name: &str) -> Result<String, BuildError> {
     } else {
         Ok(format!("{name}:latest"))
     }
+}
+
+/// Where steps run: the image's working directory, else `/`.
+fn working_dir(config: &ImageConfig) -> String {
+    config
+        .config
+        .as_ref()
+        .and_then(|c| c.working_dir.clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_string())
 }
 
 /// The environment steps run with: the image's, with a default PATH.

@@ -172,7 +172,17 @@ pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
             .resolve(n)
             .map_err(|e| Failure::input(format!("{e}")))?;
     }
-    store::save_archive(store.layout(), &names, &a.output)
+    // Write beside the target and rename, so a failed save leaves no half file.
+    let dir = a.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    let mut out = std::io::BufWriter::new(tmp.as_file());
+    store::save_archive(store.layout(), &names, &mut out)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    std::io::Write::flush(&mut out).context("writing the archive")?;
+    drop(out);
+    tmp.as_file().sync_all().context("flushing the archive")?;
+    tmp.persist(&a.output)
         .with_context(|| format!("writing {}", a.output.display()))?;
     Ok(())
 }
@@ -180,7 +190,9 @@ pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
 pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
     let store = open_store(global)?;
     let file = a.file.clone().or_else(|| a.input.clone()).unwrap_or_default();
-    let names = store::load_archive(&store, &file)
+    let input = std::fs::File::open(&file)
+        .map_err(|e| Failure::input(format!("cannot open {}: {e}", file.display())))?;
+    let names = store::load_archive(&store, std::io::BufReader::new(input))
         .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
     for n in names {
         println!("loaded {n}");
