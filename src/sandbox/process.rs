@@ -1,0 +1,147 @@
+//! Forked sandbox processes and how their errors reach the helper.
+//!
+//! The helper forks the processes that build the container; each writes a
+//! failure as one JSON line to a shared close-on-exec pipe, which the helper
+//! reads to EOF. Lines are far below `PIPE_BUF`, so writes never interleave.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+
+use super::error::SandboxError;
+
+/// Exit code of a sandbox process that failed before the step ran; the real
+/// cause travels on the report pipe.
+pub(crate) const SETUP_FAILED: i32 = 125;
+
+/// The write end of the report pipe.
+pub(crate) struct Reporter {
+    fd: OwnedFd,
+}
+
+/// The read end of the report pipe.
+pub(crate) struct Reports {
+    file: File,
+}
+
+/// A fresh report pipe; both ends are close-on-exec, so a step never inherits it.
+pub(crate) fn report_pipe() -> Result<(Reports, Reporter), SandboxError> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SandboxError::io("create", "a pipe", e))?;
+    Ok((
+        Reports {
+            file: File::from(r),
+        },
+        Reporter { fd: w },
+    ))
+}
+
+impl Reporter {
+    /// Sends `err` to the helper; failures to send are ignored (the exit
+    /// status still says something went wrong).
+    pub(crate) fn send(&self, err: &SandboxError) {
+        let Ok(mut line) = serde_json::to_vec(err) else {
+            return;
+        };
+        line.push(b'\n');
+        let mut rest = &line[..];
+        while !rest.is_empty() {
+            match nix::unistd::write(self.fd.as_fd(), rest) {
+                Ok(0) => return,
+                Ok(n) => rest = &rest[n..],
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl Reports {
+    /// Reads until every writer is gone and returns the first error reported.
+    pub(crate) fn first_error(mut self) -> Option<SandboxError> {
+        let mut text = String::new();
+        if let Err(e) = self.file.read_to_string(&mut text) {
+            return Some(SandboxError::Internal {
+                reason: format!("cannot read the sandbox's report pipe: {e}"),
+            });
+        }
+        text.lines()
+            .find_map(|line| serde_json::from_str(line).ok())
+    }
+}
+
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Ended {
+    /// The shell convention: the exit code, or 128 + signal number.
+    pub(crate) fn code(self) -> i32 {
+        match self {
+            Ended::Exited(code) => code,
+            Ended::Signaled(sig) => 128 + sig,
+        }
+    }
+}
+
+/// Forks a child that runs `body` and exits with its code; an error is sent
+/// through `reporter` and the child exits with [`SETUP_FAILED`]. The child
+/// is killed if the forking thread dies.
+///
+/// The caller may be multi-threaded: `body` must not rely on locks other
+/// threads could hold (glibc keeps `malloc` usable after fork).
+pub(crate) fn fork_child(
+    reporter: &Reporter,
+    body: impl FnOnce() -> Result<i32, SandboxError>,
+) -> Result<Pid, SandboxError> {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the child only runs `body`, which by contract avoids locks
+    // held by other threads, and leaves with `_exit` (no atexit handlers).
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            // SAFETY: prctl with constant arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            let code = if nix::unistd::getppid() != parent {
+                SETUP_FAILED
+            } else {
+                match catch_unwind(AssertUnwindSafe(body)) {
+                    Ok(Ok(code)) => code,
+                    Ok(Err(e)) => {
+                        reporter.send(&e);
+                        SETUP_FAILED
+                    }
+                    Err(_) => {
+                        reporter.send(&SandboxError::Internal {
+                            reason: "a sandbox process panicked".to_string(),
+                        });
+                        SETUP_FAILED
+                    }
+                }
+            };
+            // SAFETY: ends the forked child without running the parent's
+            // atexit handlers or flushing its buffers twice.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => Ok(child),
+        Err(e) => Err(SandboxError::io("fork", "a sandbox process", e)),
+    }
+}
+
+/// Waits for `pid` to end, retrying on signals.
+pub(crate) fn wait_for(pid: Pid) -> Result<Ended, SandboxError> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ended::Signaled(sig as i32)),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(SandboxError::io("wait for", format!("process {pid}"), e)),
+        }
+    }
+}
