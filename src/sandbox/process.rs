@@ -108,7 +108,9 @@ pub(crate) fn fork_child(
         Ok(ForkResult::Child) => {
             // SAFETY: prctl with constant arguments.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-            let code = if nix::unistd::getppid() != parent {
+            // A parent outside our pid namespace shows up as pid 0.
+            let ppid = nix::unistd::getppid();
+            let code = if ppid != parent && ppid.as_raw() != 0 {
                 SETUP_FAILED
             } else {
                 match catch_unwind(AssertUnwindSafe(body)) {
