@@ -40,7 +40,8 @@ fn root_mode_step_changes_land_in_the_upperdir_and_nothing_else() {
     std::fs::write(layers.lower.join("data/keep"), "keep").unwrap();
     let mut spec = layers.shell(
         "set -e; pwd > /cwd; echo hi > /new; rm /data/old; \
-         touch /owned; chown 1000:1000 /owned; touch /suid; chmod u+s /suid",
+         touch /owned; chown 1000:1000 /owned; touch /suid; chmod u+s /suid; \
+         mkdir -p /etc; echo x > /etc/new.conf",
     );
     if let Action::Exec { cwd, .. } = &mut spec.action {
         *cwd = "/work/dir".into();
@@ -63,12 +64,22 @@ fn root_mode_step_changes_land_in_the_upperdir_and_nothing_else() {
         0,
         "setuid bit kept"
     );
-    // proc, dev, sys, run (and etc for the host files) were created as
-    // mountpoints and must be gone; the missing cwd is a real change.
+    // proc, dev, sys, run, etc/resolv.conf and etc/hosts were created as
+    // mountpoints and must be gone; /etc stays because the step wrote into
+    // it, and the missing cwd is a real change.
     assert_eq!(
         layers.upper_entries(),
         set(&[
-            "cwd", "data", "data/old", "new", "owned", "suid", "work", "work/dir"
+            "cwd",
+            "data",
+            "data/old",
+            "etc",
+            "etc/new.conf",
+            "new",
+            "owned",
+            "suid",
+            "work",
+            "work/dir",
         ])
     );
 }
@@ -88,7 +99,9 @@ fn exit_codes_and_signals_are_propagated() {
 #[test]
 fn network_none_has_only_a_loopback_that_is_up() {
     let layers = Layers::new();
-    let mut spec = layers.shell("cat /proc/net/dev; echo flags=$(cat /sys/class/net/lo/flags)");
+    let mut spec = layers.shell(
+        "cat /proc/net/dev; echo flags=$(cat /sys/class/net/lo/flags); echo sys=$(ls /sys/class/net)",
+    );
     spec.network = Network::None;
     let out = as_root(&Job::Run(spec));
     assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
@@ -106,6 +119,11 @@ fn network_none_has_only_a_loopback_that_is_up() {
         .expect("lo flags printed");
     let flags = u32::from_str_radix(flags.trim(), 16).unwrap();
     assert_eq!(flags & 1, 1, "IFF_UP set on lo");
+    assert!(
+        out.stderr.lines().any(|l| l == "sys=lo"),
+        "/sys shows the private netns: {}",
+        out.stderr
+    );
     assert!(layers.upper_entries().is_empty());
 }
 
@@ -621,4 +639,112 @@ fn free_subid_start() -> u32 {
                 .collect::<Vec<_>>()
         })
         .fold(100_000, u32::max)
+}
+
+#[test]
+fn steps_run_as_the_requested_ids() {
+    let layers = Layers::new();
+    let mut spec = layers.shell("echo ids=$(id -u):$(id -g):$(id -G)");
+    if let Action::Exec { uid, gid, .. } = &mut spec.action {
+        (*uid, *gid) = (1000, 1001);
+    }
+    let out = as_root(&Job::Run(spec));
+    assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.lines().any(|l| l == "ids=1000:1001:1001"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn overlay_options_use_short_relative_paths_and_have_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 layers under a 300-byte parent would need 12 KiB of absolute
+    // paths; relative to their common parent they fit in one page.
+    let deep = dir
+        .path()
+        .join(["d".repeat(100), "e".repeat(100), "f".repeat(100)].join("/"));
+    let layer = |i: usize| deep.join(format!("{i:064x}"));
+    busybox_tree(&layer(0));
+    for i in 1..40 {
+        std::fs::create_dir_all(layer(i)).unwrap();
+    }
+    std::fs::write(layer(39).join("top"), "top\n").unwrap();
+    let (upper, work) = (deep.join("upper"), deep.join("work"));
+    std::fs::create_dir(&upper).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    let rootfs = |n: usize| Rootfs::Overlay {
+        lowerdirs: (0..n).rev().map(layer).collect(),
+        upperdir: upper.clone(),
+        workdir: work.clone(),
+    };
+    let out = as_root(&Job::Run(spec(rootfs(40), "cat /top")));
+    assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("top"));
+
+    for i in 40..100 {
+        std::fs::create_dir_all(layer(i)).unwrap();
+    }
+    let out = as_root(&Job::Run(spec(rootfs(100), "true")));
+    match out.error() {
+        SandboxError::OverlayOptionsTooLong { len, limit } => assert!(len > limit),
+        other => panic!("expected the option limit, got {other}"),
+    }
+}
+
+#[test]
+fn disabled_user_namespaces_give_a_clear_error() {
+    match as_root(&Job::NoMoreUserns).error() {
+        SandboxError::UserNamespace { reason } => assert!(reason.contains("ENOSPC"), "{reason}"),
+        other => panic!("expected a user namespace error, got {other}"),
+    }
+}
+
+#[test]
+fn host_env_capture_reads_proxies_and_finds_the_ca_bundle() {
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    let ca_path = ca.path().to_str().unwrap();
+    let env = [
+        ("HTTPS_PROXY", "http://proxy.invalid:3128"),
+        ("no_proxy", "localhost,127.0.0.1"),
+        ("SSL_CERT_FILE", ca_path),
+        ("UNRELATED", "x"),
+    ];
+    let captured: HostEnv = serde_json::from_value(
+        sandbox_support::plain(&Job::Capture(true), &env)
+            .result
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        captured.proxies,
+        [
+            (
+                "HTTPS_PROXY".to_string(),
+                "http://proxy.invalid:3128".to_string()
+            ),
+            ("no_proxy".to_string(), "localhost,127.0.0.1".to_string()),
+        ]
+    );
+    assert_eq!(captured.ca_bundle.as_deref(), Some(ca.path()));
+
+    let without: HostEnv = serde_json::from_value(
+        sandbox_support::plain(&Job::Capture(false), &env)
+            .result
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(without.ca_bundle, None);
+
+    let debian = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    assert!(debian.exists(), "install ca-certificates for this test");
+    let fallback: HostEnv = serde_json::from_value(
+        sandbox_support::plain(&Job::Capture(true), &[])
+            .result
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fallback.ca_bundle.as_deref(), Some(debian));
+    assert!(fallback.proxies.is_empty());
 }

@@ -119,8 +119,8 @@ pub fn probe_overlay(scratch: &Path) -> Result<(), SandboxError> {
         Ok(0)
     })?;
     drop(reporter);
-    let reported = reports.first_error();
     let ended = wait_for(child)?;
+    let reported = reports.first_error();
     let removed = dir
         .close()
         .map_err(|e| SandboxError::io("remove the probe directory in", scratch, e));

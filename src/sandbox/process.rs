@@ -2,10 +2,9 @@
 //!
 //! The helper forks the processes that build the container; each writes a
 //! failure as one JSON line to a shared close-on-exec pipe, which the helper
-//! reads to EOF. Lines are far below `PIPE_BUF`, so writes never interleave.
+//! reads once they have ended. Lines are far below `PIPE_BUF`, so writes
+//! never interleave.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -25,19 +24,14 @@ pub(crate) struct Reporter {
 
 /// The read end of the report pipe.
 pub(crate) struct Reports {
-    file: File,
+    fd: OwnedFd,
 }
 
 /// A fresh report pipe; both ends are close-on-exec, so a step never inherits it.
 pub(crate) fn report_pipe() -> Result<(Reports, Reporter), SandboxError> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SandboxError::io("create", "a pipe", e))?;
-    Ok((
-        Reports {
-            file: File::from(r),
-        },
-        Reporter { fd: w },
-    ))
+    Ok((Reports { fd: r }, Reporter { fd: w }))
 }
 
 impl Reporter {
@@ -61,15 +55,38 @@ impl Reporter {
 }
 
 impl Reports {
-    /// Reads until every writer is gone and returns the first error reported.
-    pub(crate) fn first_error(mut self) -> Option<SandboxError> {
-        let mut text = String::new();
-        if let Err(e) = self.file.read_to_string(&mut text) {
+    /// The first error reported, read once every sandbox process has ended.
+    ///
+    /// It does not wait for EOF: a process forked concurrently by another
+    /// thread of the helper may hold a copy of the write end for as long as
+    /// it lives. Reports are a few short lines, far below the pipe's
+    /// capacity, so no writer ever blocked and everything is already there.
+    pub(crate) fn first_error(self) -> Option<SandboxError> {
+        let fd = self.fd;
+        if let Err(e) = nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        ) {
             return Some(SandboxError::Internal {
                 reason: format!("cannot read the sandbox's report pipe: {e}"),
             });
         }
-        text.lines()
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(&fd, &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EAGAIN) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    return Some(SandboxError::Internal {
+                        reason: format!("cannot read the sandbox's report pipe: {e}"),
+                    });
+                }
+            }
+        }
+        String::from_utf8_lossy(&bytes)
+            .lines()
             .find_map(|line| serde_json::from_str(line).ok())
     }
 }

@@ -43,11 +43,11 @@ pub fn run_in_namespace(spec: &RunSpec) -> Result<i32, SandboxError> {
     let (reports, reporter) = report_pipe()?;
     let setup = fork_child(&reporter, || setup_and_run(spec, merged.path(), &reporter));
     drop(reporter);
-    let reported = reports.first_error();
     let ended = match setup {
         Ok(pid) => wait_for(pid),
         Err(e) => Err(e),
     };
+    let reported = reports.first_error();
     let removed = merged
         .close()
         .map_err(|e| SandboxError::io("remove the mountpoint in", std::env::temp_dir(), e));

@@ -35,6 +35,11 @@ pub enum Job {
     Probe(PathBuf),
     /// `IdMapping::detect()` and its description (run as the user).
     Detect,
+    /// `HostEnv::capture(use_host_ca)` (run without namespaces).
+    Capture(bool),
+    /// Inside a user namespace: forbid further user namespaces (a
+    /// per-namespace sysctl), then try `Userns::spawn`.
+    NoMoreUserns,
     /// As the user: spawn the inner job in a user namespace with `mapping`
     /// (detected if absent) and relay its result.
     Spawn {
@@ -83,6 +88,15 @@ pub fn helper_entry() {
             let text = m.describe();
             (m, text)
         })),
+        Job::Capture(use_host_ca) => to_line::<HostEnv>(Ok(HostEnv::capture(use_host_ca))),
+        Job::NoMoreUserns => {
+            std::fs::write("/proc/sys/user/max_user_namespaces", "0")
+                .expect("limit user namespaces inside this one");
+            let spawned = IdMapping::detect()
+                .and_then(|m| Userns::new(m).spawn(Command::new("/bin/true")))
+                .map(|mut child| child.wait().map(|s| s.to_string()).unwrap_or_default());
+            to_line(spawned)
+        }
         Job::Spawn { mapping, inner } => {
             let spawned = mapping
                 .map(Ok)
@@ -188,6 +202,20 @@ pub fn as_root(job: &Job) -> Outcome {
     let child = Userns::new(mapping)
         .spawn(cmd)
         .expect("spawn the helper in a user namespace");
+    let (status, stdout, stderr) = collect(child, true);
+    parse_outcome(status, &stdout, stderr)
+}
+
+/// Runs `job` in a plain child (no namespaces) with an environment of
+/// exactly `env` (plus `PATH`).
+pub fn plain(job: &Job, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = helper_command(&self_exe(), job);
+    cmd.env_clear()
+        .env(JOB_VAR, serde_json::to_string(job).expect("jobs serialize"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("start the helper");
     let (status, stdout, stderr) = collect(child, true);
     parse_outcome(status, &stdout, stderr)
 }
