@@ -748,3 +748,39 @@ fn host_env_capture_reads_proxies_and_finds_the_ca_bundle() {
     assert_eq!(fallback.ca_bundle.as_deref(), Some(debian));
     assert!(fallback.proxies.is_empty());
 }
+
+#[test]
+fn symlinked_network_files_resolve_inside_the_image() {
+    let layers = Layers::new();
+    let etc = layers.lower.join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    // systemd-resolved style: points into a /run the sandbox replaces.
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        etc.join("resolv.conf"),
+    )
+    .unwrap();
+    // Absolute: must resolve inside the image, never on the host.
+    std::os::unix::fs::symlink("/etc/hosts.real", etc.join("hosts")).unwrap();
+    std::fs::write(etc.join("hosts.real"), "image hosts\n").unwrap();
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    let out = as_root(&Job::Run(layers.shell("cat /etc/hosts.real")));
+    assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
+    assert!(out.stderr.contains(&host_hosts), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/etc/resolv.conf is a dangling symlink"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(etc.join("hosts.real")).unwrap(),
+        "image hosts\n"
+    );
+    assert!(!Path::new("/etc/hosts.real").exists());
+    assert!(
+        layers.upper_entries().is_empty(),
+        "{:?}",
+        layers.upper_entries()
+    );
+}

@@ -13,7 +13,7 @@ use super::devices::{make_dir, populate_dev};
 use super::environment::{APT_CONF, APT_CONF_PATH};
 use super::error::SandboxError;
 use super::init::container_init;
-use super::mountpoints::{Kind, Mountpoints, fd_path};
+use super::mountpoints::{Mountpoints, fd_path};
 use super::mounts::{bind, detach, make_private_recursively, make_readonly, mount_fs};
 use super::net::loopback_up;
 use super::overlay::mount_overlay;
@@ -83,12 +83,12 @@ fn prepare(spec: &RunSpec, merged: &Path, points: &mut Mountpoints) -> Result<()
     // /proc is mounted by init, which is the first process in the new pid
     // namespace; /dev, /sys and /run are top-level real directories, so their
     // merged paths are safe to use once `ensure` has checked them.
-    points.ensure("proc", Kind::Dir)?;
-    points.ensure("dev", Kind::Dir)?;
+    points.ensure_dir("proc")?;
+    points.ensure_dir("dev")?;
     populate_dev(&merged.join("dev"))?;
-    points.ensure("sys", Kind::Dir)?;
+    points.ensure_dir("sys")?;
     mount_sys(&merged.join("sys"), spec.network);
-    points.ensure("run", Kind::Dir)?;
+    points.ensure_dir("run")?;
     populate_run(spec, &merged.join("run"))?;
     if spec.network == Network::Host {
         for rel in NETWORK_FILES {
@@ -96,12 +96,18 @@ fn prepare(spec: &RunSpec, merged: &Path, points: &mut Mountpoints) -> Result<()
             if !host.is_file() {
                 continue;
             }
-            let stub = points.ensure(rel, Kind::File)?;
+            let Some(stub) = points.ensure_file(rel)? else {
+                note(&format!(
+                    "boxwright: the image's /{rel} is a dangling symlink; the step gets no copy of the host's\n"
+                ));
+                continue;
+            };
             bind(&host, &fd_path(&stub), false)?;
             // Reopen through the path: the old descriptor names the file
             // under the bind mount, not the bind mount itself.
-            let bound = points.ensure(rel, Kind::File)?;
-            make_readonly(&fd_path(&bound), false)?;
+            if let Some(bound) = points.ensure_file(rel)? {
+                make_readonly(&fd_path(&bound), false)?;
+            }
         }
     }
     Ok(())
@@ -162,4 +168,10 @@ fn create_file(path: &Path, mode: u32) -> Result<(), SandboxError> {
         .open(path)
         .map(drop)
         .map_err(|e| SandboxError::io("create", path, e))
+}
+
+/// Writes a line to the step's output (the helper's stderr) without taking
+/// std's stderr lock, which another thread may have held at fork time.
+fn note(text: &str) {
+    let _ = nix::unistd::write(std::io::stderr(), text.as_bytes());
 }

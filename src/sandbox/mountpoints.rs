@@ -22,7 +22,7 @@ use super::error::SandboxError;
 
 /// Whether a mountpoint is a directory or a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+enum Kind {
     Dir,
     File,
 }
@@ -70,11 +70,23 @@ impl Mountpoints {
         })
     }
 
-    /// Opens `rel` (relative to the root) as an `O_PATH` descriptor, creating
-    /// it and missing parents (mode 0755 / 0644) if needed. Symlinks in the
-    /// path are followed inside the root; a directory mountpoint must not be
-    /// a symlink itself.
-    pub(crate) fn ensure(&mut self, rel: &str, kind: Kind) -> Result<OwnedFd, SandboxError> {
+    /// Opens directory `rel` (relative to the root, not a symlink itself) as
+    /// an `O_PATH` descriptor, creating it and missing parents (0755) if needed.
+    pub(crate) fn ensure_dir(&mut self, rel: &str) -> Result<OwnedFd, SandboxError> {
+        self.ensure(rel, Kind::Dir)?
+            .ok_or_else(|| mountpoint_error(Path::new(rel), "is a dangling symlink"))
+    }
+
+    /// Opens regular file `rel` as an `O_PATH` descriptor, creating it (0644)
+    /// and missing parents if needed; `None` if it is a dangling symlink
+    /// (an image whose resolv.conf points into a systemd /run, say).
+    pub(crate) fn ensure_file(&mut self, rel: &str) -> Result<Option<OwnedFd>, SandboxError> {
+        self.ensure(rel, Kind::File)
+    }
+
+    /// Symlinks in `rel` are followed inside the root; a directory
+    /// mountpoint must not be a symlink itself.
+    fn ensure(&mut self, rel: &str, kind: Kind) -> Result<Option<OwnedFd>, SandboxError> {
         let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
         let mut parent = rustix::fs::openat(
             &self.root,
@@ -109,14 +121,19 @@ impl Mountpoints {
                     fd
                 }
                 Err(Errno::NOENT) => {
-                    let fd = create_in(&parent, part, want_dir).map_err(|e| {
-                        let what = if e == Errno::EXIST {
-                            "is a dangling symlink".to_string()
-                        } else {
-                            format!("cannot be created ({e})")
-                        };
-                        mountpoint_error(&lexical, &what)
-                    })?;
+                    let fd = match create_in(&parent, part, want_dir) {
+                        Ok(fd) => fd,
+                        Err(Errno::EXIST) if last && kind == Kind::File => return Ok(None),
+                        Err(Errno::EXIST) => {
+                            return Err(mountpoint_error(&lexical, "is a dangling symlink"));
+                        }
+                        Err(e) => {
+                            return Err(mountpoint_error(
+                                &lexical,
+                                &format!("cannot be created ({e})"),
+                            ));
+                        }
+                    };
                     let real = parent_real.join(part);
                     self.visit(&real, true);
                     fd
@@ -143,7 +160,7 @@ impl Mountpoints {
             parent_real = self.real_rel(&fd)?;
             parent = fd;
         }
-        Ok(parent)
+        Ok(Some(parent))
     }
 
     /// Records the state of every visited path once set-up is complete, so
