@@ -135,7 +135,7 @@ fn proc_dev_pid_namespace_and_hostname() {
         echo urandom=$(head -c 4 /dev/urandom | wc -c); test -e /dev/pts/ptmx; \
         test -L /dev/ptmx; test -L /dev/fd; test -d /dev/shm; echo shm > /dev/shm/x; \
         echo pids=$(cd /proc && echo [0-9]*); echo host=$(hostname); \
-        echo run > /run/scratch; echo stdin=$(cat)";
+        echo run > /run/scratch; grep -q '^sysfs /sys sysfs ro,' /proc/mounts; echo stdin=$(cat)";
     let out = as_root(&Job::Run(layers.shell(script)));
     assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
     let lines: Vec<&str> = out.stderr.lines().collect();
