@@ -784,3 +784,23 @@ fn symlinked_network_files_resolve_inside_the_image() {
         layers.upper_entries()
     );
 }
+
+#[test]
+fn a_failed_set_up_names_the_obstacle_and_still_removes_stubs() {
+    let layers = Layers::new();
+    std::fs::write(layers.lower.join("run"), "not a directory").unwrap();
+    let out = as_root(&Job::Run(layers.shell("true")));
+    match out.error() {
+        SandboxError::Mountpoint { path, reason } => {
+            assert_eq!(path, "/run");
+            assert_eq!(reason, "is not a directory");
+        }
+        other => panic!("expected a mountpoint error, got {other}"),
+    }
+    // /proc, /dev and /sys had been created before /run stopped the set-up.
+    assert!(
+        layers.upper_entries().is_empty(),
+        "{:?}",
+        layers.upper_entries()
+    );
+}

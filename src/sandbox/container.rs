@@ -62,8 +62,10 @@ pub(crate) fn setup_and_run(
         }
     };
     let mut points = Mountpoints::new(merged, base)?;
-    let outcome = prepare(spec, merged, &mut points).and_then(|()| {
-        points.seal();
+    // Sealed even after a failed set-up, so the stubs made so far go too.
+    let prepared = prepare(spec, merged, &mut points);
+    points.seal();
+    let outcome = prepared.and_then(|()| {
         let init = fork_child(reporter, || container_init(spec, merged, reporter))?;
         wait_for(init)
     });
@@ -98,7 +100,7 @@ fn prepare(spec: &RunSpec, merged: &Path, points: &mut Mountpoints) -> Result<()
             }
             let Some(stub) = points.ensure_file(rel)? else {
                 note(&format!(
-                    "boxwright: the image's /{rel} is a dangling symlink; the step gets no copy of the host's\n"
+                    "boxwright: the image's /{rel} is a dangling symlink; not providing one\n"
                 ));
                 continue;
             };
