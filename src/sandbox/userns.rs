@@ -40,7 +40,8 @@ impl Userns {
     /// arguments) inside a new user namespace whose uid/gid maps are written
     /// before the child's exec: the program runs as uid 0/gid 0 of that
     /// namespace with full capabilities there. Stdio, environment and
-    /// working directory are whatever `cmd` says.
+    /// working directory are whatever `cmd` says. The maps are written by
+    /// this process, so it must be the user the mapping was detected for.
     pub fn spawn(&self, mut cmd: Command) -> Result<Child, SandboxError> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let (ready_r, ready_w) = cloexec_pipe()?;
