@@ -1,1 +1,39 @@
 //! Sandboxes: user namespaces, id mapping, overlay mounts, chroot, running a step.
+//!
+//! Every privileged-looking operation of a build runs in a *helper*:
+//! boxwright's own executable re-executed inside a fresh user namespace.
+//! This module provides both halves of that mechanism:
+//!
+//! - outside, [`IdMapping::detect`] picks one of the three rootless modes
+//!   and [`Userns::spawn`] starts the helper in a user namespace with those
+//!   maps, as root of the namespace;
+//! - inside, [`run_in_namespace`] runs one step ([`RunSpec`]) in its own
+//!   mount, pid, uts, ipc (and optionally network) namespaces on an overlay
+//!   (or a plain directory), and [`probe_overlay`] tells whether overlays
+//!   can be used at all.
+//!
+//! Nothing the sandbox adds for its own mounts is left in the upperdir.
+
+mod container;
+mod copy;
+mod devices;
+mod environment;
+mod error;
+mod idmap;
+mod init;
+mod mountpoints;
+mod mounts;
+mod net;
+mod overlay;
+mod process;
+mod run;
+mod seccomp;
+mod spec;
+mod userns;
+
+pub use error::SandboxError;
+pub use idmap::{IdMapping, IdMode, IdRange};
+pub use overlay::probe_overlay;
+pub use run::run_in_namespace;
+pub use spec::{Action, CA_BUNDLE_PATH, HostEnv, Network, Rootfs, RunSpec};
+pub use userns::Userns;

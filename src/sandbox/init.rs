@@ -1,0 +1,266 @@
+//! The container's pid 1 and the step it runs.
+//!
+//! Init mounts /proc (it is the first process of the new pid namespace),
+//! pivots into the root filesystem and either performs a COPY itself or
+//! forks the step and reaps every zombie until the step exits. When init
+//! exits, the kernel kills whatever the step left running.
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{Gid, Pid, Uid};
+
+use super::copy::{CopyJob, copy_into};
+use super::environment::step_env;
+use super::error::SandboxError;
+use super::mounts::{detach, mount_fs};
+use super::process::{Reporter, fork_child};
+use super::seccomp::install_fake_root;
+use super::spec::{Action, RunSpec};
+
+/// Body of pid 1; returns the step's exit code.
+pub(crate) fn container_init(
+    spec: &RunSpec,
+    merged: &Path,
+    reporter: &Reporter,
+) -> Result<i32, SandboxError> {
+    // A mount namespace of its own, so pivot_root moves only the container's
+    // root and the set-up process keeps the host's paths for clean-up.
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| SandboxError::NotNamespaceRoot {
+        reason: format!("cannot create a mount namespace: {e}"),
+    })?;
+    // Mounted before the host's /proc is detached: the kernel only allows a
+    // new proc where an unobstructed one is already visible.
+    mount_fs(
+        "proc",
+        &merged.join("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    )?;
+    enter_root(merged)?;
+    match &spec.action {
+        Action::Copy {
+            src,
+            dest,
+            mode,
+            owner,
+        } => {
+            if spec.fake_root {
+                install_fake_root()?;
+            }
+            copy_into(&CopyJob {
+                src_name: src.file_name().unwrap_or(OsStr::new("src")),
+                dest,
+                mode: *mode,
+                owner: owner.unwrap_or((0, 0)),
+            })?;
+            Ok(0)
+        }
+        Action::Exec {
+            argv,
+            env,
+            cwd,
+            uid,
+            gid,
+        } => {
+            let step = Step::prepare(spec, argv, env, cwd, *uid, *gid)?;
+            let pid = fork_child(reporter, || step.exec())?;
+            reap_until(pid)
+        }
+    }
+}
+
+/// Makes `merged` the root and drops every view of the host's tree.
+fn enter_root(merged: &Path) -> Result<(), SandboxError> {
+    nix::unistd::chdir(merged).map_err(|e| SandboxError::io("enter", merged, e))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one;
+    // detaching "." then removes it.
+    nix::unistd::pivot_root(".", ".").map_err(|e| SandboxError::io("pivot into", merged, e))?;
+    detach(Path::new("."))?;
+    nix::unistd::chdir("/").map_err(|e| SandboxError::io("enter", "/", e))
+}
+
+/// Waits for `step`, reaping any other child (orphans re-parent to pid 1).
+fn reap_until(step: Pid) -> Result<i32, SandboxError> {
+    loop {
+        match waitpid(None::<Pid>, None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == step => return Ok(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == step => return Ok(128 + sig as i32),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(SandboxError::io("wait for", "the step", e)),
+        }
+    }
+}
+
+/// Everything the step process needs, computed before fork.
+struct Step {
+    program: String,
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: CString,
+    uid: u32,
+    gid: u32,
+    fake_root: bool,
+}
+
+impl Step {
+    fn prepare(
+        spec: &RunSpec,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Step, SandboxError> {
+        let (uid, gid) = (
+            effective_id("uid", uid, "/proc/self/uid_map", spec.fake_root)?,
+            effective_id("gid", gid, "/proc/self/gid_map", spec.fake_root)?,
+        );
+        let env = step_env(env, &spec.host, spec.fake_root, uid);
+        let cstring = |s: &str| {
+            CString::new(s).map_err(|_| SandboxError::InvalidSpec {
+                reason: "a NUL byte in the command or environment".to_string(),
+            })
+        };
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map_or("", |(_, v)| v.as_str());
+        let program = argv.first().cloned().unwrap_or_default();
+        let candidates = if program.contains('/') {
+            vec![cstring(&program)?]
+        } else {
+            path_var
+                .split(':')
+                .map(|dir| {
+                    cstring(&format!(
+                        "{}/{program}",
+                        if dir.is_empty() { "." } else { dir }
+                    ))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        // Docker creates a missing working directory; it is a real change
+        // of the image, so it is made here, through the root filesystem.
+        let cwd = Path::new("/").join(cwd);
+        std::fs::create_dir_all(&cwd)
+            .map_err(|e| SandboxError::io("create the working directory", &cwd, e))?;
+        Ok(Step {
+            candidates,
+            argv: argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
+            envp: env
+                .iter()
+                .map(|(k, v)| cstring(&format!("{k}={v}")))
+                .collect::<Result<_, _>>()?,
+            cwd: cstring(&cwd.to_string_lossy())?,
+            program,
+            uid,
+            gid,
+            fake_root: spec.fake_root,
+        })
+    }
+
+    /// Body of the step process: only returns on failure.
+    fn exec(&self) -> Result<i32, SandboxError> {
+        // Its own session: no controlling terminal from the host, and out of
+        // the helper's process group (a Ctrl-C reaches the helper, whose
+        // death takes the sandbox down).
+        let _ = nix::unistd::setsid();
+        redirect_stdio()?;
+        nix::unistd::chdir(self.cwd.as_c_str())
+            .map_err(|e| SandboxError::io("enter", self.cwd.to_string_lossy().as_ref(), e))?;
+        match nix::unistd::setgroups(&[]) {
+            Ok(()) | Err(Errno::EPERM) => {}
+            Err(e) => return Err(SandboxError::io("clear the groups of", "the step", e)),
+        }
+        let gid = Gid::from_raw(self.gid);
+        nix::unistd::setresgid(gid, gid, gid)
+            .map_err(|e| SandboxError::io(&format!("switch to gid {gid} for"), "the step", e))?;
+        let uid = Uid::from_raw(self.uid);
+        nix::unistd::setresuid(uid, uid, uid)
+            .map_err(|e| SandboxError::io(&format!("switch to uid {uid} for"), "the step", e))?;
+        if self.fake_root {
+            install_fake_root()?;
+        }
+        let mut denied = false;
+        for candidate in &self.candidates {
+            match nix::unistd::execve(candidate, &self.argv, &self.envp) {
+                Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+                Err(Errno::EACCES) => denied = true,
+                Err(e) => {
+                    return Err(SandboxError::Exec {
+                        program: self.program.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(SandboxError::Exec {
+            program: self.program.clone(),
+            reason: if denied {
+                "permission denied".to_string()
+            } else if self.program.contains('/') {
+                "no such file".to_string()
+            } else {
+                "not found in PATH".to_string()
+            },
+        })
+    }
+}
+
+/// Stdin from /dev/null; stdout joins stderr, so the helper's stdout stays
+/// free for its result message.
+fn redirect_stdio() -> Result<(), SandboxError> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SandboxError::io("open", "/dev/null", e))?;
+    let dup = |from: i32, to: i32| {
+        // SAFETY: dup2 on descriptors this process owns; the standard
+        // descriptors are meant to be replaced here.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            Err(SandboxError::io(
+                "redirect",
+                "the step's output",
+                Errno::last(),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    dup(null.as_fd().as_raw_fd(), 0)?;
+    dup(2, 1)
+}
+
+/// The id the step runs as: `id` if this namespace maps it; with fake root,
+/// root instead (only one id exists), said on the step's output.
+fn effective_id(kind: &str, id: u32, map: &str, fake_root: bool) -> Result<u32, SandboxError> {
+    let text = std::fs::read_to_string(map).map_err(|e| SandboxError::io("read", map, e))?;
+    let mapped = text.lines().any(|line| {
+        let mut f = line.split_whitespace().map(str::parse::<u64>);
+        matches!((f.next(), f.next(), f.next()),
+            (Some(Ok(start)), Some(Ok(_)), Some(Ok(len))) if (start..start + len).contains(&u64::from(id)))
+    });
+    if mapped {
+        return Ok(id);
+    }
+    if fake_root {
+        let note = format!(
+            "boxwright: {kind} {id} does not exist with a single mapped id; running the step as root\n"
+        );
+        let _ = nix::unistd::write(std::io::stderr().as_fd(), note.as_bytes());
+        return Ok(0);
+    }
+    Err(SandboxError::Unmapped {
+        kind: kind.to_string(),
+        id,
+    })
+}

@@ -1,0 +1,193 @@
+//! What a sandboxed step is: its root filesystem, its action, its network,
+//! and what it borrows from the host. Serializable so the driver can hand it
+//! to a helper process.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a step's root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rootfs {
+    /// An overlay: read-only layers plus a fresh upperdir that becomes the diff.
+    Overlay {
+        /// Unpacked parent layers, topmost first.
+        lowerdirs: Vec<PathBuf>,
+        /// Receives every change the step makes.
+        upperdir: PathBuf,
+        /// Empty directory on the upperdir's file system, for the kernel's use.
+        workdir: PathBuf,
+    },
+    /// The snapshot fallback: a full copied tree, used and changed in place.
+    Directory(PathBuf),
+}
+
+/// What the step does inside the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Runs a program (a `RUN` step).
+    Exec {
+        /// Program and arguments; a program without `/` is looked up in the step's `PATH`.
+        argv: Vec<String>,
+        /// Environment of the step; it wins over proxies and CA variables.
+        env: Vec<(String, String)>,
+        /// Working directory inside the container, created if missing.
+        cwd: String,
+        /// Uid the program runs as.
+        uid: u32,
+        /// Gid the program runs as.
+        gid: u32,
+    },
+    /// Copies a host file or directory into the container (a `COPY` step).
+    Copy {
+        /// Host path of the source.
+        src: PathBuf,
+        /// Container path: a file lands at `dest` (or `dest/NAME` if `dest` ends
+        /// in `/` or is a directory); a directory's contents land in `dest`.
+        dest: String,
+        /// Permission bits for every copied file and directory.
+        mode: Option<u32>,
+        /// Owner of everything copied; root by default.
+        owner: Option<(u32, u32)>,
+    },
+}
+
+/// The network a step sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    /// The host's network, with its resolv.conf and hosts (read-only).
+    Host,
+    /// A network namespace with only a loopback interface.
+    None,
+}
+
+/// What a step borrows from the host: proxy settings and a CA bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEnv {
+    /// Proxy variables (name, value), both spellings as set on the host.
+    pub proxies: Vec<(String, String)>,
+    /// Host CA bundle, exposed read-only at [`CA_BUNDLE_PATH`] inside.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// Where the host CA bundle appears inside the container.
+pub const CA_BUNDLE_PATH: &str = "/run/boxwright/ca-certificates.crt";
+
+/// Proxy variable names passed through from the host.
+const PROXY_VARS: [&str; 5] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "FTP_PROXY",
+    "ALL_PROXY",
+];
+
+/// Where distributions keep their CA bundle, in order of preference.
+const CA_CANDIDATES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+impl HostEnv {
+    /// Reads proxy variables (upper- and lower-case) from this process's
+    /// environment and, if `use_host_ca`, finds the host CA bundle:
+    /// `$SSL_CERT_FILE`, else the Debian or the Red Hat bundle, whichever exists.
+    pub fn capture(use_host_ca: bool) -> HostEnv {
+        let mut proxies = Vec::new();
+        for name in PROXY_VARS {
+            for spelling in [name.to_string(), name.to_lowercase()] {
+                if let Ok(value) = std::env::var(&spelling) {
+                    proxies.push((spelling, value));
+                }
+            }
+        }
+        let ca_bundle = if use_host_ca {
+            std::env::var_os("SSL_CERT_FILE")
+                .map(PathBuf::from)
+                .into_iter()
+                .chain(CA_CANDIDATES.iter().map(PathBuf::from))
+                .find(|p| p.is_file())
+        } else {
+            None
+        };
+        HostEnv { proxies, ca_bundle }
+    }
+}
+
+/// Everything `run_in_namespace` needs to run one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The step's root filesystem.
+    pub rootfs: Rootfs,
+    /// What the step does.
+    pub action: Action,
+    /// The network it sees.
+    pub network: Network,
+    /// Proxies and CA bundle from the host.
+    pub host: HostEnv,
+    /// Single-id mode: fake chown/setuid/device mknod with seccomp and tell
+    /// apt not to drop privileges.
+    pub fake_root: bool,
+}
+
+impl RunSpec {
+    /// Rejects specs that cannot be run, before any namespace is created.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        match &self.rootfs {
+            Rootfs::Overlay {
+                lowerdirs,
+                upperdir,
+                workdir,
+            } => {
+                if lowerdirs.is_empty() {
+                    return Err("an overlay needs at least one lowerdir (use an empty directory for scratch)".into());
+                }
+                for dir in lowerdirs.iter().chain([upperdir, workdir]) {
+                    require_dir(dir)?;
+                }
+            }
+            Rootfs::Directory(dir) => require_dir(dir)?,
+        }
+        match &self.action {
+            Action::Exec { argv, env, cwd, .. } => {
+                if argv.is_empty() {
+                    return Err("the step has an empty command line".into());
+                }
+                let texts = argv
+                    .iter()
+                    .chain(env.iter().flat_map(|(k, v)| [k, v]))
+                    .chain([cwd]);
+                if texts.clone().any(|t| t.contains('\0')) {
+                    return Err("the command, environment or cwd contains a NUL byte".into());
+                }
+                if env.iter().any(|(k, _)| k.is_empty() || k.contains('=')) {
+                    return Err("an environment variable name is empty or contains '='".into());
+                }
+            }
+            Action::Copy { src, dest, .. } => {
+                if std::fs::metadata(src).is_err() {
+                    return Err(format!("the copy source {} does not exist", src.display()));
+                }
+                if dest.is_empty() || dest.contains('\0') {
+                    return Err("the copy destination is empty or contains a NUL byte".into());
+                }
+            }
+        }
+        if let Some(ca) = &self.host.ca_bundle {
+            if !ca.is_file() {
+                return Err(format!("the CA bundle {} is not a file", ca.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn require_dir(dir: &Path) -> Result<(), String> {
+    if !dir.is_absolute() {
+        return Err(format!("{} is not an absolute path", dir.display()));
+    }
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    Ok(())
+}
