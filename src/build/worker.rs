@@ -216,12 +216,12 @@ fn execute(op: Op) -> Result<Answer, String> {
                 source_date_epoch,
             };
             let mut blob = store.blob_writer().map_err(|e| e.to_string())?;
-            let info = match (&diff, before) {
+            let info = match (&diff, &before) {
                 (Diff::Upperdir(upper), _) => layer::write_upperdir(upper, &opts, &mut blob),
                 (Diff::Snapshot(root), Some(before)) => {
-                    layer::write_snapshot_diff(root, &before, &opts, &mut blob)
+                    layer::write_snapshot_diff(root, before, &opts, &mut blob)
                 }
-                (Diff::Snapshot(_), None) => unreachable_snapshot(),
+                (Diff::Snapshot(_), None) => return Err("internal: snapshot missing".into()),
             }
             .map_err(|e| e.to_string())?;
             blob.finish(Some(&info.digest)).map_err(|e| e.to_string())?;
@@ -237,13 +237,6 @@ fn execute(op: Op) -> Result<Answer, String> {
             Ok(Answer::Ok)
         }
     }
-}
-
-fn unreachable_snapshot() -> Result<LayerInfo, layer::LayerError> {
-    Err(layer::LayerError::Io {
-        path: PathBuf::new(),
-        source: std::io::Error::other("snapshot missing"),
-    })
 }
 
 /// Removes a tree, making directories writable first: a step may leave
