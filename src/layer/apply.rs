@@ -21,7 +21,9 @@ use crate::media::Compression;
 
 use super::error::LayerError;
 use super::fsmeta::{CAPABILITY_XATTR, TreeKey};
-use super::inroot::{Root, chmod_nofollow, kind_at, list, open_dir_nofollow, remove_tree, split_last};
+use super::inroot::{
+    Root, chmod_nofollow, kind_at, list, open_dir_nofollow, remove_tree, split_last,
+};
 use super::tree_tar::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 
 /// The xattr that makes a directory opaque in a `userxattr` overlay mount.
@@ -128,7 +130,10 @@ pub(crate) fn check_link_target(name: &[u8], target: &[u8]) -> Result<Vec<u8>, L
         )
     })?;
     if t.is_empty() {
-        return Err(LayerError::hostile(name, "is a hardlink to the root directory"));
+        return Err(LayerError::hostile(
+            name,
+            "is a hardlink to the root directory",
+        ));
     }
     Ok(t)
 }
@@ -198,7 +203,10 @@ impl Applier {
             }
             let victim = &base[WHITEOUT_PREFIX.len()..];
             if matches!(victim, b"" | b"." | b"..") {
-                return Err(LayerError::hostile(&raw, "is a whiteout for its own directory"));
+                return Err(LayerError::hostile(
+                    &raw,
+                    "is a whiteout for its own directory",
+                ));
             }
             return self.whiteout(&raw, parent_rel, victim);
         }
@@ -214,7 +222,10 @@ impl Applier {
 
         if rel.is_empty() {
             if kind != EntryType::Directory {
-                return Err(LayerError::hostile(&raw, "names the root but is not a directory"));
+                return Err(LayerError::hostile(
+                    &raw,
+                    "names the root but is not a directory",
+                ));
             }
             let fd = rustix::fs::openat(
                 self.root.fd(),
@@ -239,11 +250,17 @@ impl Applier {
                 self.file(&raw, &parent, base, &attrs, cap.as_deref(), &mut entry)?
             }
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 self.symlink(&raw, &parent, base, &target, &attrs)?
             }
             EntryType::Link => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 let target = check_link_target(&raw, &target)?;
                 self.hardlink(&raw, &rel, &parent, base, &target)?
             }
@@ -274,21 +291,37 @@ impl Applier {
 
     /// Removes whatever is at `name` unless it is a directory and `keep_dir`.
     /// Returns whether a directory was kept.
-    fn clear(&self, raw: &[u8], parent: &OwnedFd, name: &[u8], keep_dir: bool) -> Result<bool, LayerError> {
+    fn clear(
+        &self,
+        raw: &[u8],
+        parent: &OwnedFd,
+        name: &[u8],
+        keep_dir: bool,
+    ) -> Result<bool, LayerError> {
         let err = |e| LayerError::apply(raw, "replace what is at its path", e);
         match kind_at(parent, name).map_err(err)? {
             None => Ok(false),
             Some((FileType::Directory, _, _)) if keep_dir => Ok(true),
-            Some(_) => remove_tree(parent.as_fd(), name).map(|()| false).map_err(err),
+            Some(_) => remove_tree(parent.as_fd(), name)
+                .map(|()| false)
+                .map_err(err),
         }
     }
 
-    fn dir(&mut self, raw: &[u8], rel: &[u8], parent: &OwnedFd, name: &[u8], a: &Attrs) -> Result<bool, LayerError> {
+    fn dir(
+        &mut self,
+        raw: &[u8],
+        rel: &[u8],
+        parent: &OwnedFd,
+        name: &[u8],
+        a: &Attrs,
+    ) -> Result<bool, LayerError> {
         if !self.clear(raw, parent, name, true)? {
             rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
                 .map_err(|e| LayerError::apply(raw, "create the directory", e.into()))?;
         }
-        let fd = open_dir_nofollow(parent, name).map_err(|e| LayerError::apply(raw, "open the directory", e))?;
+        let fd = open_dir_nofollow(parent, name)
+            .map_err(|e| LayerError::apply(raw, "open the directory", e))?;
         self.set_owner_mode(raw, &fd, a)?;
         self.dir_times.push((rel.to_vec(), a.mtime));
         Ok(true)
@@ -325,17 +358,26 @@ impl Applier {
         self.set_owner_mode(raw, &file, a)?;
         // After chown, which clears file capabilities.
         if let Some(cap) = cap {
-            if let Err(e) = rustix::fs::fsetxattr(&file, CAPABILITY_XATTR, cap, XattrFlags::empty()) {
+            if let Err(e) = rustix::fs::fsetxattr(&file, CAPABILITY_XATTR, cap, XattrFlags::empty())
+            {
                 tracing::debug!(entry = %super::error::show(raw), error = %e, "security.capability not set");
                 self.report.xattr_failures += 1;
             }
         }
         let t = times(a.mtime);
-        rustix::fs::futimens(&file, &t).map_err(|e| LayerError::apply(raw, "set its mtime", e.into()))?;
+        rustix::fs::futimens(&file, &t)
+            .map_err(|e| LayerError::apply(raw, "set its mtime", e.into()))?;
         Ok(true)
     }
 
-    fn symlink(&mut self, raw: &[u8], parent: &OwnedFd, name: &[u8], target: &[u8], a: &Attrs) -> Result<bool, LayerError> {
+    fn symlink(
+        &mut self,
+        raw: &[u8],
+        parent: &OwnedFd,
+        name: &[u8],
+        target: &[u8],
+        a: &Attrs,
+    ) -> Result<bool, LayerError> {
         self.clear(raw, parent, name, false)?;
         rustix::fs::symlinkat(target, parent, name)
             .map_err(|e| LayerError::apply(raw, "create the symlink", e.into()))?;
@@ -345,7 +387,14 @@ impl Applier {
         Ok(true)
     }
 
-    fn hardlink(&mut self, raw: &[u8], rel: &[u8], parent: &OwnedFd, name: &[u8], target: &[u8]) -> Result<bool, LayerError> {
+    fn hardlink(
+        &mut self,
+        raw: &[u8],
+        rel: &[u8],
+        parent: &OwnedFd,
+        name: &[u8],
+        target: &[u8],
+    ) -> Result<bool, LayerError> {
         if target == rel {
             return Ok(false);
         }
@@ -367,7 +416,15 @@ impl Applier {
         Ok(true)
     }
 
-    fn node(&mut self, raw: &[u8], parent: &OwnedFd, name: &[u8], ty: FileType, dev: u64, a: &Attrs) -> Result<bool, LayerError> {
+    fn node(
+        &mut self,
+        raw: &[u8],
+        parent: &OwnedFd,
+        name: &[u8],
+        ty: FileType,
+        dev: u64,
+        a: &Attrs,
+    ) -> Result<bool, LayerError> {
         self.clear(raw, parent, name, false)?;
         match rustix::fs::mknodat(parent, name, ty, Mode::from_raw_mode(a.mode & 0o777), dev) {
             Ok(()) => {}
@@ -379,7 +436,8 @@ impl Applier {
             Err(e) => return Err(LayerError::apply(raw, "create the node", e.into())),
         }
         self.chown_at(raw, parent.as_fd(), name, a)?;
-        chmod_nofollow(parent.as_fd(), name, a.mode).map_err(|e| LayerError::apply(raw, "set its mode", e))?;
+        chmod_nofollow(parent.as_fd(), name, a.mode)
+            .map_err(|e| LayerError::apply(raw, "set its mode", e))?;
         rustix::fs::utimensat(parent, name, &times(a.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| LayerError::apply(raw, "set its mtime", e.into()))?;
         Ok(true)
@@ -393,12 +451,21 @@ impl Applier {
             None => Err(Errno::INVAL),
         };
         self.ownership(raw, res)?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(a.mode)).map_err(|e| LayerError::apply(raw, "set its mode", e.into()))
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(a.mode))
+            .map_err(|e| LayerError::apply(raw, "set its mode", e.into()))
     }
 
-    fn chown_at(&mut self, raw: &[u8], parent: BorrowedFd<'_>, name: &[u8], a: &Attrs) -> Result<(), LayerError> {
+    fn chown_at(
+        &mut self,
+        raw: &[u8],
+        parent: BorrowedFd<'_>,
+        name: &[u8],
+        a: &Attrs,
+    ) -> Result<(), LayerError> {
         let res = match owner(a) {
-            Some((u, g)) => rustix::fs::chownat(parent, name, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW),
+            Some((u, g)) => {
+                rustix::fs::chownat(parent, name, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW)
+            }
             None => Err(Errno::INVAL),
         };
         self.ownership(raw, res)
@@ -432,7 +499,9 @@ impl Applier {
                     .map_err(|e| LayerError::apply(raw, "create its parent directories", e))?;
                 self.clear(raw, &parent, victim, false)?;
                 rustix::fs::mknodat(&parent, victim, FileType::CharacterDevice, Mode::empty(), 0)
-                    .map_err(|e| LayerError::apply(raw, "create the overlay whiteout (0/0 device)", e.into()))
+                    .map_err(|e| {
+                        LayerError::apply(raw, "create the overlay whiteout (0/0 device)", e.into())
+                    })
             }
         }
     }
@@ -444,7 +513,8 @@ impl Applier {
                 let Ok(dir) = self.root.dir(dir_rel) else {
                     return Ok(());
                 };
-                let children = list(&dir).map_err(|e| LayerError::apply(raw, "list its directory", e))?;
+                let children =
+                    list(&dir).map_err(|e| LayerError::apply(raw, "list its directory", e))?;
                 for (child, _) in children {
                     self.hide_lower(raw, TreeKey(join(dir_rel, &child)))?;
                 }
@@ -455,9 +525,17 @@ impl Applier {
                     .root
                     .dir_create(dir_rel)
                     .map_err(|e| LayerError::apply(raw, "create its directory", e))?;
-                let fd = open_dir_nofollow(&dir, b".").map_err(|e| LayerError::apply(raw, "open its directory", e))?;
-                rustix::fs::fsetxattr(&fd, USER_OPAQUE_XATTR, b"y", XattrFlags::empty())
-                    .map_err(|e| LayerError::apply(raw, "mark the directory opaque (user.overlay.opaque)", e.into()))
+                let fd = open_dir_nofollow(&dir, b".")
+                    .map_err(|e| LayerError::apply(raw, "open its directory", e))?;
+                rustix::fs::fsetxattr(&fd, USER_OPAQUE_XATTR, b"y", XattrFlags::empty()).map_err(
+                    |e| {
+                        LayerError::apply(
+                            raw,
+                            "mark the directory opaque (user.overlay.opaque)",
+                            e.into(),
+                        )
+                    },
+                )
             }
         }
     }

@@ -28,7 +28,7 @@ pub struct Compressor<W: Write> {
 }
 
 enum Engine<W: Write> {
-    Gzip(ParallelGzip<DigestWriter<W>>),
+    Gzip(Box<ParallelGzip<DigestWriter<W>>>),
     Zstd(zstd::stream::write::Encoder<'static, DigestWriter<W>>),
     None(DigestWriter<W>),
 }
@@ -50,7 +50,7 @@ impl<W: Write> Compressor<W> {
         let out = DigestWriter::new(out);
         let threads = threads.max(1);
         let engine = match compression {
-            Compression::Gzip => Engine::Gzip(ParallelGzip::new(out, threads)?),
+            Compression::Gzip => Engine::Gzip(Box::new(ParallelGzip::new(out, threads)?)),
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
                 // zstd's multithreaded mode gives the same frame for any
@@ -207,7 +207,11 @@ mod tests {
             .arg(&path)
             .output()
             .expect("zstd must be installed (apt-get install zstd)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.stdout == data);
     }
 }

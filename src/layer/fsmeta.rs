@@ -75,7 +75,9 @@ impl Meta {
             FileType::Fifo => Kind::Fifo,
             FileType::Socket => Kind::Socket,
             FileType::Unknown => {
-                return Err(io::Error::other("the file system reports an unknown file type"));
+                return Err(io::Error::other(
+                    "the file system reports an unknown file type",
+                ));
             }
         };
         let ns = |t: rustix::fs::StatxTimestamp| {
@@ -149,7 +151,10 @@ pub(crate) fn xattrs_digest(path: &Path) -> io::Result<Option<String>> {
     if n == 0 {
         return Ok(None);
     }
-    let mut names: Vec<&[u8]> = list[..n].split(|b| *b == 0).filter(|s| !s.is_empty()).collect();
+    let mut names: Vec<&[u8]> = list[..n]
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .collect();
     names.sort_unstable();
     let mut h = Sha256::new();
     for name in names {
@@ -277,7 +282,10 @@ mod tests {
             .map(|s| TreeKey(s.as_bytes().to_vec()))
             .collect();
         keys.sort();
-        let got: Vec<&str> = keys.iter().map(|k| std::str::from_utf8(&k.0).unwrap()).collect();
+        let got: Vec<&str> = keys
+            .iter()
+            .map(|k| std::str::from_utf8(&k.0).unwrap())
+            .collect();
         assert_eq!(got, ["A", "a", "a/a", "a/b", "a/b/c", "a-c", "a.", "b"]);
         let ab = TreeKey(b"a/b".to_vec());
         assert!(ab.is_below(&TreeKey(b"a".to_vec())));
@@ -300,7 +308,9 @@ mod tests {
         let v1 = [0, 0, 0, 0x01, 1, 2, 3, 4, 5, 6, 7, 8];
         assert_eq!(
             capability_v2(&v1).unwrap(),
-            [0, 0, 0, 0x02, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0]
+            [
+                0, 0, 0, 0x02, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0
+            ]
         );
         assert_eq!(capability_v2(&[1, 2, 3]), None);
         assert_eq!(capability_v2(&v3[..23]), None);

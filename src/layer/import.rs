@@ -68,7 +68,10 @@ fn check_entries<R: Read, W: Write>(tee: &mut Tee<R, W>) -> Result<(), LayerErro
         let name = entry.path_bytes().into_owned();
         normalize_entry_name(&name)?;
         if entry.header().entry_type() == tar::EntryType::Link {
-            let target = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+            let target = entry
+                .link_name_bytes()
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
             check_link_target(&name, &target)?;
         }
         io::copy(&mut entry, &mut io::sink()).map_err(|e| LayerError::NotATar(e.to_string()))?;

@@ -125,10 +125,19 @@ pub(crate) fn kind_at(parent: impl AsFd, name: &[u8]) -> io::Result<Option<(File
     }
 }
 
-/// The names in a directory, without `.` and `..`.
+/// The names in a directory (any descriptor of it, `O_PATH` included),
+/// without `.` and `..`.
 pub(crate) fn list(dir: impl AsFd) -> io::Result<Vec<(Vec<u8>, FileType)>> {
+    // `Dir::read_from` would reopen with the same flags, and an `O_PATH`
+    // descriptor cannot be read.
+    let readable = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut names = Vec::new();
-    for entry in Dir::read_from(dir)? {
+    for entry in Dir::new(readable)? {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
@@ -195,7 +204,8 @@ pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()>
 /// flag, glibc implements it (through `/proc/self/fd` where the kernel lacks
 /// `fchmodat2`). Used for nodes that cannot be opened safely (devices, fifos).
 pub(crate) fn chmod_nofollow(parent: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
-    let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let name =
+        std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `name` is a valid NUL-terminated string that outlives the
     // call; `parent` is an open descriptor borrowed for the call.
     let rc = unsafe {

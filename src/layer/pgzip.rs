@@ -98,7 +98,10 @@ impl<W: Write> ParallelGzip<W> {
     }
 
     fn submit(&mut self) -> io::Result<()> {
-        let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK));
         let chunk = std::mem::replace(&mut self.buf, next);
         let seq = self.submitted;
         self.submitted += 1;
@@ -124,10 +127,7 @@ impl<W: Write> ParallelGzip<W> {
         jobs.send((seq, chunk)).map_err(|_| stopped())?;
         pool.in_flight += 1;
         // Write out whatever is already finished, without waiting.
-        loop {
-            let Some(pool) = self.pool.as_mut() else { break };
-            let Ok(done) = pool.done.try_recv() else { break };
-            pool.in_flight -= 1;
+        while let Some(done) = self.pool.as_mut().and_then(|p| p.done.try_recv().ok()) {
             self.accept(done)?;
         }
         Ok(())
@@ -137,11 +137,14 @@ impl<W: Write> ParallelGzip<W> {
     fn receive_one(&mut self) -> io::Result<()> {
         let pool = self.pool.as_mut().ok_or_else(stopped)?;
         let done = pool.done.recv().map_err(|_| stopped())?;
-        pool.in_flight -= 1;
         self.accept(done)
     }
 
+    /// Takes one finished member from the pool.
     fn accept(&mut self, (seq, member, input): Done) -> io::Result<()> {
+        if let Some(pool) = self.pool.as_mut() {
+            pool.in_flight -= 1;
+        }
         self.recycle(input);
         self.pending.insert(seq, member?);
         while let Some(member) = self.pending.remove(&self.written) {

@@ -236,7 +236,8 @@ impl TryFrom<SnapshotFile> for Snapshot {
         }
         let mut entries = BTreeMap::new();
         for e in f.entries {
-            let key = unescape(&e.path).ok_or_else(|| format!("bad path '{}' in snapshot", e.path))?;
+            let key =
+                unescape(&e.path).ok_or_else(|| format!("bad path '{}' in snapshot", e.path))?;
             entries.insert(TreeKey(key), e.stamp);
         }
         Ok(Snapshot { entries })
@@ -283,7 +284,13 @@ mod tests {
 
     #[test]
     fn odd_names_survive_serialization() {
-        for name in [&b"plain"[..], b"50%", b"caf\xc3\xa9", b"bad\xff\xfename", b"%FF"] {
+        for name in [
+            &b"plain"[..],
+            b"50%",
+            b"caf\xc3\xa9",
+            b"bad\xff\xfename",
+            b"%FF",
+        ] {
             assert_eq!(unescape(&escape(name)).unwrap(), name);
         }
         assert_eq!(unescape("%G1"), None);
@@ -303,8 +310,73 @@ mod tests {
         let back: Snapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snap);
         let bad = json.replace("\"version\":1", "\"version\":9");
-        let err = serde_json::from_str::<Snapshot>(&bad).unwrap_err().to_string();
+        let err = serde_json::from_str::<Snapshot>(&bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("take the snapshot again"), "{err}");
+    }
+
+    #[test]
+    fn a_reused_inode_with_a_new_birth_time_is_a_replaced_directory() {
+        let dir = Meta {
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 4096,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            btime_ns: Some(1),
+            ino: 42,
+            dev: 7,
+            rdev_major: 0,
+            rdev_minor: 0,
+            nlink: 2,
+        };
+        let touched = Meta {
+            mtime_ns: 2,
+            ctime_ns: 2,
+            ..dir.clone()
+        };
+        assert!(
+            !is_replaced_dir(&dir, &touched),
+            "a modified directory is the same directory"
+        );
+        let reborn = Meta {
+            btime_ns: Some(2),
+            ..touched.clone()
+        };
+        assert!(
+            is_replaced_dir(&dir, &reborn),
+            "same inode number, new birth time"
+        );
+        let no_btime = Meta {
+            btime_ns: None,
+            ..dir.clone()
+        };
+        assert!(!is_replaced_dir(
+            &no_btime,
+            &Meta {
+                btime_ns: None,
+                ..touched.clone()
+            }
+        ));
+        assert!(is_replaced_dir(
+            &no_btime,
+            &Meta {
+                ino: 43,
+                ..touched.clone()
+            }
+        ));
+        let file = Meta {
+            kind: Kind::File,
+            ..dir.clone()
+        };
+        assert!(is_replaced_dir(&file, &dir), "a file became a directory");
+        assert!(
+            !is_replaced_dir(&dir, &file),
+            "a file is never an opaque directory"
+        );
     }
 
     use std::os::unix::ffi::OsStrExt;

@@ -183,7 +183,9 @@ mod tests {
             link: None,
             dev_major: 0,
             dev_minor: 0,
-            capability: Some(&[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            capability: Some(&[
+                1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]),
         })
         .unwrap();
         out.data(b"abc").unwrap();

@@ -55,7 +55,9 @@ impl<W: Write> TreeTar<W> {
     }
 
     fn mtime(&self, meta: &Meta) -> u64 {
-        u64::try_from(meta.mtime_secs()).unwrap_or(0).min(self.epoch)
+        u64::try_from(meta.mtime_secs())
+            .unwrap_or(0)
+            .min(self.epoch)
     }
 
     /// Writes the entry for the file at `key` (an lstat result in `meta`).
@@ -142,7 +144,9 @@ impl<W: Write> TreeTar<W> {
             if n == 0 {
                 return Err(LayerError::Changed { path: path.into() });
             }
-            self.out.data(&self.buf[..n]).map_err(LayerError::WriteLayer)?;
+            self.out
+                .data(&self.buf[..n])
+                .map_err(LayerError::WriteLayer)?;
             left -= n as u64;
         }
         if file.read(&mut self.buf[..1]).map_err(read_err)? != 0 {
