@@ -8,11 +8,12 @@
 //! one valid gzip file (RFC 1952 §2.2); readers must decode every member
 //! (`MultiGzDecoder`, `gzip -d`, Go's `gzip.Reader` by default).
 //!
-//! Why 1 MiB chunks: each member restarts the 32 KiB deflate window, which
-//! costs well under 0.5 % of ratio at 1 MiB (measured on a Debian rootfs), and
-//! the 18-byte member framing is negligible; smaller chunks lose ratio, larger
-//! ones keep small layers on one core and raise the memory held in flight
-//! (at most `2 × threads` chunks in and out, a few MiB).
+//! Why 1 MiB chunks: each member restarts the 32 KiB deflate window and adds
+//! 18 bytes of framing. On a Debian minbase rootfs (170 MB of tar) 1 MiB
+//! members are 0.17 % larger than one zlib-rs stream (61.73 vs 61.63 MB;
+//! 4 MiB: 61.65 MB), so larger chunks buy almost nothing, while they keep
+//! small layers on one core and raise the memory held in flight (at most
+//! `2 × threads` chunks in and out: a few MiB at 1 MiB).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
