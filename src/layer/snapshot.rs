@@ -71,6 +71,7 @@ impl Snapshot {
         self.entries.len()
     }
 
+    /// Whether the root held nothing when the snapshot was taken.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

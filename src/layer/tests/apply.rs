@@ -288,3 +288,32 @@ fn directory_mtimes_survive_their_children_and_existing_dirs_keep_contents() {
     }
     assert!(dest.join("keep/old").exists() && dest.join("keep/new").exists());
 }
+
+#[test]
+fn non_utf8_and_long_names_round_trip() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let dest = dir.path().join("dest");
+    fs::create_dir(&src).unwrap();
+    fs::create_dir(&dest).unwrap();
+    let odd = OsStr::from_bytes(b"caf\xe9-\xff");
+    let long_odd = [&[b'x'; 120][..], b"\xfe"].concat();
+    fs::create_dir(src.join(odd)).unwrap();
+    fs::write(src.join(odd).join(OsStr::from_bytes(&long_odd)), "odd").unwrap();
+    std::os::unix::fs::symlink(OsStr::from_bytes(&long_odd), src.join("to-odd")).unwrap();
+    let (blob, info) = layer_of(&src, Compression::None);
+    apply(&blob, Compression::None, &dest, ApplyMode::Flatten);
+    assert_eq!(
+        fs::read_to_string(dest.join(odd).join(OsStr::from_bytes(&long_odd))).unwrap(),
+        "odd"
+    );
+    assert_eq!(describe(&dest), describe(&src));
+    assert_eq!(layer_of(&dest, Compression::None).1.diff_id, info.diff_id);
+    // GNU tar reads the raw bytes of the PAX path too.
+    let tar = dir.path().join("l.tar");
+    fs::write(&tar, &blob).unwrap();
+    let listing = sh(dir.path(), "tar --quoting-style=escape -tf l.tar");
+    assert!(listing.contains("caf\\351-\\377/xxxx"), "{listing}");
+}
