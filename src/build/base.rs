@@ -133,6 +133,7 @@ fn import_rootfs(
         &CacheEntry {
             layer: layer.clone(),
             created_by: format!("rootfs {}", path.display()),
+            created: 0,
         },
     )?;
     Ok(layer)

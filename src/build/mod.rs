@@ -17,12 +17,12 @@ use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::plan::{LayerSettings, Plan, chain_id};
 use crate::progress::{Event, Phase, Sink};
 use crate::recipe::{Recipe, StepKind};
-use crate::sandbox::{Action, HostEnv, IdMapping, Network, RunSpec, Rootfs, Userns};
+use crate::sandbox::{Action, HostEnv, IdMapping, Network, Userns};
 use crate::store::{CacheEntry, Store};
 
 pub use base::BaseImage;
 pub use error::BuildError;
-use worker::{Answer, Diff, Op, Unpack, Workers};
+use worker::Workers;
 
 /// How a step's changes are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -149,7 +149,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         let parent = chain_id(&diff_ids);
         let step_env = step_env(&run_env, &ps.step.kind);
         let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
-        let description = ps.created_by.clone();
+        let description = ps.step.summary();
         if !invalidated {
             if let Some(hit) = store.cache_get(&key)? {
                 sink.emit(&Event::StepCached {
@@ -166,21 +166,16 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         }
         // The first miss invalidates every later step: their parents change.
         invalidated = true;
+        let r = match &mut runner {
+            Some(r) => r,
+            None => runner.insert(lowers::Runner::new(&store, &workers, opts.diff, sink)?),
+        };
         sink.emit(&Event::StepStarted {
             step: ps.number,
             total,
             description,
         });
         let started = Instant::now();
-        let r = match &mut runner {
-            Some(r) => r,
-            None => runner.insert(lowers::Runner::new(
-                &store,
-                &workers,
-                opts.diff,
-                sink,
-            )?),
-        };
         let action = match &ps.step.kind {
             StepKind::Run { command, .. } => Action::Exec {
                 argv: command.argv(),
@@ -229,6 +224,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             &CacheEntry {
                 layer: layer.clone(),
                 created_by: ps.created_by.clone(),
+                created: plan.source_date_epoch,
             },
         )?;
         sink.emit(&Event::StepFinished {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use boxwright::build::normalize_tag;
 use boxwright::build::worker::{Op, Workers};
 use boxwright::image;
-use boxwright::progress::plain::human_bytes;
+use boxwright::progress::human_bytes;
 use boxwright::sandbox::{IdMapping, Userns};
 use boxwright::store::{self, Store};
 
@@ -214,6 +214,14 @@ pub fn gc(global: &Global, _a: &GcArgs) -> CliResult {
             .run(&Op::Remove { paths: trash }, &mut |l| eprintln!("{l}"))
             .map_err(Failure::failed)?;
     }
-    eprintln!("{report}");
+    eprintln!(
+        "removed {} blobs, {} cache entries, {} unpacked layers and {} leftovers; freed {}; {} blobs kept",
+        report.removed_blobs.len(),
+        report.removed_cache_entries.len(),
+        report.trashed_layer_dirs.len(),
+        report.cleared_strays.len(),
+        human_bytes(report.freed_bytes),
+        report.kept_blobs
+    );
     Ok(())
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 
-pub use plain::PlainSink;
+pub use plain::{PlainSink, human_bytes, render};
 
 /// The four phases a user watches a build go through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
