@@ -9,12 +9,12 @@
 pub mod digest;
 pub mod media;
 
-pub mod recipe;
-pub mod plan;
-pub mod sandbox;
-pub mod layer;
-pub mod store;
-pub mod image;
-pub mod registry;
-pub mod progress;
 pub mod build;
+pub mod image;
+pub mod layer;
+pub mod plan;
+pub mod progress;
+pub mod recipe;
+pub mod registry;
+pub mod sandbox;
+pub mod store;

@@ -32,19 +32,16 @@ fn recipe(dir: &std::path::Path) -> PathBuf {
 
 fn sshd_check(store: &std::path::Path, tag: &str) {
     let pod = store.parent().unwrap().join("podman");
-    let out = podman(&pod)
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &format!("oci:{}:{tag}", store.display()),
+    let out = podman_run(
+        &pod,
+        store,
+        tag,
+        &[
             "/bin/sh",
             "-c",
             "ssh-keygen -A >/dev/null && mkdir -p /run/sshd && /usr/sbin/sshd -t && echo sshd-config-ok",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     podman_cleanup(&pod);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -60,8 +57,20 @@ fn apt_installs_openssh_server_as_root() {
     let t = world_tempdir();
     let r = recipe(t.path());
     let store = t.path().join("store");
-    let run = boxwright(&["build", "--store", store.to_str().unwrap(), "-t", "ssh", r.to_str().unwrap()]).ok();
-    assert!(run.stderr.contains("Setting up openssh-server"), "{}", run.stderr);
+    let run = boxwright(&[
+        "build",
+        "--store",
+        store.to_str().unwrap(),
+        "-t",
+        "ssh",
+        r.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(
+        run.stderr.contains("Setting up openssh-server"),
+        "{}",
+        run.stderr
+    );
     sshd_check(&store, "ssh:latest");
 }
 
@@ -79,9 +88,20 @@ fn apt_installs_openssh_server_with_subordinate_ids() {
         "bwsub",
         &work,
         &exe,
-        &["build", "--store", store.to_str().unwrap(), "-t", "ssh", r.to_str().unwrap()],
+        &[
+            "build",
+            "--store",
+            store.to_str().unwrap(),
+            "-t",
+            "ssh",
+            r.to_str().unwrap(),
+        ],
     )
     .ok();
-    assert!(run.stderr.contains("Setting up openssh-server"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Setting up openssh-server"),
+        "{}",
+        run.stderr
+    );
     sshd_check(&store, "ssh:latest");
 }

@@ -34,7 +34,14 @@ fn build_as(user: Option<&str>) -> (String, Vec<String>) {
     let work = dir.join("work");
     fs::create_dir(&work).unwrap();
     let store = work.join("store");
-    let args = ["build", "--store", store.to_str().unwrap(), "-t", "ids", recipe.to_str().unwrap()];
+    let args = [
+        "build",
+        "--store",
+        store.to_str().unwrap(),
+        "-t",
+        "ids",
+        recipe.to_str().unwrap(),
+    ];
     let run = match user {
         None => {
             let o = Command::new(&exe).args(args).output().unwrap();
@@ -55,8 +62,13 @@ fn build_as(user: Option<&str>) -> (String, Vec<String>) {
     let listings = manifest[manifest.len() - 2..]
         .iter()
         .map(|d| {
-            let blob = store.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-            sh(Command::new("tar").arg("--numeric-owner").arg("-tvzf").arg(blob))
+            let blob = store
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"));
+            sh(Command::new("tar")
+                .arg("--numeric-owner")
+                .arg("-tvzf")
+                .arg(blob))
         })
         .collect();
     // Unpacked layers may belong to subordinate ids: root removes them.
@@ -87,23 +99,53 @@ fn root_maps_the_whole_range() {
     require_root("root mode");
     let (stderr, layers) = build_as(None);
     assert!(stderr.contains("id mapping:"), "{stderr}");
-    assert!(entry(&layers[0], "f").starts_with("-rwsr-xr-x 1000/1000 "), "{}", layers[0]);
-    assert!(entry(&layers[1], "usr/bin/suidtool").starts_with("-rwsr-xr-x 0/0 "), "{}", layers[1]);
+    assert!(
+        entry(&layers[0], "f").starts_with("-rwsr-xr-x 1000/1000 "),
+        "{}",
+        layers[0]
+    );
+    assert!(
+        entry(&layers[1], "usr/bin/suidtool").starts_with("-rwsr-xr-x 0/0 "),
+        "{}",
+        layers[1]
+    );
 }
 
 #[test]
 fn unprivileged_user_with_subordinate_ids_keeps_container_ids() {
     let (stderr, layers) = build_as(Some("bwsub"));
     assert!(stderr.to_lowercase().contains("subordinate"), "{stderr}");
-    assert!(entry(&layers[0], "f").starts_with("-rwsr-xr-x 1000/1000 "), "{}", layers[0]);
-    assert!(entry(&layers[1], "usr/bin/suidtool").starts_with("-rwsr-xr-x 0/0 "), "{}", layers[1]);
+    assert!(
+        entry(&layers[0], "f").starts_with("-rwsr-xr-x 1000/1000 "),
+        "{}",
+        layers[0]
+    );
+    assert!(
+        entry(&layers[1], "usr/bin/suidtool").starts_with("-rwsr-xr-x 0/0 "),
+        "{}",
+        layers[1]
+    );
 }
 
 #[test]
 fn unprivileged_user_without_ranges_fakes_chown_and_files_are_root_owned() {
     let (stderr, layers) = build_as(Some("bwsingle"));
-    assert!(stderr.contains("usermod --add-subuids"), "the fix is named: {stderr}");
-    assert!(stderr.contains("-rwsr-xr-x"), "ls inside the step shows the setuid file: {stderr}");
-    assert!(entry(&layers[0], "f").starts_with("-rwsr-xr-x 0/0 "), "{}", layers[0]);
-    assert!(entry(&layers[1], "usr/bin/suidtool").starts_with("-rwsr-xr-x 0/0 "), "{}", layers[1]);
+    assert!(
+        stderr.contains("usermod --add-subuids"),
+        "the fix is named: {stderr}"
+    );
+    assert!(
+        stderr.contains("-rwsr-xr-x"),
+        "ls inside the step shows the setuid file: {stderr}"
+    );
+    assert!(
+        entry(&layers[0], "f").starts_with("-rwsr-xr-x 0/0 "),
+        "{}",
+        layers[0]
+    );
+    assert!(
+        entry(&layers[1], "usr/bin/suidtool").starts_with("-rwsr-xr-x 0/0 "),
+        "{}",
+        layers[1]
+    );
 }

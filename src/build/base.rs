@@ -42,7 +42,11 @@ pub(crate) fn resolve(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            config.push_layer(layer.diff_id.clone(), &format!("boxwright: rootfs {name}"), epoch);
+            config.push_layer(
+                layer.diff_id.clone(),
+                &format!("boxwright: rootfs {name}"),
+                epoch,
+            );
             Ok(BaseImage {
                 config,
                 layers: vec![layer],
@@ -51,10 +55,15 @@ pub(crate) fn resolve(
         Base::Oci { dir, tag } => {
             let layout = Layout::open(dir)
                 .map_err(|e| BuildError::Base(format!("oci:{}: {e}", dir.display())))?;
-            let desc = layout.resolve(tag).map_err(|e| {
-                BuildError::Base(format!("oci:{}:{tag}: {e}", dir.display()))
-            })?;
-            copy_image(&layout, &desc, store, &format!("oci:{}:{tag}", dir.display()))
+            let desc = layout
+                .resolve(tag)
+                .map_err(|e| BuildError::Base(format!("oci:{}:{tag}: {e}", dir.display())))?;
+            copy_image(
+                &layout,
+                &desc,
+                store,
+                &format!("oci:{}:{tag}", dir.display()),
+            )
         }
         Base::Registry(r) => Err(BuildError::BadInput(format!(
             "base '{r}' is a registry reference; pull it first is not supported yet: use scratch, rootfs:FILE.tar or oci:DIR:TAG"
@@ -70,7 +79,8 @@ pub(crate) fn copy_image(
     store: &Store,
     what: &str,
 ) -> Result<BaseImage, BuildError> {
-    let img = image::load_image(from, desc).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+    let img =
+        image::load_image(from, desc).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
     let layers = img
         .layers()
         .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
@@ -107,9 +117,7 @@ fn import_rootfs(
     compression: Compression,
     sink: &dyn Sink,
 ) -> Result<LayerInfo, BuildError> {
-    let bad = |e: std::io::Error| {
-        BuildError::BadInput(format!("rootfs {}: {e}", path.display()))
-    };
+    let bad = |e: std::io::Error| BuildError::BadInput(format!("rootfs {}: {e}", path.display()));
     let mut h = Hasher::new();
     h.update(format!("boxwright rootfs import v1 {compression}\n").as_bytes());
     let mut f = File::open(path).map_err(bad)?;

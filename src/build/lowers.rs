@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::media::LayerInfo;
 use crate::plan::LayerSettings;
 use crate::progress::{Event, Sink};
-use crate::sandbox::{Action, HostEnv, Network, RunSpec, Rootfs};
+use crate::sandbox::{Action, HostEnv, Network, Rootfs, RunSpec};
 use crate::store::Store;
 
 use super::worker::{Answer, Diff, Op, Unpack, Workers};
@@ -16,7 +16,10 @@ enum Method {
     Overlay,
     /// One full tree, updated in place step after step; `applied` counts the
     /// layers of the chain that are already in it.
-    Snapshot { tree: PathBuf, applied: usize },
+    Snapshot {
+        tree: PathBuf,
+        applied: usize,
+    },
 }
 
 /// Runs the steps of one build.
@@ -56,7 +59,12 @@ impl<'a> Runner<'a> {
                     },
                     &mut |_| {},
                 );
-                let _ = workers.run(&Op::Remove { paths: vec![scratch] }, &mut |_| {});
+                let _ = workers.run(
+                    &Op::Remove {
+                        paths: vec![scratch],
+                    },
+                    &mut |_| {},
+                );
                 match probe {
                     Ok(Answer::Ok) => {
                         sink.emit(&Event::Info {
@@ -105,9 +113,16 @@ impl<'a> Runner<'a> {
         let tmp = self.store.temp_dir().map_err(|e| e.to_string())?;
         let result = match &mut self.method {
             Method::Overlay => {
-                let mut lowerdirs = Vec::with_capacity(layers.len().max(1));
+                let mut lowerdirs: Vec<PathBuf> = Vec::with_capacity(layers.len().max(1));
                 for l in layers.iter().rev() {
-                    lowerdirs.push(self.ensure_unpacked(l)?);
+                    let dir = self.ensure_unpacked(l)?;
+                    // overlayfs refuses a directory twice in its stack (ELOOP).
+                    // Two steps with the same result share a layer dir; the
+                    // topmost copy shadows everything the lower copy shows or
+                    // hides, so dropping the lower one changes nothing.
+                    if !lowerdirs.contains(&dir) {
+                        lowerdirs.push(dir);
+                    }
                 }
                 if lowerdirs.is_empty() {
                     // overlayfs needs a lowerdir even on an empty base.
@@ -208,7 +223,12 @@ impl<'a> Runner<'a> {
         Ok(dir)
     }
 
-    fn unpack(&self, layer: &LayerInfo, mode: Unpack, dest: &std::path::Path) -> Result<(), String> {
+    fn unpack(
+        &self,
+        layer: &LayerInfo,
+        mode: Unpack,
+        dest: &std::path::Path,
+    ) -> Result<(), String> {
         let op = Op::Unpack {
             store: self.store.root().to_path_buf(),
             layer: layer.clone(),
@@ -237,7 +257,9 @@ impl<'a> Runner<'a> {
     /// Removes a temporary tree through a worker (it may hold files of
     /// subordinate ids); a failure leaves garbage for `gc`, not a failed build.
     fn remove(&self, path: PathBuf) {
-        let _ = self.workers.run(&Op::Remove { paths: vec![path] }, &mut |_| {});
+        let _ = self
+            .workers
+            .run(&Op::Remove { paths: vec![path] }, &mut |_| {});
     }
 
     /// Cleans up the snapshot tree, if any.

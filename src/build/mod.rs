@@ -94,7 +94,12 @@ pub fn build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 command,
                 exit_code,
                 last_lines,
-            } => (Some(*step), Some(command.clone()), Some(*exit_code), last_lines.clone()),
+            } => (
+                Some(*step),
+                Some(command.clone()),
+                Some(*exit_code),
+                last_lines.clone(),
+            ),
             BuildError::StepError { step, .. } => (Some(*step), None, None, Vec::new()),
             _ => (None, None, None, Vec::new()),
         };
@@ -158,7 +163,11 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                     description,
                     layer: hit.layer.digest.clone(),
                 });
-                config.push_layer(hit.layer.diff_id.clone(), &ps.created_by, plan.source_date_epoch);
+                config.push_layer(
+                    hit.layer.diff_id.clone(),
+                    &ps.created_by,
+                    plan.source_date_epoch,
+                );
                 layers.push(hit.layer);
                 cached_steps += 1;
                 continue;
@@ -234,7 +243,11 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             layer: layer.digest.clone(),
             size: layer.size,
         });
-        config.push_layer(layer.diff_id.clone(), &ps.created_by, plan.source_date_epoch);
+        config.push_layer(
+            layer.diff_id.clone(),
+            &ps.created_by,
+            plan.source_date_epoch,
+        );
         layers.push(layer);
     }
     if let Some(r) = runner {
@@ -346,8 +359,14 @@ mod tests {
     fn tags_get_latest_unless_they_have_one() {
         assert_eq!(normalize_tag("demo").unwrap(), "demo:latest");
         assert_eq!(normalize_tag("demo:1").unwrap(), "demo:1");
-        assert_eq!(normalize_tag("localhost:5000/a/b").unwrap(), "localhost:5000/a/b:latest");
-        assert_eq!(normalize_tag("localhost:5000/a/b:x").unwrap(), "localhost:5000/a/b:x");
+        assert_eq!(
+            normalize_tag("localhost:5000/a/b").unwrap(),
+            "localhost:5000/a/b:latest"
+        );
+        assert_eq!(
+            normalize_tag("localhost:5000/a/b:x").unwrap(),
+            "localhost:5000/a/b:x"
+        );
         assert!(normalize_tag("").is_err());
         assert!(normalize_tag("a b").is_err());
     }

@@ -68,9 +68,17 @@ pub enum Op {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Answer {
     Ok,
-    Unpacked { skipped_devices: u64, ownership_failures: u64 },
-    Step { exit_code: i32, layer: Option<LayerInfo> },
-    Failed { message: String },
+    Unpacked {
+        skipped_devices: u64,
+        ownership_failures: u64,
+    },
+    Step {
+        exit_code: i32,
+        layer: Option<LayerInfo>,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// Starts workers in the build's user namespace.
@@ -178,15 +186,21 @@ fn execute(op: Op) -> Result<Answer, String> {
         } => {
             let store = Store::open(&store).map_err(|e| e.to_string())?;
             let blob = store.open_blob(&info.digest).map_err(|e| e.to_string())?;
-            let compression = Compression::from_layer_media_type(&info.media_type)
-                .ok_or_else(|| format!("layer {} has unsupported media type {}", info.digest, info.media_type))?;
+            let compression =
+                Compression::from_layer_media_type(&info.media_type).ok_or_else(|| {
+                    format!(
+                        "layer {} has unsupported media type {}",
+                        info.digest, info.media_type
+                    )
+                })?;
             let mode = match mode {
                 Unpack::OverlayLower => ApplyMode::OverlayLower,
                 Unpack::Flatten => ApplyMode::Flatten,
             };
             std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-            let report = layer::apply_layer(std::io::BufReader::new(blob), compression, &dest, mode)
-                .map_err(|e| format!("layer {}: {e}", info.digest))?;
+            let report =
+                layer::apply_layer(std::io::BufReader::new(blob), compression, &dest, mode)
+                    .map_err(|e| format!("layer {}: {e}", info.digest))?;
             Ok(Answer::Unpacked {
                 skipped_devices: report.skipped_devices,
                 ownership_failures: report.ownership_failures,
@@ -201,7 +215,10 @@ fn execute(op: Op) -> Result<Answer, String> {
         } => {
             let store = Store::open(&store).map_err(|e| e.to_string())?;
             let before = match &diff {
-                Diff::Snapshot(root) => Some(Snapshot::take(root).map_err(|e| e.to_string())?),
+                Diff::Snapshot(root) => {
+                    sandbox::prepare_mountpoints(root, spec.network).map_err(|e| e.to_string())?;
+                    Some(Snapshot::take(root).map_err(|e| e.to_string())?)
+                }
                 Diff::Upperdir(_) => None,
             };
             let exit_code = sandbox::run_in_namespace(&spec).map_err(|e| e.to_string())?;
@@ -251,7 +268,11 @@ pub fn remove_tree(path: &Path) -> Result<(), String> {
     if std::fs::remove_dir_all(path).is_ok() {
         return Ok(());
     }
-    for e in walkdir::WalkDir::new(path).follow_links(false).into_iter().flatten() {
+    for e in walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
         if e.file_type().is_dir() {
             let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o700));
         }

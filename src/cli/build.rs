@@ -15,7 +15,12 @@ pub struct BuildArgs {
     #[arg(value_name = "RECIPE", required_unless_present = "file")]
     pub recipe: Option<PathBuf>,
     /// The recipe file.
-    #[arg(short = 'f', long = "file", value_name = "RECIPE", conflicts_with = "recipe")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "RECIPE",
+        conflicts_with = "recipe"
+    )]
     pub file: Option<PathBuf>,
     /// Name the image NAME[:TAG] (":latest" when no tag is given).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]

@@ -56,7 +56,12 @@ pub struct LoadArgs {
     /// The OCI archive to read (also -i FILE).
     #[arg(value_name = "FILE", required_unless_present = "input")]
     pub file: Option<PathBuf>,
-    #[arg(short = 'i', long = "input", value_name = "FILE", conflicts_with = "file")]
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
     pub input: Option<PathBuf>,
 }
 
@@ -75,7 +80,10 @@ fn name_arg(name: &str) -> Result<String, Failure> {
 pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
     let store = open_store(global)?;
     let tags = store.layout().tags().context("reading the store's index")?;
-    println!("{:<40} {:<19} {:>10}  {}", "NAME", "DIGEST", "SIZE", "CREATED");
+    println!(
+        "{:<40} {:<19} {:>10}  {}",
+        "NAME", "DIGEST", "SIZE", "CREATED"
+    );
     for (name, desc) in tags {
         let size = image::load_image(store.layout(), &desc)
             .map(|img| {
@@ -123,7 +131,10 @@ pub fn inspect(global: &Global, a: &InspectArgs) -> CliResult {
         .map_err(|e| Failure::input(format!("{e}")))?;
     let img = image::load_image(store.layout(), &desc).context("reading the image")?;
     let manifest: serde_json::Value = serde_json::from_slice(
-        &store.layout().read_blob(&img.manifest_descriptor.digest).context("reading the manifest")?,
+        &store
+            .layout()
+            .read_blob(&img.manifest_descriptor.digest)
+            .context("reading the manifest")?,
     )
     .context("parsing the manifest")?;
     let config: serde_json::Value =
@@ -159,13 +170,20 @@ pub fn tag(global: &Global, a: &TagArgs) -> CliResult {
         .layout()
         .resolve(&src)
         .map_err(|e| Failure::input(format!("{e}")))?;
-    store.layout().tag(&dst, desc).context("writing the store's index")?;
+    store
+        .layout()
+        .tag(&dst, desc)
+        .context("writing the store's index")?;
     Ok(())
 }
 
 pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
     let store = open_store(global)?;
-    let names = a.names.iter().map(|n| name_arg(n)).collect::<Result<Vec<_>, _>>()?;
+    let names = a
+        .names
+        .iter()
+        .map(|n| name_arg(n))
+        .collect::<Result<Vec<_>, _>>()?;
     for n in &names {
         store
             .layout()
@@ -173,7 +191,11 @@ pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
             .map_err(|e| Failure::input(format!("{e}")))?;
     }
     // Write beside the target and rename, so a failed save leaves no half file.
-    let dir = a.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = a
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     let mut out = std::io::BufWriter::new(tmp.as_file());
@@ -189,7 +211,11 @@ pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
 
 pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
     let store = open_store(global)?;
-    let file = a.file.clone().or_else(|| a.input.clone()).unwrap_or_default();
+    let file = a
+        .file
+        .clone()
+        .or_else(|| a.input.clone())
+        .unwrap_or_default();
     let input = std::fs::File::open(&file)
         .map_err(|e| Failure::input(format!("cannot open {}: {e}", file.display())))?;
     let names = store::load_archive(&store, std::io::BufReader::new(input))

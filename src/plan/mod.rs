@@ -21,7 +21,9 @@ pub use inputs::hash_tree;
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("SOURCE_DATE_EPOCH='{0}' is not a number of seconds since 1970: unset it or set it to an integer such as 0")]
+    #[error(
+        "SOURCE_DATE_EPOCH='{0}' is not a number of seconds since 1970: unset it or set it to an integer such as 0"
+    )]
     BadEpoch(String),
     #[error("{recipe}:{line}: steps[{index}]: cannot read copy source {path}: {source}")]
     CopySource {
@@ -73,13 +75,15 @@ impl Plan {
         let mut steps = Vec::with_capacity(recipe.steps.len());
         for (i, step) in recipe.steps.iter().enumerate() {
             let inputs = match &step.kind {
-                StepKind::Copy(c) => Some(hash_tree(&c.src).map_err(|source| PlanError::CopySource {
-                    recipe: recipe.path.display().to_string(),
-                    line: step.line,
-                    index: i,
-                    path: c.src_as_written.clone(),
-                    source,
-                })?),
+                StepKind::Copy(c) => {
+                    Some(hash_tree(&c.src).map_err(|source| PlanError::CopySource {
+                        recipe: recipe.path.display().to_string(),
+                        line: step.line,
+                        index: i,
+                        path: c.src_as_written.clone(),
+                        source,
+                    })?)
+                }
                 StepKind::Run { .. } => None,
             };
             steps.push(PlannedStep {

@@ -58,7 +58,10 @@ pub fn render(event: &Event, tag_logs: bool) -> String {
             total,
             description,
             layer,
-        } => format!("STEP {step}/{total}: {description} (cached {})", layer.short()),
+        } => format!(
+            "STEP {step}/{total}: {description} (cached {})",
+            layer.short()
+        ),
         Event::Log { step, line } => {
             if tag_logs {
                 format!("  {step}| {line}")
@@ -111,9 +114,9 @@ pub fn render(event: &Event, tag_logs: bool) -> String {
                 }
             }
             match (step, command, exit_code) {
-                (Some(n), Some(c), Some(code)) => {
-                    s.push_str(&format!("error: step {n} failed: `{c}` exited with code {code}"))
-                }
+                (Some(n), Some(c), Some(code)) => s.push_str(&format!(
+                    "error: step {n} failed: `{c}` exited with code {code}"
+                )),
                 (Some(n), _, _) => s.push_str(&format!("error: step {n} failed: {message}")),
                 _ => s.push_str(&format!("error: {message}")),
             }

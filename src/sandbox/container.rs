@@ -177,3 +177,25 @@ fn create_file(path: &Path, mode: u32) -> Result<(), SandboxError> {
 fn note(text: &str) {
     let _ = nix::unistd::write(std::io::stderr(), text.as_bytes());
 }
+
+/// Creates in `dir` (a full root filesystem used in place, the snapshot
+/// fallback) the mountpoints every step needs, and leaves them there.
+///
+/// Made before the "before" snapshot, they are part of the tree the step
+/// starts from, so creating and removing them around each step never shows
+/// up as a change of their parent directories (an mtime/ctime change of
+/// `/etc`, say), which the overlay path does not see either.
+pub fn prepare_mountpoints(dir: &Path, network: Network) -> Result<(), SandboxError> {
+    let mut points = Mountpoints::new(dir, dir)?;
+    for d in ["proc", "dev", "sys", "run"] {
+        points.ensure_dir(d)?;
+    }
+    if network == Network::Host {
+        for rel in NETWORK_FILES {
+            if Path::new("/").join(rel).is_file() {
+                points.ensure_file(rel)?;
+            }
+        }
+    }
+    Ok(())
+}

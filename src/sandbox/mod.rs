@@ -31,6 +31,7 @@ mod seccomp;
 mod spec;
 mod userns;
 
+pub use container::prepare_mountpoints;
 pub use error::SandboxError;
 pub use idmap::{IdMapping, IdMode, IdRange};
 pub use overlay::probe_overlay;

@@ -149,12 +149,7 @@ fn a_blob_that_does_not_match_its_name_is_refused_and_not_stored() {
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
     assert!(!store.has_blob(&blobs[2].0.digest));
     assert!(store.tags().unwrap().is_empty());
-    assert_eq!(
-        std::fs::read_dir(store.root().join("boxwright/tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
 }
 
 #[test]

@@ -100,9 +100,7 @@ mod tests {
     use crate::store::Store;
 
     fn temp_entries(store: &Store) -> usize {
-        std::fs::read_dir(store.root().join("boxwright/tmp"))
-            .unwrap()
-            .count()
+        std::fs::read_dir(store.tmp_dir()).unwrap().count()
     }
 
     #[test]

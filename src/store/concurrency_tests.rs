@@ -195,7 +195,7 @@ fn racing_writers_of_the_same_blob_all_succeed() {
 }
 
 fn assert_no_temp_left(root: &Path) {
-    let left: Vec<_> = std::fs::read_dir(root.join("boxwright/tmp"))
+    let left: Vec<_> = std::fs::read_dir(Store::open(root).unwrap().tmp_dir())
         .unwrap()
         .collect();
     assert!(left.is_empty(), "temp files left: {left:?}");

@@ -20,7 +20,7 @@ pub struct GcReport {
     /// Their space comes back when the trash is emptied (see [`Store::trash_entries`]).
     pub trashed_layer_dirs: Vec<Digest>,
     /// Leftovers of interrupted writes removed from (or, for dirs, trashed out of)
-    /// `boxwright/tmp`, and entries of `boxwright/layers` that are not diff_ids.
+    /// `ROOT.state/tmp`, and entries of `ROOT.state/layers` that are not diff_ids.
     pub cleared_strays: Vec<PathBuf>,
     /// Bytes freed right away (blobs, cache files and temp files).
     pub freed_bytes: u64,

@@ -93,36 +93,28 @@ fn gc_removes_exactly_the_unreachable_blobs_cache_entries_and_layer_dirs() {
     for d in d1.iter().chain(&d2).chain(&d3) {
         layer_dir(&store, d);
     }
-    fs::create_dir(store.root().join("boxwright/layers/half-unpacked")).unwrap();
+    fs::create_dir(store.layers_dir().join("half-unpacked")).unwrap();
     let kept_key = cache(&store, b"k1", &l1[0]);
     let dropped_key = cache(&store, b"k2", &l3[0]);
     let damaged_key = Digest::of(b"k3");
     fs::write(
         store
-            .root()
-            .join(format!("boxwright/cache/{}.json", damaged_key.hex())),
+            .cache_dir()
+            .join(format!("{}.json", damaged_key.hex())),
         "{",
     )
     .unwrap();
     let stray_dir = store.temp_dir().unwrap();
     fs::write(stray_dir.join("f"), "partial").unwrap();
-    fs::write(
-        store.root().join("boxwright/tmp/.boxwright-tmp-stray"),
-        "12345",
-    )
-    .unwrap();
+    fs::write(store.tmp_dir().join(".boxwright-tmp-stray"), "12345").unwrap();
 
     let gone_sizes: u64 = [&m3, &c3, &l3[0]].iter().map(|d| d.size).sum::<u64>() + 4;
     let cache_file_sizes: u64 = [&dropped_key, &damaged_key]
         .iter()
         .map(|k| {
-            fs::metadata(
-                store
-                    .root()
-                    .join(format!("boxwright/cache/{}.json", k.hex())),
-            )
-            .unwrap()
-            .len()
+            fs::metadata(store.cache_dir().join(format!("{}.json", k.hex())))
+                .unwrap()
+                .len()
         })
         .sum();
 
@@ -155,12 +147,7 @@ fn gc_removes_exactly_the_unreachable_blobs_cache_entries_and_layer_dirs() {
     assert_eq!(report.freed_bytes, gone_sizes + cache_file_sizes + 5);
     // Trashed dirs (the layer, the half-unpacked one, the temp dir) wait in the trash.
     assert_eq!(store.trash_entries().len(), 3);
-    assert_eq!(
-        fs::read_dir(store.root().join("boxwright/tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
 
     // A second run finds nothing more.
     let again = store.gc().unwrap();

@@ -14,7 +14,7 @@ pub enum LockKind {
     Exclusive,
 }
 
-/// A held `flock` on `boxwright/lock`; released when dropped.
+/// A held `flock` on `ROOT.state/lock`; released when dropped.
 ///
 /// Builds (and anything that writes blobs it has not tagged yet) hold it shared; garbage
 /// collection holds it exclusive. Tagging does not need it: `index.json` has its own

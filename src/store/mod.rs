@@ -1,7 +1,7 @@
 //! The store: an OCI image layout plus unpacked layers and the build cache; atomic writes.
 //!
 //! [`Layout`] is any OCI image layout (boxwright's own, or a foreign `oci:DIR`);
-//! [`Store`] is boxwright's layout with its extras in `ROOT/boxwright/` (unpacked layer
+//! [`Store`] is boxwright's layout with its extras in `ROOT.state/` beside it (unpacked layer
 //! dirs, build cache, temp, trash, lock). Every write goes to a temp file that is fsynced,
 //! verified against its digest and renamed into place; `index.json` updates are
 //! serialised by a lock so concurrent processes never lose or corrupt a tag.

@@ -11,15 +11,19 @@ use super::layout::Layout;
 use crate::digest::Digest;
 
 /// boxwright's store: an OCI image layout at `root` (readable by skopeo, umoci and
-/// oci-image-tool, which ignore the extra directory) with `root/boxwright/` beside it:
+/// oci-image-tool) with boxwright's own state in `ROOT.state/` beside it:
 ///
 /// ```text
-/// boxwright/layers/<diff_id hex>/   unpacked layers, used as overlay lowerdirs
-/// boxwright/cache/<key hex>.json    build cache: step key -> CacheEntry
-/// boxwright/tmp/                    temp files and dirs (same file system: atomic renames)
-/// boxwright/trash/                  dirs renamed away, to be emptied in a user namespace
-/// boxwright/lock                    flock: builds hold it shared, gc exclusive
+/// ROOT.state/layers/<diff_id hex>/   unpacked layers, used as overlay lowerdirs
+/// ROOT.state/cache/<key hex>.json    build cache: step key -> CacheEntry
+/// ROOT.state/tmp/                    temp files and dirs (same file system: atomic renames)
+/// ROOT.state/trash/                  dirs renamed away, to be emptied in a user namespace
+/// ROOT.state/lock                    flock: builds hold it shared, gc exclusive
 /// ```
+///
+/// The state sits beside the layout, not inside it: `oci-image-tool validate`
+/// opens every file under a layout, and unpacked layers hold dangling
+/// symlinks (it fails) and fifos (it hangs).
 ///
 /// Derefs to its [`Layout`] for blob and tag operations.
 #[derive(Clone, Debug)]
@@ -52,10 +56,24 @@ fn default_root_from(env: impl Fn(&str) -> Option<OsString>) -> PathBuf {
         .join(".local/share/boxwright")
 }
 
+/// `ROOT.state`, beside the layout at `root`.
+fn state_dir(root: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(root).map_err(|e| StoreError::io(root, e))?;
+    let name = abs.file_name().ok_or_else(|| {
+        StoreError::io(
+            root,
+            std::io::Error::other("a store must be a named directory, not a file system root"),
+        )
+    })?;
+    let mut state = name.to_os_string();
+    state.push(".state");
+    Ok(abs.with_file_name(state))
+}
+
 impl Store {
     /// Opens the store at `root`, creating the layout and every extra directory needed.
     pub fn open(root: &Path) -> Result<Store> {
-        let extras = root.join("boxwright");
+        let extras = state_dir(root)?;
         for sub in ["layers", "cache", "tmp", "trash"] {
             let dir = extras.join(sub);
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
@@ -113,7 +131,7 @@ impl Store {
         self.layer_dir(diff_id).is_dir()
     }
 
-    /// A fresh empty directory under `boxwright/tmp`; the caller fills it, then commits
+    /// A fresh empty directory under `ROOT.state/tmp`; the caller fills it, then commits
     /// it with [`Store::commit_layer_dir`] or removes it.
     pub fn temp_dir(&self) -> Result<PathBuf> {
         let tmp = self.tmp_dir();
@@ -139,7 +157,7 @@ impl Store {
         }
     }
 
-    /// Renames `path` into `boxwright/trash/` and returns where it went.
+    /// Renames `path` into `ROOT.state/trash/` and returns where it went.
     pub(crate) fn move_to_trash(&self, path: &Path) -> Result<PathBuf> {
         move_into(&self.trash_dir(), path)
     }
@@ -164,7 +182,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s")).unwrap();
         for sub in ["layers", "cache", "tmp", "trash"] {
-            assert!(store.root().join("boxwright").join(sub).is_dir(), "{sub}");
+            assert!(store.extras.join(sub).is_dir(), "{sub}");
         }
         assert!(store.lock_path().is_file());
         assert!(Layout::open(store.root()).is_ok());

@@ -156,7 +156,9 @@ pub fn shared_binary(dir: &Path) -> PathBuf {
 
 /// Runs a command, panicking with its output unless it succeeds.
 pub fn sh(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         o.status.success(),
         "{cmd:?} failed:\nstdout:\n{}\nstderr:\n{}",
@@ -199,7 +201,10 @@ pub fn podman(dir: &Path) -> Command {
     let mut cmd = Command::new("podman");
     cmd.env("CONTAINERS_CONF", &conf)
         .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf"))
-        .env("CONTAINERS_REGISTRIES_CONF", repo().join("tests/testbed/registries.conf"));
+        .env(
+            "CONTAINERS_REGISTRIES_CONF",
+            repo().join("tests/testbed/registries.conf"),
+        );
     cmd
 }
 
@@ -219,7 +224,8 @@ pub fn debian_base() -> PathBuf {
     ONCE.get_or_init(|| {
         require_tool("mmdebstrap", "mmdebstrap");
         let dir = PathBuf::from(
-            std::env::var("BOXWRIGHT_TEST_CACHE").unwrap_or_else(|_| "/var/tmp/boxwright-test-cache".into()),
+            std::env::var("BOXWRIGHT_TEST_CACHE")
+                .unwrap_or_else(|_| "/var/tmp/boxwright-test-cache".into()),
         );
         fs::create_dir_all(&dir).unwrap();
         let out = dir.join("minbase.tar");
@@ -238,4 +244,84 @@ pub fn debian_base() -> PathBuf {
         out
     })
     .clone()
+}
+
+/// Runs an image from an OCI layout with podman (`podman run` cannot take
+/// an `oci:` reference directly: pull it, then run its id). Returns the
+/// command's output; `dir` holds podman's private storage.
+pub fn podman_run(dir: &Path, layout: &Path, tag: &str, args: &[&str]) -> Output {
+    // podman names the pulled image after the layout's path and refuses
+    // upper-case letters, which temp dir names have: pull through a
+    // lower-case symlink.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fs::create_dir_all(dir).unwrap();
+    let link = PathBuf::from(format!("/tmp/boxwright-oci-{}-{n}", std::process::id()));
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(layout, &link).unwrap();
+    let pulled = podman(dir)
+        .args(["pull", "-q", &format!("oci:{}:{tag}", link.display())])
+        .output()
+        .expect("podman pull");
+    let _ = fs::remove_file(&link);
+    assert!(
+        pulled.status.success(),
+        "podman pull failed: {}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let pulled = String::from_utf8_lossy(&pulled.stdout).into_owned();
+    let id = pulled.lines().last().unwrap_or_default().trim().to_string();
+    assert!(!id.is_empty(), "podman pull printed no image id");
+    podman(dir)
+        .args(["run", "--rm", "--network", "none", &id])
+        .args(args)
+        .output()
+        .expect("podman run")
+}
+
+/// `oci-image-tool validate --type image --ref name=TAG` on the store's
+/// image TAG.
+///
+/// oci-image-tool 1.x filters index.json's descriptors by removing from a
+/// slice while it walks it, so with three or more tags some names that do
+/// not match survive and it reports "not unique". The check therefore runs
+/// on a layout holding exactly our blobs (hard links) and an index.json
+/// reduced to that tag.
+pub fn oci_validate(store: &Path, tag: &str) {
+    require_tool("oci-image-tool", "oci-image-tool");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(store.join("index.json")).unwrap()).unwrap();
+    let mut reduced = index.clone();
+    let kept: Vec<serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .cloned()
+        .collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "{tag} must be in index.json exactly once: {index}"
+    );
+    reduced["manifests"] = serde_json::Value::Array(kept);
+    let t = tempfile::tempdir().unwrap();
+    sh(Command::new("cp")
+        .arg("-al")
+        .arg(store.join("blobs"))
+        .arg(t.path()));
+    fs::copy(store.join("oci-layout"), t.path().join("oci-layout")).unwrap();
+    fs::write(
+        t.path().join("index.json"),
+        serde_json::to_vec(&reduced).unwrap(),
+    )
+    .unwrap();
+    sh(Command::new("oci-image-tool").args([
+        "validate",
+        "--type",
+        "image",
+        "--ref",
+        &format!("name={tag}"),
+        t.path().to_str().unwrap(),
+    ]));
 }
