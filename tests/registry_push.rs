@@ -26,7 +26,14 @@ fn pushed_image_is_read_back_identically_by_skopeo() {
     let target: Reference = format!("{}/team/app:v1", reg.host()).parse().unwrap();
     let events = Events::default();
     let d = r
-        .push(&src, &target, &img.manifest, &img.media_type, &img.blobs(), &events.callback())
+        .push(
+            &src,
+            &target,
+            &img.manifest,
+            &img.media_type,
+            &img.blobs(),
+            &events.callback(),
+        )
         .unwrap();
     assert_eq!(d, img.manifest_digest);
 
@@ -38,14 +45,25 @@ fn pushed_image_is_read_back_identically_by_skopeo() {
     skopeo_pull(&target.to_string(), &out.root, "copy");
     assert_eq!(out.tagged("copy").digest, img.manifest_digest);
     for b in img.blobs() {
-        assert_eq!(out.read_blob(&b.digest), src.read_blob(&b.digest), "blob {}", b.digest);
+        assert_eq!(
+            out.read_blob(&b.digest),
+            src.read_blob(&b.digest),
+            "blob {}",
+            b.digest
+        );
     }
 
     // Events: every blob started and finished with its full size.
     let ev = events.all();
     for b in img.blobs() {
-        assert!(ev.contains(&TransferEvent::Started { digest: b.digest.clone(), size: b.size }));
-        assert!(ev.contains(&TransferEvent::Done { digest: b.digest.clone(), size: b.size }));
+        assert!(ev.contains(&TransferEvent::Started {
+            digest: b.digest.clone(),
+            size: b.size
+        }));
+        assert!(ev.contains(&TransferEvent::Done {
+            digest: b.digest.clone(),
+            size: b.size
+        }));
         let last = ev
             .iter()
             .filter_map(|e| match e {
@@ -66,15 +84,33 @@ fn repush_uploads_nothing_and_second_repo_mounts() {
     let img = make_image(&src, "v1", &[200_000, 400_000], 2, "amd64");
     let r = client(&[&proxy.host()], tmp.path());
     let first: Reference = format!("{}/one/app:v1", proxy.host()).parse().unwrap();
-    r.push(&src, &first, &img.manifest, &img.media_type, &img.blobs(), &|_| {})
-        .unwrap();
-    assert_eq!(proxy.count(is_blob_upload), 3, "first push uploads config + 2 layers");
+    r.push(
+        &src,
+        &first,
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        proxy.count(is_blob_upload),
+        3,
+        "first push uploads config + 2 layers"
+    );
 
     // Re-push: HEADs only, then the manifest.
     proxy.clear_log();
     let events = Events::default();
-    r.push(&src, &first, &img.manifest, &img.media_type, &img.blobs(), &events.callback())
-        .unwrap();
+    r.push(
+        &src,
+        &first,
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &events.callback(),
+    )
+    .unwrap();
     assert_eq!(proxy.count(is_blob_upload), 0);
     assert_eq!(proxy.count(|l| l.method == "POST"), 0);
     let sent: u64 = proxy.log().iter().map(|l| l.request_bytes).sum();
@@ -82,7 +118,15 @@ fn repush_uploads_nothing_and_second_repo_mounts() {
     let skipped = events
         .all()
         .iter()
-        .filter(|e| matches!(e, TransferEvent::Skipped { reason: SkipReason::Exists, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                TransferEvent::Skipped {
+                    reason: SkipReason::Exists,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(skipped, 3);
 
@@ -90,9 +134,21 @@ fn repush_uploads_nothing_and_second_repo_mounts() {
     proxy.clear_log();
     let second: Reference = format!("{}/two/app:v1", proxy.host()).parse().unwrap();
     let events = Events::default();
-    r.push(&src, &second, &img.manifest, &img.media_type, &img.blobs(), &events.callback())
-        .unwrap();
-    let mounts = proxy.count(|l| l.method == "POST" && l.query.contains("mount=") && l.query.contains("from=one%2Fapp") && l.status == 201);
+    r.push(
+        &src,
+        &second,
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &events.callback(),
+    )
+    .unwrap();
+    let mounts = proxy.count(|l| {
+        l.method == "POST"
+            && l.query.contains("mount=")
+            && l.query.contains("from=one%2Fapp")
+            && l.status == 201
+    });
     assert_eq!(mounts, 3, "{:?}", proxy.log());
     assert_eq!(proxy.count(is_blob_upload), 0);
     assert!(events.all().iter().any(|e| matches!(e, TransferEvent::Skipped { reason: SkipReason::Mounted { from }, .. } if from == "one/app")));
@@ -102,11 +158,21 @@ fn repush_uploads_nothing_and_second_repo_mounts() {
     let r2 = client(&[&proxy.host()], tmp.path());
     proxy.clear_log();
     let third: Reference = format!("{}/three/app:v1", proxy.host()).parse().unwrap();
-    r2.push(&src, &third, &img.manifest, &img.media_type, &img.blobs(), &|_| {})
-        .unwrap();
+    r2.push(
+        &src,
+        &third,
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(proxy.count(|l| l.method == "POST" && l.status == 201), 3);
     assert_eq!(proxy.count(is_blob_upload), 0);
-    assert_eq!(skopeo_raw_manifest(&format!("{}/three/app:v1", reg.host())), img.manifest);
+    assert_eq!(
+        skopeo_raw_manifest(&format!("{}/three/app:v1", reg.host())),
+        img.manifest
+    );
 }
 
 #[test]
@@ -131,14 +197,36 @@ fn faults_500s_drops_and_delays_still_give_the_right_image() {
     // PUT, a slow manifest PUT.
     proxy.add_rule(Some("HEAD"), "/blobs/", 1, Action::Status(500));
     proxy.add_rule(Some("POST"), "/blobs/uploads/", 1, Action::Status(500));
-    proxy.add_rule(Some("PATCH"), "/blobs/uploads/", 1, Action::Delay(Duration::from_millis(10)));
-    proxy.add_rule(Some("PATCH"), "/blobs/uploads/", 1, Action::DropAfter(100_000));
+    proxy.add_rule(
+        Some("PATCH"),
+        "/blobs/uploads/",
+        1,
+        Action::Delay(Duration::from_millis(10)),
+    );
+    proxy.add_rule(
+        Some("PATCH"),
+        "/blobs/uploads/",
+        1,
+        Action::DropAfter(100_000),
+    );
     proxy.add_rule(Some("PUT"), "/blobs/uploads/", 1, Action::Status(503));
-    proxy.add_rule(Some("PUT"), "/manifests/", 1, Action::Delay(Duration::from_millis(300)));
+    proxy.add_rule(
+        Some("PUT"),
+        "/manifests/",
+        1,
+        Action::Delay(Duration::from_millis(300)),
+    );
     let target: Reference = format!("{}/faulty/app:v1", proxy.host()).parse().unwrap();
     let events = Events::default();
     let d = r
-        .push(&src, &target, &img.manifest, &img.media_type, &img.blobs(), &events.callback())
+        .push(
+            &src,
+            &target,
+            &img.manifest,
+            &img.media_type,
+            &img.blobs(),
+            &events.callback(),
+        )
         .unwrap();
     assert_eq!(d, img.manifest_digest);
 
@@ -170,18 +258,44 @@ fn a_push_that_cannot_complete_names_blob_and_status_and_leaves_no_tag() {
     proxy.add_rule(Some("PUT"), "/blobs/uploads/", 1000, Action::Status(500));
     let target: Reference = format!("{}/broken/app:v1", proxy.host()).parse().unwrap();
     let err = r
-        .push(&src, &target, &img.manifest, &img.media_type, &img.blobs(), &|_| {})
+        .push(
+            &src,
+            &target,
+            &img.manifest,
+            &img.media_type,
+            &img.blobs(),
+            &|_| {},
+        )
         .unwrap_err();
     let msg = err.to_string();
     eprintln!("push error: {msg}");
-    assert!(matches!(err, RegistryError::Http { status: 500, .. }), "{msg}");
+    assert!(
+        matches!(err, RegistryError::Http { status: 500, .. }),
+        "{msg}"
+    );
     assert!(msg.contains("blob sha256:"), "{msg}");
-    assert!(img.blobs().iter().any(|b| msg.contains(&b.digest.to_string())), "{msg}");
-    assert!(msg.contains(&proxy.host()) && msg.contains("HTTP 500"), "{msg}");
+    assert!(
+        img.blobs()
+            .iter()
+            .any(|b| msg.contains(&b.digest.to_string())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&proxy.host()) && msg.contains("HTTP 500"),
+        "{msg}"
+    );
     assert!(!msg.contains('\n'));
-    assert_eq!(proxy.count(|l| l.method == "PUT" && l.path.contains("/manifests/")), 0);
+    assert_eq!(
+        proxy.count(|l| l.method == "PUT" && l.path.contains("/manifests/")),
+        0
+    );
     // No tag points at a partial image.
-    let out = skopeo_raw(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/broken/app:v1", reg.host())]);
+    let out = skopeo_raw(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/broken/app:v1", reg.host()),
+    ]);
     assert!(!out.status.success());
     assert_eq!(r.manifest_digest(&target).unwrap(), None);
 }

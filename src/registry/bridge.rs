@@ -100,6 +100,13 @@ impl SinkPipe {
         self.tx.send(chunk).await.map_err(|_| ())
     }
 
+    /// Stops the transfer and waits until the writer thread has dropped the
+    /// writer, so the sink has discarded the partial blob when this returns.
+    pub async fn abort(self) {
+        drop(self.tx);
+        let _ = self.handle.await;
+    }
+
     /// Ends the stream. Returns the writer (not yet committed) with the
     /// digest and size of what was written.
     pub async fn finish(self) -> std::io::Result<Written> {

@@ -1,7 +1,9 @@
 //! Pull: manifest (through an index if need be), then config and layers in
 //! parallel, each verified while it streams into the sink.
 
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::StreamExt as _;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::digest::Digest;
@@ -134,11 +136,22 @@ impl Transport {
         };
         let mut blobs = vec![(**config).clone()];
         blobs.extend(layers.iter().cloned());
-        let downloaded: Vec<Option<Digest>> = futures_util::stream::iter(blobs.iter())
-            .map(|d| self.download_blob(ep, repo, d, sink, events))
+        // On the first failure the other downloads stop and discard what
+        // they wrote; all have finished when this returns, so a failed pull
+        // leaves no half-written blob behind.
+        let cancel = AtomicBool::new(false);
+        let results: Vec<Result<Option<Digest>>> = futures_util::stream::iter(blobs.iter())
+            .map(|d| async {
+                let r = self.download_blob(ep, repo, d, sink, events, &cancel).await;
+                if r.is_err() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                r
+            })
             .buffer_unordered(self.options.download_concurrency.max(1))
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
+        let downloaded: Vec<Option<Digest>> = results.into_iter().collect::<Result<_>>()?;
         // The manifest goes last: a sink holding it holds the whole image.
         if !sink.has(&image.digest) {
             write_bytes(sink, &image.bytes, &image.digest).await?;
@@ -170,8 +183,12 @@ impl Transport {
         desc: &Descriptor,
         sink: &dyn BlobSink,
         events: &Events,
+        cancel: &AtomicBool,
     ) -> Result<Option<Digest>> {
         let digest = &desc.digest;
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         if sink.has(digest) {
             let _ = events.send(TransferEvent::Skipped {
                 digest: digest.clone(),
@@ -213,10 +230,15 @@ impl Transport {
             let mut got = 0u64;
             let mut failure = None;
             while let Some(item) = stream.next().await {
+                if cancel.load(Ordering::Relaxed) {
+                    pipe.abort().await;
+                    return Ok(None);
+                }
                 match item {
                     Ok(chunk) => {
                         got += chunk.len() as u64;
                         if got > desc.size {
+                            pipe.abort().await;
                             return Err(RegistryError::SizeMismatch {
                                 what: what(),
                                 registry: ep.registry.clone(),
@@ -241,8 +263,8 @@ impl Transport {
                 }
             }
             if let Some(message) = failure {
-                drop(pipe); // discards the partial blob
-                if attempt < self.options.max_attempts {
+                pipe.abort().await;
+                if attempt < self.options.max_attempts && !cancel.load(Ordering::Relaxed) {
                     let _ = events.send(TransferEvent::Retrying {
                         digest: digest.clone(),
                         attempt,

@@ -26,9 +26,15 @@ impl Layout {
             fs::write(&marker, r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
         }
         if !root.join("index.json").exists() {
-            fs::write(root.join("index.json"), r#"{"schemaVersion":2,"manifests":[]}"#).expect("index.json");
+            fs::write(
+                root.join("index.json"),
+                r#"{"schemaVersion":2,"manifests":[]}"#,
+            )
+            .expect("index.json");
         }
-        Layout { root: root.to_path_buf() }
+        Layout {
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -60,6 +66,10 @@ impl Layout {
         v
     }
 
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).exists()
+    }
+
     pub fn read_blob(&self, d: &Digest) -> Vec<u8> {
         fs::read(self.blob_path(d)).expect("read blob")
     }
@@ -73,7 +83,8 @@ impl Layout {
     /// Names `desc` (a manifest) `tag` in index.json.
     pub fn tag(&self, tag: &str, desc: &Descriptor) {
         let path = self.root.join("index.json");
-        let mut idx: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("index.json")).expect("index json");
+        let mut idx: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("index.json")).expect("index json");
         let list = idx["manifests"].as_array_mut().expect("manifests array");
         list.retain(|m| m["annotations"][media::ANNOTATION_REF_NAME] != tag);
         let mut d = serde_json::to_value(desc).expect("descriptor json");
@@ -85,7 +96,8 @@ impl Layout {
     /// The manifest descriptor tagged `tag` in index.json.
     pub fn tagged(&self, tag: &str) -> Descriptor {
         let idx: serde_json::Value =
-            serde_json::from_slice(&fs::read(self.root.join("index.json")).expect("index.json")).expect("index json");
+            serde_json::from_slice(&fs::read(self.root.join("index.json")).expect("index.json"))
+                .expect("index json");
         let m = idx["manifests"]
             .as_array()
             .expect("manifests")
@@ -147,7 +159,9 @@ impl BlobWrite for LayoutWriter {
     fn commit(self: Box<Self>, expected: &Digest) -> io::Result<()> {
         let (tmp, d, _) = self.inner.finish();
         if &d != expected {
-            return Err(io::Error::other(format!("blob is {d}, expected {expected}")));
+            return Err(io::Error::other(format!(
+                "blob is {d}, expected {expected}"
+            )));
         }
         tmp.as_file().sync_all()?;
         tmp.persist(self.dir.join(d.hex())).map_err(|e| e.error)?;
@@ -174,14 +188,24 @@ impl Image {
     }
 
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(self.media_type.clone(), self.manifest_digest.clone(), self.manifest.len() as u64)
+        Descriptor::new(
+            self.media_type.clone(),
+            self.manifest_digest.clone(),
+            self.manifest.len() as u64,
+        )
     }
 }
 
 /// Writes an OCI image with one gzip layer per entry of `layer_sizes`, each
 /// a tar holding one file of that many pseudo-random bytes (from `seed`),
 /// for `arch`; tags it `tag` in the layout.
-pub fn make_image(layout: &Layout, tag: &str, layer_sizes: &[usize], seed: u64, arch: &str) -> Image {
+pub fn make_image(
+    layout: &Layout,
+    tag: &str,
+    layer_sizes: &[usize],
+    seed: u64,
+    arch: &str,
+) -> Image {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
@@ -196,7 +220,8 @@ pub fn make_image(layout: &Layout, tag: &str, layer_sizes: &[usize], seed: u64, 
         h.set_gid(0);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, format!("file{i}.bin"), &data[..]).expect("tar entry");
+        tar.append_data(&mut h, format!("file{i}.bin"), &data[..])
+            .expect("tar entry");
         let tar = tar.into_inner().expect("tar bytes");
         diff_ids.push(Digest::of(&tar).to_string());
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

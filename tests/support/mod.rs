@@ -12,13 +12,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use boxwright::registry::{
-    ClientOptions, CredentialStore, Registry, RegistriesConfig, TransferEvent,
+    ClientOptions, CredentialStore, RegistriesConfig, Registry, TransferEvent,
 };
 
 /// A client that talks plain HTTP to `hosts`, keeps its blob-info cache in
 /// `cache_dir`, reads credentials from nowhere, and retries quickly.
 pub fn client(hosts: &[&str], cache_dir: &Path) -> Registry {
-    client_with(hosts, cache_dir, CredentialStore::with_files(vec![], cache_dir.join("auth.json")), |_| {})
+    client_with(
+        hosts,
+        cache_dir,
+        CredentialStore::with_files(vec![], cache_dir.join("auth.json")),
+        |_| {},
+    )
 }
 
 /// Like [`client`] with an explicit credential store and option tweaks.
@@ -72,13 +77,25 @@ pub fn skopeo_raw(args: &[&str]) -> std::process::Output {
     registry::require_tool("skopeo", "install skopeo (apt-get install skopeo)");
     let mut full = vec!["--insecure-policy"];
     full.extend_from_slice(args);
-    Command::new("skopeo").args(&full).output().expect("run skopeo")
+    Command::new("skopeo")
+        .args(&full)
+        .output()
+        .expect("run skopeo")
 }
 
 /// `skopeo inspect --raw` of a plain-HTTP image: the manifest bytes.
 pub fn skopeo_raw_manifest(image: &str) -> Vec<u8> {
-    let out = skopeo_raw(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")]);
-    assert!(out.status.success(), "skopeo inspect {image}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = skopeo_raw(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    assert!(
+        out.status.success(),
+        "skopeo inspect {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -96,6 +113,11 @@ pub fn skopeo_push(layout: &Path, tag: &str, dest: &str, extra: &[&str]) {
 /// Copies a registry image into a new layout with skopeo; returns its path.
 pub fn skopeo_pull(image: &str, into: &Path, tag: &str) -> PathBuf {
     let dst = format!("oci:{}:{tag}", into.display());
-    skopeo(&["copy", "--src-tls-verify=false", &format!("docker://{image}"), &dst]);
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{image}"),
+        &dst,
+    ]);
     into.to_path_buf()
 }

@@ -80,7 +80,9 @@ impl FaultProxy {
     pub fn start(upstream_port: u16) -> FaultProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let state = Arc::new(Mutex::new(State::default()));
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let st = state.clone();
@@ -96,11 +98,13 @@ impl FaultProxy {
                     .no_proxy()
                     .redirect(reqwest::redirect::Policy::none())
                     .tls_backend_preconfigured(
-                        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                            .with_safe_default_protocol_versions()
-                            .expect("tls versions")
-                            .with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth(),
+                        rustls::ClientConfig::builder_with_provider(Arc::new(
+                            rustls::crypto::ring::default_provider(),
+                        ))
+                        .with_safe_default_protocol_versions()
+                        .expect("tls versions")
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
                     )
                     .build()
                     .expect("proxy upstream client");
@@ -146,7 +150,13 @@ impl FaultProxy {
 
     /// Applies `action` to the next `times` requests whose method is
     /// `method` (any if `None`) and whose path contains `path_contains`.
-    pub fn add_rule(&self, method: Option<&str>, path_contains: &str, times: usize, action: Action) {
+    pub fn add_rule(
+        &self,
+        method: Option<&str>,
+        path_contains: &str,
+        times: usize,
+        action: Action,
+    ) {
         self.lock().rules.push(Rule {
             method: method.map(str::to_string),
             path_contains: path_contains.to_string(),
@@ -185,7 +195,11 @@ impl FaultProxy {
 
     /// The scope lists of the token requests made so far.
     pub fn token_scopes(&self) -> Vec<String> {
-        self.lock().bearer.as_ref().map(|b| b.scopes.clone()).unwrap_or_default()
+        self.lock()
+            .bearer
+            .as_ref()
+            .map(|b| b.scopes.clone())
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -212,7 +226,9 @@ struct Ctx {
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|e: Infallible| match e {}).boxed()
+    Full::new(b.into())
+        .map_err(|e: Infallible| match e {})
+        .boxed()
 }
 
 fn error_json(code: &str, msg: &str) -> String {
@@ -270,7 +286,10 @@ impl Ctx {
                 return Ok(Response::builder()
                     .status(*code)
                     .header("Content-Type", "application/json")
-                    .body(full(error_json("INJECTED", "fault injected by the test proxy")))
+                    .body(full(error_json(
+                        "INJECTED",
+                        "fault injected by the test proxy",
+                    )))
                     .expect("response"));
             }
             Some(Action::DropAfter(limit)) => {
@@ -282,7 +301,9 @@ impl Ctx {
                     }
                 }
                 self.record(&method, &path, &query, 0, n);
-                return Err(std::io::Error::other("connection dropped by the test proxy"));
+                return Err(std::io::Error::other(
+                    "connection dropped by the test proxy",
+                ));
             }
             Some(Action::Delay(d)) => tokio::time::sleep(*d).await,
             _ => {}
@@ -303,8 +324,10 @@ impl Ctx {
         let gated = self.lock().bearer.is_some();
         for (k, v) in parts.headers.iter() {
             let name = k.as_str();
-            if matches!(name, "host" | "content-length" | "connection" | "transfer-encoding")
-                || (gated && name == "authorization")
+            if matches!(
+                name,
+                "host" | "content-length" | "connection" | "transfer-encoding"
+            ) || (gated && name == "authorization")
             {
                 continue;
             }
@@ -322,7 +345,10 @@ impl Ctx {
         };
         let status = resp.status();
         let headers = resp.headers().clone();
-        let data = resp.bytes().await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        let data = resp
+            .bytes()
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         self.record(&method, &path, &query, status.as_u16(), request_bytes);
 
         let mut out = Response::builder().status(status);
@@ -350,11 +376,27 @@ impl Ctx {
             Some(Action::CutResponse(n)) => {
                 out = out.header("content-length", data.len());
                 let cut = data.slice(..(n as usize).min(data.len()));
-                let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
-                    Ok(Frame::data(cut)),
-                    Err(std::io::Error::other("response cut off by the test proxy")),
-                ];
-                StreamBody::new(futures_util::stream::iter(frames)).boxed()
+                // Let the headers and the first part reach the client before
+                // the connection breaks.
+                let frames = futures_util::stream::unfold(0u8, move |step| {
+                    let cut = cut.clone();
+                    async move {
+                        match step {
+                            0 => Some((Ok(Frame::data(cut)), 1)),
+                            1 => {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                Some((
+                                    Err(std::io::Error::other(
+                                        "response cut off by the test proxy",
+                                    )),
+                                    2,
+                                ))
+                            }
+                            _ => None,
+                        }
+                    }
+                });
+                StreamBody::new(frames).boxed()
             }
             _ => full(data),
         };
@@ -362,7 +404,13 @@ impl Ctx {
     }
 
     /// The gateway's answer when it handles the request itself.
-    fn bearer_gate(&self, req: &Request<Incoming>, _method: &str, path: &str, query: &str) -> Option<Response<Body>> {
+    fn bearer_gate(
+        &self,
+        req: &Request<Incoming>,
+        _method: &str,
+        path: &str,
+        query: &str,
+    ) -> Option<Response<Body>> {
         let mut st = self.lock();
         let b = st.bearer.as_mut()?;
         let auth = req
@@ -388,13 +436,20 @@ impl Ctx {
             let scopes: Vec<String> = query
                 .split('&')
                 .filter_map(|kv| kv.strip_prefix("scope="))
-                .map(|s| s.replace("%3A", ":").replace("%2C", ",").replace("%2F", "/"))
+                .map(|s| {
+                    s.replace("%3A", ":")
+                        .replace("%2C", ",")
+                        .replace("%2F", "/")
+                })
                 .collect();
             b.scopes.push(scopes.join(" "));
             return Some(
                 Response::builder()
                     .header("Content-Type", "application/json")
-                    .body(full(format!(r#"{{"token":"{}","expires_in":300}}"#, b.token)))
+                    .body(full(format!(
+                        r#"{{"token":"{}","expires_in":300}}"#,
+                        b.token
+                    )))
                     .expect("response"),
             );
         }
@@ -405,7 +460,10 @@ impl Ctx {
                     .status(StatusCode::UNAUTHORIZED)
                     .header(
                         "WWW-Authenticate",
-                        format!(r#"Bearer realm="{}/token",service="fault-proxy",scope="{scope}""#, self.me),
+                        format!(
+                            r#"Bearer realm="{}/token",service="fault-proxy",scope="{scope}""#,
+                            self.me
+                        ),
                     )
                     .body(full(error_json("UNAUTHORIZED", "authentication required")))
                     .expect("response"),

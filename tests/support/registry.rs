@@ -30,13 +30,19 @@ impl TestRegistry {
     }
 
     pub fn start_with(opts: RegistryOptions) -> TestRegistry {
-        require_tool("docker-registry", "install docker-registry (apt-get install docker-registry)");
+        require_tool(
+            "docker-registry",
+            "install docker-registry (apt-get install docker-registry)",
+        );
         let dir = tempfile::tempdir().expect("temp dir for the registry");
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).expect("registry storage dir");
         let mut auth = String::new();
         if let Some((user, pass)) = &opts.basic_auth {
-            require_tool("htpasswd", "install apache2-utils (apt-get install apache2-utils)");
+            require_tool(
+                "htpasswd",
+                "install apache2-utils (apt-get install apache2-utils)",
+            );
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, pass])
                 .output()
@@ -150,5 +156,6 @@ pub fn require_tool(tool: &str, how: &str) {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
-    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
