@@ -266,16 +266,9 @@ impl Transport {
         let mut authed_after_challenge = false;
         loop {
             attempt += 1;
-            let mut rb = build(&ep.client);
-            if let Some(h) = self.auth_header(ep, scope).await? {
-                let mut v = HeaderValue::from_str(h.expose()).map_err(|_| {
-                    RegistryError::Invalid(
-                        "credential contains characters not allowed in a header".into(),
-                    )
-                })?;
-                v.set_sensitive(true);
-                rb = rb.header(AUTHORIZATION, v);
-            }
+            let auth = self.auth_header(ep, scope).await?;
+            let sent_auth = auth.is_some();
+            let rb = authorize(build(&ep.client), auth.as_ref())?;
             let result = rb.send().await;
             let resp = match result {
                 Ok(r) => r,
@@ -300,7 +293,7 @@ impl Transport {
             let status = resp.status();
             tracing::trace!(what = %what(), registry = %ep.registry, status = status.as_u16(), "response");
             if status == StatusCode::UNAUTHORIZED {
-                if !authed_after_challenge && self.on_challenge(ep, scope, &resp).await? {
+                if !authed_after_challenge && self.on_challenge(ep, &resp, sent_auth).await? {
                     authed_after_challenge = true;
                     attempt -= 1;
                     continue;
@@ -326,25 +319,18 @@ impl Transport {
         ep: &Endpoint,
         scope: &Scope,
         what: &str,
-        mut rb: RequestBuilder,
+        rb: RequestBuilder,
     ) -> Result<SendOnce> {
-        if let Some(h) = self.auth_header(ep, scope).await? {
-            let mut v = HeaderValue::from_str(h.expose()).map_err(|_| {
-                RegistryError::Invalid(
-                    "credential contains characters not allowed in a header".into(),
-                )
-            })?;
-            v.set_sensitive(true);
-            rb = rb.header(AUTHORIZATION, v);
-        }
-        match rb.send().await {
+        let auth = self.auth_header(ep, scope).await?;
+        let sent_auth = auth.is_some();
+        match authorize(rb, auth.as_ref())?.send().await {
             Err(e) => {
                 let m = error_chain(&e);
                 tracing::debug!(what, registry = %ep.registry, error = %m, "request failed");
                 Ok(SendOnce::Failed(m))
             }
             Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
-                if self.on_challenge(ep, scope, &r).await? {
+                if self.on_challenge(ep, &r, sent_auth).await? {
                     Ok(SendOnce::Reauthenticated)
                 } else {
                     Err(self.unauthorized(ep, r).await)
@@ -402,8 +388,13 @@ impl Transport {
         }
     }
 
-    /// Records a 401's challenge. Returns whether a retry can now authenticate.
-    async fn on_challenge(&self, ep: &Endpoint, _scope: &Scope, resp: &Response) -> Result<bool> {
+    /// Records a 401's challenge. Returns whether a retry can now
+    /// authenticate: always when the refused request carried no credentials
+    /// (it was sent before the challenge was known, perhaps concurrently
+    /// with the one that learnt it); for Basic, never when it did (the
+    /// credentials were refused); for Bearer, after dropping cached tokens
+    /// (one may have expired).
+    async fn on_challenge(&self, ep: &Endpoint, resp: &Response, sent_auth: bool) -> Result<bool> {
         let header = resp
             .headers()
             .get_all(WWW_AUTHENTICATE)
@@ -434,19 +425,17 @@ impl Transport {
                 }
             }
         };
-        let had_same = {
+        {
             let mut auth = lock(&self.auth);
             let h = auth.entry(ep.host.clone()).or_default();
-            let same = h.challenge.as_ref() == Some(&ch);
+            if sent_auth || h.challenge.as_ref() != Some(&ch) {
+                h.tokens.clear();
+            }
             h.challenge = Some(ch.clone());
             h.credential = Some(credential.clone());
-            h.tokens.clear();
-            same
-        };
-        // Basic without credentials cannot succeed; a repeated identical
-        // challenge after we answered it means the credentials were refused.
+        }
         Ok(match ch {
-            Challenge::Basic => credential.is_some() && !had_same,
+            Challenge::Basic => credential.is_some() && !sent_auth,
             Challenge::Bearer { .. } => true,
         })
     }
@@ -541,17 +530,10 @@ impl Transport {
                         q.push(("scope", s));
                     }
                     let url = append_query(realm, &q);
-                    let mut rb = token_ep.client.get(url);
-                    if let Some(h) = other.and_then(Credential::basic_header) {
-                        let mut v = HeaderValue::from_str(h.expose()).map_err(|_| {
-                            RegistryError::Invalid(
-                                "credential contains characters not allowed in a header".into(),
-                            )
-                        })?;
-                        v.set_sensitive(true);
-                        rb = rb.header(AUTHORIZATION, v);
-                    }
-                    rb
+                    authorize(
+                        token_ep.client.get(url),
+                        other.and_then(Credential::basic_header).as_ref(),
+                    )?
                 }
             };
             match rb.send().await {
@@ -674,16 +656,7 @@ impl Transport {
                         "{registry} wants a user name and password, not a token"
                     ))
                 })?;
-                let mut v = HeaderValue::from_str(h.expose()).map_err(|_| {
-                    RegistryError::Invalid(
-                        "credential contains characters not allowed in a header".into(),
-                    )
-                })?;
-                v.set_sensitive(true);
-                let r = ep
-                    .client
-                    .get(ep.url("/v2/"))
-                    .header(AUTHORIZATION, v)
+                let r = authorize(ep.client.get(ep.url("/v2/")), Some(&h))?
                     .send()
                     .await
                     .map_err(|e| RegistryError::Transport {
@@ -711,6 +684,17 @@ impl Transport {
         h.tokens.clear();
         Ok(())
     }
+}
+
+/// Adds the Authorization header, marked sensitive so that no layer below
+/// prints it.
+fn authorize(rb: RequestBuilder, auth: Option<&Secret>) -> Result<RequestBuilder> {
+    let Some(h) = auth else { return Ok(rb) };
+    let mut v = HeaderValue::from_str(h.expose()).map_err(|_| {
+        RegistryError::Invalid("credential contains characters not allowed in a header".into())
+    })?;
+    v.set_sensitive(true);
+    Ok(rb.header(AUTHORIZATION, v))
 }
 
 fn is_loopback(host: &str) -> bool {
