@@ -68,16 +68,39 @@ fn trace_logs_errors_and_debug_never_show_secrets() {
     let auth_file = tmp.path().join("auth.json");
     let store = CredentialStore::with_files(vec![auth_file.clone()], auth_file.clone());
     let r = client_with(&[&basic.host()], tmp.path(), store.clone(), |_| {});
-    r.login(&basic.host(), "builder", Secret::new(PASSWORD)).unwrap();
+    r.login(&basic.host(), "builder", Secret::new(PASSWORD))
+        .unwrap();
     let target: Reference = format!("{}/s/app:v1", basic.host()).parse().unwrap();
     let events = Events::default();
-    r.push(&src, &target, &img.manifest, &img.media_type, &img.blobs(), &events.callback())
-        .unwrap();
+    r.push(
+        &src,
+        &target,
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &events.callback(),
+    )
+    .unwrap();
     let pulled = r
-        .pull(&target, None, &Layout::create(&tmp.path().join("sink1")), &|_| {})
+        .pull(
+            &target,
+            None,
+            &Layout::create(&tmp.path().join("sink1")),
+            &|_| {},
+        )
         .unwrap();
-    outputs.push(format!("{pulled:?} {:?} {:?}", events.all(), store.get(&basic.host(), None)));
-    let e = r.login(&basic.host(), "builder", Secret::new(format!("{PASSWORD}x"))).unwrap_err();
+    outputs.push(format!(
+        "{pulled:?} {:?} {:?}",
+        events.all(),
+        store.get(&basic.host(), None)
+    ));
+    let e = r
+        .login(
+            &basic.host(),
+            "builder",
+            Secret::new(format!("{PASSWORD}x")),
+        )
+        .unwrap_err();
     outputs.push(format!("{e} {e:?}"));
     std::fs::write(
         &auth_file,
@@ -86,7 +109,14 @@ fn trace_logs_errors_and_debug_never_show_secrets() {
     )
     .unwrap();
     let r_bad = client_with(&[&basic.host()], tmp.path(), store, |_| {});
-    let e = r_bad.pull(&target, None, &Layout::create(&tmp.path().join("s2")), &|_| {}).unwrap_err();
+    let e = r_bad
+        .pull(
+            &target,
+            None,
+            &Layout::create(&tmp.path().join("s2")),
+            &|_| {},
+        )
+        .unwrap_err();
     outputs.push(format!("{e} {e:?}"));
 
     // Bearer tokens through the gateway, with a cross-repo mount.
@@ -102,22 +132,35 @@ fn trace_logs_errors_and_debug_never_show_secrets() {
     )
     .unwrap();
     let h = home.clone();
-    let store = CredentialStore::from_vars(move |k| (k == "HOME").then(|| OsString::from(h.clone())));
+    let store =
+        CredentialStore::from_vars(move |k| (k == "HOME").then(|| OsString::from(h.clone())));
     outputs.push(format!("{store:?} {:?}", store.get(&proxy.host(), None)));
     let r = client_with(&[&proxy.host()], tmp.path(), store, |_| {});
     for repo in ["a/app", "b/app"] {
         let t: Reference = format!("{}/{repo}:v1", proxy.host()).parse().unwrap();
-        r.push(&src, &t, &img.manifest, &img.media_type, &img.blobs(), &|_| {})
-            .unwrap();
+        r.push(
+            &src,
+            &t,
+            &img.manifest,
+            &img.media_type,
+            &img.blobs(),
+            &|_| {},
+        )
+        .unwrap();
     }
     assert!(proxy.token_scopes().len() >= 2, "the token flow ran");
-    let tags = r.list_tags(&format!("{}/a/app", proxy.host()).parse().unwrap()).unwrap();
+    let tags = r
+        .list_tags(&format!("{}/a/app", proxy.host()).parse().unwrap())
+        .unwrap();
     outputs.push(format!("{tags:?}"));
 
     let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
     // The capture really saw trace output from the registry code and below.
     assert!(logs.contains("TRACE"), "no trace lines captured");
-    assert!(logs.contains("boxwright::registry"), "no registry lines captured");
+    assert!(
+        logs.contains("boxwright::registry"),
+        "no registry lines captured"
+    );
     for secret in forbidden() {
         assert!(!logs.contains(&secret), "log output contains {secret:?}");
         for o in &outputs {

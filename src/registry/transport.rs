@@ -274,6 +274,16 @@ impl Transport {
                 Ok(r) => r,
                 Err(e) => {
                     let message = error_chain(&e);
+                    // A certificate problem does not go away by retrying.
+                    if message.contains("invalid peer certificate") {
+                        return Err(RegistryError::Transport {
+                            what: what(),
+                            registry: ep.registry.clone(),
+                            message: format!(
+                                "{message}; trust its CA with ca_files in registries.toml, or use --tls-verify=false"
+                            ),
+                        });
+                    }
                     if attempt < attempts && !e.is_builder() {
                         tracing::debug!(what = %what(), registry = %ep.registry, attempt, error = %message, "request failed; retrying");
                         tokio::time::sleep(self.backoff(attempt, None)).await;

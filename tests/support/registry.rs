@@ -14,6 +14,8 @@ pub struct RegistryOptions {
     pub basic_auth: Option<(String, String)>,
     /// `storage.delete.enabled: false`.
     pub deletes_disabled: bool,
+    /// Serve HTTPS with this PEM certificate and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A running `docker-registry serve`.
@@ -55,11 +57,19 @@ impl TestRegistry {
                 file.display()
             );
         }
+        let tls = match &opts.tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         // Ports can be taken between probing and binding; retry a few times.
         for _ in 0..5 {
             let port = free_port();
             let config = format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  cache:\n    blobdescriptor: inmemory\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n  cache:\n    blobdescriptor: inmemory\n{auth}http:\n  addr: 127.0.0.1:{port}\n{tls}",
                 storage.display(),
                 !opts.deletes_disabled
             );
@@ -110,8 +120,9 @@ fn wait_ready(child: &mut Child, port: u16, timeout: Duration) -> bool {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
+        // 400: an HTTPS registry refusing plain HTTP is up too.
         if let Some(status) = http_status(port, "/v2/")
-            && (status == 200 || status == 401)
+            && (status == 200 || status == 401 || status == 400)
         {
             return true;
         }
