@@ -157,6 +157,9 @@ pub(crate) struct Transport {
     pub options: ClientOptions,
     clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
     auth: Mutex<HashMap<String, HostAuth>>,
+    /// Serialises token requests, so parallel blob transfers that need the
+    /// same scope ask the token server once.
+    token_fetch: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -177,6 +180,7 @@ impl Transport {
             options,
             clients: Mutex::new(HashMap::new()),
             auth: Mutex::new(HashMap::new()),
+            token_fetch: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -385,6 +389,14 @@ impl Transport {
         match challenge {
             Challenge::Basic => Ok(credential.as_ref().and_then(Credential::basic_header)),
             Challenge::Bearer { realm, service, .. } => {
+                let _one_at_a_time = self.token_fetch.lock().await;
+                let cached = lock(&self.auth)
+                    .get(&ep.host)
+                    .and_then(|h| h.tokens.get(scope).cloned())
+                    .filter(|(_, expiry)| *expiry > Instant::now());
+                if let Some((tok, _)) = cached {
+                    return Ok(Some(Secret::new(format!("Bearer {}", tok.expose()))));
+                }
                 let (tok, ttl) = self
                     .fetch_token(ep, &realm, service.as_deref(), scope, credential.as_ref())
                     .await?;
