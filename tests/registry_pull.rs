@@ -308,3 +308,46 @@ fn bad_content_is_refused_and_nothing_bad_is_stored() {
     assert_eq!(sink.read_blob(&layer.digest), src.read_blob(&layer.digest));
     assert_sink_consistent(&sink);
 }
+
+#[test]
+fn slow_answers_time_out_and_are_retried_and_429_is_honoured() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Layout::create(&tmp.path().join("src"));
+    let img = make_image(&src, "v1", &[100_000], 16, "amd64");
+    skopeo_push(&src.root, "v1", &format!("{}/slow/app:v1", reg.host()), &[]);
+    let r = client_with(
+        &[&proxy.host()],
+        tmp.path(),
+        boxwright::registry::CredentialStore::with_files(vec![], tmp.path().join("a.json")),
+        |o| o.read_timeout = std::time::Duration::from_millis(300),
+    );
+    // The first manifest answer comes too late, the first layer GET is
+    // throttled (429), the second comes late: all recovered by retries.
+    proxy.add_rule(
+        Some("GET"),
+        "/manifests/",
+        1,
+        Action::Delay(std::time::Duration::from_millis(1000)),
+    );
+    let blob = format!("/blobs/{}", img.layers[0].digest);
+    proxy.add_rule(Some("GET"), &blob, 1, Action::Status(429));
+    proxy.add_rule(
+        Some("GET"),
+        &blob,
+        1,
+        Action::Delay(std::time::Duration::from_millis(1000)),
+    );
+    let sink = Layout::create(&tmp.path().join("sink"));
+    let reference: Reference = format!("{}/slow/app:v1", proxy.host()).parse().unwrap();
+    let p = r.pull(&reference, None, &sink, &|_| {}).unwrap();
+    assert_eq!(p.manifest_digest, img.manifest_digest);
+    assert_eq!(
+        sink.read_blob(&img.layers[0].digest),
+        src.read_blob(&img.layers[0].digest)
+    );
+    assert_eq!(proxy.count(|l| l.path.ends_with("/manifests/v1")), 2);
+    assert_eq!(proxy.count(|l| l.path.ends_with(&blob)), 3);
+    assert_sink_consistent(&sink);
+}

@@ -45,7 +45,8 @@ pub struct Logged {
     pub method: String,
     pub path: String,
     pub query: String,
-    /// 0 when the connection was dropped.
+    /// 0 when no answer was sent (connection dropped by a rule, or the
+    /// client gave up while the proxy was delaying).
     pub status: u16,
     pub request_bytes: u64,
 }
@@ -240,24 +241,35 @@ impl Ctx {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, method: &str, path: &str, query: &str, status: u16, request_bytes: u64) {
-        self.lock().log.push(Logged {
+    /// Logs a request on arrival (status 0 until answered); returns its index.
+    fn arrive(&self, method: &str, path: &str, query: &str) -> usize {
+        let mut st = self.lock();
+        st.log.push(Logged {
             method: method.into(),
             path: path.into(),
             query: query.into(),
-            status,
-            request_bytes,
+            status: 0,
+            request_bytes: 0,
         });
+        st.log.len() - 1
+    }
+
+    fn record(&self, idx: usize, status: u16, request_bytes: u64) {
+        if let Some(l) = self.lock().log.get_mut(idx) {
+            l.status = status;
+            l.request_bytes = request_bytes;
+        }
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("").to_string();
+        let idx = self.arrive(&method, &path, &query);
 
         if let Some(resp) = self.bearer_gate(&req, &method, &path, &query) {
             let status = resp.status().as_u16();
-            self.record(&method, &path, &query, status, 0);
+            self.record(idx, status, 0);
             return Ok(resp);
         }
 
@@ -282,7 +294,7 @@ impl Ctx {
                 while let Some(Ok(f)) = body.frame().await {
                     n += f.data_ref().map_or(0, |d| d.len() as u64);
                 }
-                self.record(&method, &path, &query, *code, n);
+                self.record(idx, *code, n);
                 return Ok(Response::builder()
                     .status(*code)
                     .header("Content-Type", "application/json")
@@ -300,7 +312,7 @@ impl Ctx {
                         _ => break,
                     }
                 }
-                self.record(&method, &path, &query, 0, n);
+                self.record(idx, 0, n);
                 return Err(std::io::Error::other(
                     "connection dropped by the test proxy",
                 ));
@@ -336,7 +348,7 @@ impl Ctx {
         let resp = match up.body(body_bytes).send().await {
             Ok(r) => r,
             Err(e) => {
-                self.record(&method, &path, &query, 502, request_bytes);
+                self.record(idx, 502, request_bytes);
                 return Ok(Response::builder()
                     .status(502)
                     .body(full(format!("upstream failed: {e}")))
@@ -349,7 +361,7 @@ impl Ctx {
             .bytes()
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        self.record(&method, &path, &query, status.as_u16(), request_bytes);
+        self.record(idx, status.as_u16(), request_bytes);
 
         let mut out = Response::builder().status(status);
         let is_head = method == "HEAD";
