@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use boxwright::media::{self, Descriptor};
 use boxwright::registry::{
-    ClientOptions, CredentialStore, Reference, Registry, RegistriesConfig, SkipReason, TransferEvent,
+    ClientOptions, CredentialStore, Reference, RegistriesConfig, Registry, SkipReason,
+    TransferEvent,
 };
 
 fn main() {
@@ -30,7 +31,9 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let cache = std::env::var_os("BW_BLOB_CACHE").map(PathBuf::from).ok_or("set BW_BLOB_CACHE")?;
+    let cache = std::env::var_os("BW_BLOB_CACHE")
+        .map(PathBuf::from)
+        .ok_or("set BW_BLOB_CACHE")?;
     let client = |r: &Reference| {
         Registry::new(
             RegistriesConfig::default().insecure(r.registry()),
@@ -47,7 +50,10 @@ fn run() -> Result<(), String> {
         TransferEvent::Done { .. } => {
             transferred.fetch_add(1, Ordering::Relaxed);
         }
-        TransferEvent::Skipped { reason: SkipReason::Mounted { .. }, .. } => {
+        TransferEvent::Skipped {
+            reason: SkipReason::Mounted { .. },
+            ..
+        } => {
             mounted.fetch_add(1, Ordering::Relaxed);
         }
         TransferEvent::Skipped { .. } => {
@@ -55,19 +61,29 @@ fn run() -> Result<(), String> {
         }
         _ => {}
     };
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["push", dir, tag, target] => {
             let layout = layout::Layout::create(std::path::Path::new(dir));
             let target: Reference = target.parse().map_err(|e| format!("{e}"))?;
             let desc = layout.tagged(tag);
             let manifest = layout.read_blob(&desc.digest);
-            let doc: serde_json::Value = serde_json::from_slice(&manifest).map_err(|e| e.to_string())?;
+            let doc: serde_json::Value =
+                serde_json::from_slice(&manifest).map_err(|e| e.to_string())?;
             let mut blobs: Vec<Descriptor> =
                 vec![serde_json::from_value(doc["config"].clone()).map_err(|e| e.to_string())?];
             blobs.extend(
-                serde_json::from_value::<Vec<Descriptor>>(doc["layers"].clone()).map_err(|e| e.to_string())?,
+                serde_json::from_value::<Vec<Descriptor>>(doc["layers"].clone())
+                    .map_err(|e| e.to_string())?,
             );
-            let media_type = doc["mediaType"].as_str().unwrap_or(media::OCI_MANIFEST).to_string();
+            let media_type = doc["mediaType"]
+                .as_str()
+                .unwrap_or(media::OCI_MANIFEST)
+                .to_string();
             client(&target)?
                 .push(&layout, &target, &manifest, &media_type, &blobs, &progress)
                 .map_err(|e| e.to_string())?;
@@ -78,9 +94,20 @@ fn run() -> Result<(), String> {
             let p = client(&source)?
                 .pull(&source, None, &layout, &progress)
                 .map_err(|e| e.to_string())?;
-            layout.tag("pulled", &Descriptor::new(p.manifest_media_type, p.manifest_digest, p.manifest_bytes.len() as u64));
+            layout.tag(
+                "pulled",
+                &Descriptor::new(
+                    p.manifest_media_type,
+                    p.manifest_digest,
+                    p.manifest_bytes.len() as u64,
+                ),
+            );
         }
-        _ => return Err("usage: registry_bench push LAYOUT TAG REFERENCE | pull REFERENCE LAYOUT".into()),
+        _ => {
+            return Err(
+                "usage: registry_bench push LAYOUT TAG REFERENCE | pull REFERENCE LAYOUT".into(),
+            );
+        }
     }
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
