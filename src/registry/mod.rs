@@ -16,6 +16,7 @@ use std::io::{self, Read, Write};
 
 use crate::digest::Digest;
 
+mod auth;
 mod blob_cache;
 mod bridge;
 mod challenge;
