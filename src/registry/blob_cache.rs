@@ -1,0 +1,167 @@
+//! The blob-info cache: which repositories of a registry are known to hold a
+//! blob, learned from every push and pull and kept across runs (as
+//! containers/image's blobinfocache does), so that a push can mount a blob
+//! from a sibling repository instead of uploading it.
+//!
+//! A JSON file, `$XDG_DATA_HOME/boxwright/blob-info-cache.json`:
+//! `{"version":1,"registries":{"host":{"sha256:…":["repo", …]}}}`, most
+//! recently seen repository first. It holds hints only: a wrong entry costs
+//! one refused mount. Saving re-reads the file and merges, so concurrent
+//! boxwright processes lose nothing but ordering; the write is atomic.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// Repositories remembered per blob; older ones are forgotten.
+const MAX_REPOS_PER_BLOB: usize = 8;
+
+#[derive(Default, Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    registries: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// The default location (`$XDG_DATA_HOME/boxwright/blob-info-cache.json`).
+pub fn default_path() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("boxwright/blob-info-cache.json"))
+}
+
+/// Registry → blob → repositories known to hold it.
+pub struct BlobInfoCache {
+    path: Option<PathBuf>,
+    data: Mutex<CacheFile>,
+    /// What this process learned, to merge into the file on save.
+    learned: Mutex<Vec<(String, String, String)>>,
+}
+
+impl BlobInfoCache {
+    /// Loads `path` (a missing or unreadable file is an empty cache: it is
+    /// only a hint); `None` keeps the cache in memory.
+    pub fn open(path: Option<PathBuf>) -> BlobInfoCache {
+        let data = path.as_deref().map(load).unwrap_or_default();
+        BlobInfoCache {
+            path,
+            data: Mutex::new(data),
+            learned: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Repositories of `registry` known to hold `digest`, most recent first.
+    pub fn repositories(&self, registry: &str, digest: &Digest) -> Vec<String> {
+        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        data.registries
+            .get(registry)
+            .and_then(|m| m.get(&digest.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Remembers that `repository` of `registry` holds `digest`.
+    pub fn record(&self, registry: &str, digest: &Digest, repository: &str) {
+        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        insert(&mut data, registry, &digest.to_string(), repository);
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((
+                registry.to_string(),
+                digest.to_string(),
+                repository.to_string(),
+            ));
+    }
+
+    /// Writes what was learned to the file (merged with its current content).
+    /// Failure is logged, not returned: the cache is an optimisation.
+    pub fn save(&self) {
+        let Some(path) = &self.path else { return };
+        let learned = std::mem::take(&mut *self.learned.lock().unwrap_or_else(|e| e.into_inner()));
+        if learned.is_empty() {
+            return;
+        }
+        let mut on_disk = load(path);
+        for (r, d, repo) in &learned {
+            insert(&mut on_disk, r, d, repo);
+        }
+        on_disk.version = 1;
+        if let Err(e) = write_atomic(path, &on_disk) {
+            tracing::warn!(path = %path.display(), error = %e, "could not save the blob-info cache");
+        }
+    }
+}
+
+fn insert(data: &mut CacheFile, registry: &str, digest: &str, repository: &str) {
+    let repos = data
+        .registries
+        .entry(registry.to_string())
+        .or_default()
+        .entry(digest.to_string())
+        .or_default();
+    repos.retain(|r| r != repository);
+    repos.insert(0, repository.to_string());
+    repos.truncate(MAX_REPOS_PER_BLOB);
+}
+
+fn load(path: &Path) -> CacheFile {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable blob-info cache");
+            CacheFile::default()
+        }),
+        Err(_) => CacheFile::default(),
+    }
+}
+
+fn write_atomic(path: &Path, data: &CacheFile) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(&serde_json::to_vec(data).map_err(std::io::Error::other)?)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_across_instances_and_merges_concurrent_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c/cache.json");
+        let d1 = Digest::of(b"one");
+        let d2 = Digest::of(b"two");
+        let a = BlobInfoCache::open(Some(path.clone()));
+        let b = BlobInfoCache::open(Some(path.clone()));
+        a.record("r:5000", &d1, "x");
+        a.record("r:5000", &d1, "y");
+        b.record("r:5000", &d2, "z");
+        a.save();
+        b.save();
+        let c = BlobInfoCache::open(Some(path.clone()));
+        assert_eq!(c.repositories("r:5000", &d1), ["y", "x"]);
+        assert_eq!(c.repositories("r:5000", &d2), ["z"]);
+        assert!(c.repositories("other", &d1).is_empty());
+        for i in 0..20 {
+            c.record("r:5000", &d1, &format!("r{i}"));
+        }
+        assert_eq!(c.repositories("r:5000", &d1).len(), MAX_REPOS_PER_BLOB);
+        assert_eq!(c.repositories("r:5000", &d1)[0], "r19");
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(
+            BlobInfoCache::open(Some(path))
+                .repositories("r:5000", &d2)
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! `registries.toml`: insecure registries, mirrors and extra CA files.
+//!
+//! ```toml
+//! ca_files = ["/etc/boxwright/corp-ca.pem"]   # trusted for every registry
+//!
+//! [[registry]]
+//! host = "127.0.0.1:5000"
+//! insecure = true          # plain HTTP
+//!
+//! [[registry]]
+//! host = "docker.io"
+//! mirrors = ["mirror.internal:5000"]
+//! mirror_only = false      # true: never fall back to docker.io (air-gapped)
+//!
+//! [[registry]]
+//! host = "registry.corp"
+//! ca_files = ["/etc/boxwright/registry-corp.pem"]
+//! tls_verify = true
+//! ```
+//!
+//! Mirrors serve pulls only (as in containers-registries.conf): they are tried
+//! in order, then the registry itself unless `mirror_only`. A push always goes
+//! to the registry named in the reference. A mirror is itself configured by its
+//! own `[[registry]]` entry (e.g. `insecure = true`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::registry::error::{RegistryError, Result};
+
+/// Settings for one registry host.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// `host[:port]` as written in references (`docker.io`, `127.0.0.1:5000`).
+    pub host: String,
+    /// Talk plain HTTP instead of HTTPS.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Verify the TLS certificate (default true).
+    #[serde(default)]
+    pub tls_verify: Option<bool>,
+    /// Extra PEM CA files trusted for this registry.
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    /// Pull mirrors, tried in order (`host[:port]`).
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Pull only from the mirrors, never from the registry itself.
+    #[serde(default)]
+    pub mirror_only: bool,
+}
+
+/// The whole of `registries.toml`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistriesConfig {
+    /// Extra PEM CA files trusted for every registry.
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    #[serde(default, rename = "registry")]
+    pub registries: Vec<RegistrySettings>,
+}
+
+impl RegistriesConfig {
+    /// `$XDG_CONFIG_HOME/boxwright/registries.toml` (or `~/.config/…`).
+    pub fn default_path() -> Option<PathBuf> {
+        std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .map(|d| d.join("boxwright/registries.toml"))
+    }
+
+    /// Loads the default file; a missing file is an empty config.
+    pub fn load_default() -> Result<RegistriesConfig> {
+        match Self::default_path() {
+            Some(p) if p.exists() => Self::load(&p),
+            _ => Ok(RegistriesConfig::default()),
+        }
+    }
+
+    /// Loads an explicit file (which must exist).
+    pub fn load(path: &Path) -> Result<RegistriesConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RegistryError::io(format!("reading registries config {}", path.display()), e)
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses TOML text; `path` is for messages and for resolving relative CA paths.
+    pub fn parse(text: &str, path: &Path) -> Result<RegistriesConfig> {
+        let mut cfg: RegistriesConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| {
+                    format!(
+                        "line {}: ",
+                        text[..s.start.min(text.len())].matches('\n').count() + 1
+                    )
+                })
+                .unwrap_or_default();
+            RegistryError::Config {
+                path: path.to_path_buf(),
+                message: format!("{line}{}", e.message().trim().replace('\n', " ")),
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &mut cfg.registries {
+            if r.host.is_empty() || r.host.contains('/') || r.host.contains("://") {
+                return Err(RegistryError::Config {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "registry host '{}' must be host[:port], without scheme or path",
+                        r.host
+                    ),
+                });
+            }
+            if !seen.insert(r.host.clone()) {
+                return Err(RegistryError::Config {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "registry '{}' is configured twice: merge the entries",
+                        r.host
+                    ),
+                });
+            }
+            if r.mirror_only && r.mirrors.is_empty() {
+                return Err(RegistryError::Config {
+                    path: path.to_path_buf(),
+                    message: format!("registry '{}' is mirror_only but names no mirrors", r.host),
+                });
+            }
+            for f in &mut r.ca_files {
+                if f.is_relative() {
+                    *f = base.join(&*f);
+                }
+            }
+        }
+        for f in &mut cfg.ca_files {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The settings for `host`, if it has an entry.
+    pub fn settings(&self, host: &str) -> Option<&RegistrySettings> {
+        self.registries.iter().find(|r| r.host == host)
+    }
+
+    /// Adds (or replaces) the settings of one registry.
+    pub fn set(&mut self, settings: RegistrySettings) -> &mut Self {
+        self.registries.retain(|r| r.host != settings.host);
+        self.registries.push(settings);
+        self
+    }
+
+    /// Marks `host` as plain HTTP (a shorthand for tests and `--tls-verify=false` on HTTP).
+    pub fn insecure(mut self, host: &str) -> Self {
+        let mut s = self
+            .settings(host)
+            .cloned()
+            .unwrap_or_else(|| RegistrySettings {
+                host: host.to_string(),
+                ..Default::default()
+            });
+        s.insecure = true;
+        self.set(s);
+        self
+    }
+
+    /// Whether `host` is spoken to over plain HTTP.
+    pub fn is_insecure(&self, host: &str) -> bool {
+        self.settings(host).is_some_and(|s| s.insecure)
+    }
+
+    /// The hosts to pull `registry`'s content from, in order.
+    pub fn pull_hosts(&self, registry: &str) -> Vec<String> {
+        match self.settings(registry) {
+            Some(s) => {
+                let mut v = s.mirrors.clone();
+                if !s.mirror_only {
+                    v.push(registry.to_string());
+                }
+                v
+            }
+            None => vec![registry.to_string()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mirrors_insecure_and_cas() {
+        let cfg = RegistriesConfig::parse(
+            r#"
+ca_files = ["ca.pem"]
+[[registry]]
+host = "127.0.0.1:5000"
+insecure = true
+[[registry]]
+host = "docker.io"
+mirrors = ["mirror.internal:5000"]
+[[registry]]
+host = "air.gap"
+mirrors = ["m1:5000", "m2:5000"]
+mirror_only = true
+ca_files = ["/abs/ca.pem"]
+"#,
+            Path::new("/etc/bw/registries.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.ca_files, [PathBuf::from("/etc/bw/ca.pem")]);
+        assert!(cfg.is_insecure("127.0.0.1:5000"));
+        assert!(!cfg.is_insecure("docker.io"));
+        assert_eq!(
+            cfg.pull_hosts("docker.io"),
+            ["mirror.internal:5000", "docker.io"]
+        );
+        assert_eq!(cfg.pull_hosts("air.gap"), ["m1:5000", "m2:5000"]);
+        assert_eq!(cfg.pull_hosts("other.io"), ["other.io"]);
+        assert_eq!(
+            cfg.settings("air.gap").unwrap().ca_files,
+            [PathBuf::from("/abs/ca.pem")]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let p = Path::new("r.toml");
+        for (text, needle) in [
+            (
+                "[[registry]]\nhost = \"a\"\nbogus = 1",
+                "line 3: unknown field `bogus`",
+            ),
+            ("[[registry]]\nhost = \"http://a\"", "without scheme"),
+            (
+                "[[registry]]\nhost = \"a\"\n[[registry]]\nhost = \"a\"",
+                "twice",
+            ),
+            (
+                "[[registry]]\nhost = \"a\"\nmirror_only = true",
+                "no mirrors",
+            ),
+            ("ca_files = 3", "invalid type"),
+        ] {
+            let e = RegistriesConfig::parse(text, p).unwrap_err().to_string();
+            assert!(e.contains(needle) && e.contains("r.toml"), "{text}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The registry module's error type: one line each, saying what failed where
+//! and what to do. No variant ever carries a credential or token.
+
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::registry::reference::ReferenceError;
+
+/// Everything that can go wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    #[error("registries config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("credentials: {message}")]
+    Credentials { message: String },
+
+    /// The registry answered with an error status (after any retries).
+    #[error("{what} on {registry}: HTTP {status}{detail}")]
+    Http {
+        what: String,
+        registry: String,
+        status: u16,
+        /// The registry's own error code and message, prefixed with ": ".
+        detail: String,
+    },
+
+    /// The registry could not be reached, or the connection failed, after retries.
+    #[error("{what} on {registry}: {message}")]
+    Transport {
+        what: String,
+        registry: String,
+        message: String,
+    },
+
+    /// The registry refused our credentials (or has none for us).
+    #[error("{registry} refused the credentials{user}: {message}")]
+    Unauthorized {
+        registry: String,
+        user: String,
+        message: String,
+    },
+
+    #[error("{what} from {registry} has digest {actual}, expected {expected}: refusing it")]
+    DigestMismatch {
+        what: String,
+        registry: String,
+        expected: Digest,
+        actual: Digest,
+    },
+
+    #[error("{what} from {registry} is {actual} bytes, expected {expected}: refusing it")]
+    SizeMismatch {
+        what: String,
+        registry: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    #[error("malformed {what} from {registry}: {message}")]
+    Manifest {
+        what: String,
+        registry: String,
+        message: String,
+    },
+
+    #[error(
+        "{reference} has no image for platform {wanted}; available: {available} (choose one with --platform)"
+    )]
+    NoPlatform {
+        reference: String,
+        wanted: String,
+        available: String,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+impl RegistryError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> RegistryError {
+        RegistryError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status when the registry answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Http { status, .. } => Some(*status),
+            RegistryError::Unauthorized { .. } => Some(401),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
