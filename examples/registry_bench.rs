@@ -9,7 +9,7 @@
 //! blob-info cache is `$BW_BLOB_CACHE` (required, so runs stay independent).
 //! Prints `transferred=N skipped=N mounted=N peak_rss_kb=N` on stdout.
 
-#[path = "../tests/support/layout.rs"]
+#[path = "../tests/registry_support/layout.rs"]
 #[allow(dead_code)]
 mod layout;
 

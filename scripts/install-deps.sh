@@ -8,7 +8,7 @@
 #   skopeo umoci oci-image-tool podman runc buildah   independent verifiers and bench peers
 #   hyperfine     benchmarks
 set -eu
-pkgs="uidmap busybox-static mmdebstrap docker-registry apache2-utils skopeo umoci oci-image-tool podman runc buildah hyperfine ca-certificates tar gzip zstd iproute2 libcap2-bin containernetworking-plugins curl"
+pkgs="uidmap busybox-static mmdebstrap docker-registry apache2-utils skopeo umoci oci-image-tool podman runc buildah hyperfine ca-certificates tar gzip zstd iproute2 libcap2-bin containernetworking-plugins curl openssl"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
