@@ -264,10 +264,10 @@ impl<'a> Runner<'a> {
 
     /// Cleans up the snapshot tree, if any.
     pub(crate) fn finish(self) {
-        if let Method::Snapshot { tree, .. } = &self.method {
-            if let Some(parent) = tree.parent() {
-                self.remove(parent.to_path_buf());
-            }
+        if let Method::Snapshot { tree, .. } = &self.method
+            && let Some(parent) = tree.parent()
+        {
+            self.remove(parent.to_path_buf());
         }
     }
 }

@@ -155,23 +155,21 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         let step_env = step_env(&run_env, &ps.step.kind);
         let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
         let description = ps.step.summary();
-        if !invalidated {
-            if let Some(hit) = store.cache_get(&key)? {
-                sink.emit(&Event::StepCached {
-                    step: ps.number,
-                    total,
-                    description,
-                    layer: hit.layer.digest.clone(),
-                });
-                config.push_layer(
-                    hit.layer.diff_id.clone(),
-                    &ps.created_by,
-                    plan.source_date_epoch,
-                );
-                layers.push(hit.layer);
-                cached_steps += 1;
-                continue;
-            }
+        if !invalidated && let Some(hit) = store.cache_get(&key)? {
+            sink.emit(&Event::StepCached {
+                step: ps.number,
+                total,
+                description,
+                layer: hit.layer.digest.clone(),
+            });
+            config.push_layer(
+                hit.layer.diff_id.clone(),
+                &ps.created_by,
+                plan.source_date_epoch,
+            );
+            layers.push(hit.layer);
+            cached_steps += 1;
+            continue;
         }
         // The first miss invalidates every later step: their parents change.
         invalidated = true;

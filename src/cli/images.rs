@@ -80,10 +80,7 @@ fn name_arg(name: &str) -> Result<String, Failure> {
 pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
     let store = open_store(global)?;
     let tags = store.layout().tags().context("reading the store's index")?;
-    println!(
-        "{:<40} {:<19} {:>10}  {}",
-        "NAME", "DIGEST", "SIZE", "CREATED"
-    );
+    println!("{:<40} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
     for (name, desc) in tags {
         let size = image::load_image(store.layout(), &desc)
             .map(|img| {

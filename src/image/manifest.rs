@@ -121,13 +121,13 @@ impl ManifestKind {
             Some(m) => shape_of(m)?,
             None => None,
         };
-        if let (Some(d), Some(o)) = (declared, own) {
-            if d != o {
-                return Err(ImageError::MediaTypeMismatch {
-                    declared: media_type.unwrap_or_default().to_string(),
-                    found: probe.media_type.unwrap_or_default(),
-                });
-            }
+        if let (Some(d), Some(o)) = (declared, own)
+            && d != o
+        {
+            return Err(ImageError::MediaTypeMismatch {
+                declared: media_type.unwrap_or_default().to_string(),
+                found: probe.media_type.unwrap_or_default(),
+            });
         }
         let shape = declared.or(own).or_else(|| {
             // No known media type anywhere: an unrecognised type is an error unless
@@ -186,10 +186,10 @@ pub fn select_manifest<'a>(
     if let Some((d, _)) = best {
         return Ok(d);
     }
-    if let [only] = index.manifests.as_slice() {
-        if only.platform.is_none() {
-            return Ok(only);
-        }
+    if let [only] = index.manifests.as_slice()
+        && only.platform.is_none()
+    {
+        return Ok(only);
     }
     let available: Vec<String> = index
         .manifests

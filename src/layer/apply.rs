@@ -357,12 +357,11 @@ impl Applier {
         }
         self.set_owner_mode(raw, &file, a)?;
         // After chown, which clears file capabilities.
-        if let Some(cap) = cap {
-            if let Err(e) = rustix::fs::fsetxattr(&file, CAPABILITY_XATTR, cap, XattrFlags::empty())
-            {
-                tracing::debug!(entry = %super::error::show(raw), error = %e, "security.capability not set");
-                self.report.xattr_failures += 1;
-            }
+        if let Some(cap) = cap
+            && let Err(e) = rustix::fs::fsetxattr(&file, CAPABILITY_XATTR, cap, XattrFlags::empty())
+        {
+            tracing::debug!(entry = %super::error::show(raw), error = %e, "security.capability not set");
+            self.report.xattr_failures += 1;
         }
         let t = times(a.mtime);
         rustix::fs::futimens(&file, &t)
@@ -404,10 +403,10 @@ impl Applier {
         let Some((_, tdev, tino)) = kind_at(&tparent, tname).map_err(missing)? else {
             return Err(missing(io::Error::from(io::ErrorKind::NotFound)));
         };
-        if let Some((_, dev, ino)) = kind_at(parent, name).map_err(missing)? {
-            if (dev, ino) == (tdev, tino) {
-                return Ok(true);
-            }
+        if let Some((_, dev, ino)) = kind_at(parent, name).map_err(missing)?
+            && (dev, ino) == (tdev, tino)
+        {
+            return Ok(true);
         }
         self.clear(raw, parent, name, false)?;
         // No AT_SYMLINK_FOLLOW: a symlink target is linked itself, not followed.

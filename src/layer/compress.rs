@@ -137,7 +137,7 @@ mod tests {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 v.extend_from_slice(&x.to_le_bytes());
             } else {
                 v.extend_from_slice(format!("entry {} of the sample\n", x % 1000).as_bytes());

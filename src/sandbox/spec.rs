@@ -173,10 +173,10 @@ impl RunSpec {
                 }
             }
         }
-        if let Some(ca) = &self.host.ca_bundle {
-            if !ca.is_file() {
-                return Err(format!("the CA bundle {} is not a file", ca.display()));
-            }
+        if let Some(ca) = &self.host.ca_bundle
+            && !ca.is_file()
+        {
+            return Err(format!("the CA bundle {} is not a file", ca.display()));
         }
         Ok(())
     }

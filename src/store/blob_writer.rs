@@ -61,14 +61,14 @@ impl BlobWriter {
             .into_inner()
             .map_err(|e| StoreError::io(path, e.into_error()))?;
         let (digest, size) = hasher.finish();
-        if let Some(expected) = expected {
-            if expected != &digest {
-                return Err(StoreError::DigestMismatch {
-                    expected: expected.clone(),
-                    actual: digest,
-                    size,
-                });
-            }
+        if let Some(expected) = expected
+            && expected != &digest
+        {
+            return Err(StoreError::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+                size,
+            });
         }
         file.as_file()
             .sync_all()

@@ -73,10 +73,10 @@ impl Store {
         for entry in rd {
             let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
             let name = entry.file_name();
-            if let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                if let Ok(d) = Digest::from_hex(hex) {
-                    keys.push(d);
-                }
+            if let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json"))
+                && let Ok(d) = Digest::from_hex(hex)
+            {
+                keys.push(d);
             }
         }
         keys.sort();

@@ -115,10 +115,10 @@ impl Reach {
         for child in &links.manifests {
             self.walk_at(layout, child, Role::Child, depth + 1)?;
         }
-        if let Some(config) = &links.config {
-            if self.mark(layout, config, Role::Config) {
-                self.collect_diff_ids(layout, &config.digest)?;
-            }
+        if let Some(config) = &links.config
+            && self.mark(layout, config, Role::Config)
+        {
+            self.collect_diff_ids(layout, &config.digest)?;
         }
         for layer in &links.layers {
             self.mark(layout, layer, Role::Layer);
