@@ -14,6 +14,8 @@ use crate::recipe::Base;
 use crate::store::{CacheEntry, Layout, Store};
 
 use super::BuildError;
+use super::remote::{self, RegistryOptions};
+use crate::registry::Reference;
 
 /// The starting point of a build.
 #[derive(Clone, Debug)]
@@ -27,6 +29,7 @@ pub(crate) fn resolve(
     plan: &Plan,
     store: &Store,
     settings: &LayerSettings,
+    registry: &RegistryOptions,
     sink: &dyn Sink,
 ) -> Result<BaseImage, BuildError> {
     let epoch = plan.source_date_epoch;
@@ -65,10 +68,39 @@ pub(crate) fn resolve(
                 &format!("oci:{}:{tag}", dir.display()),
             )
         }
-        Base::Registry(r) => Err(BuildError::BadInput(format!(
-            "base '{r}' is a registry reference; pull it first is not supported yet: use scratch, rootfs:FILE.tar or oci:DIR:TAG"
-        ))),
+        Base::Registry(r) => {
+            let reference: Reference = r.parse().map_err(|e| {
+                BuildError::BadInput(format!("base '{r}' is not an image reference: {e}"))
+            })?;
+            pull_base(&reference, store, registry, sink)
+        }
     }
+}
+
+/// Pulls a registry base into the store (blobs already there are not
+/// fetched again) and reads it back as a base.
+pub(crate) fn pull_base(
+    reference: &Reference,
+    store: &Store,
+    registry: &RegistryOptions,
+    sink: &dyn Sink,
+) -> Result<BaseImage, BuildError> {
+    let client = remote::client(registry, store).map_err(BuildError::Base)?;
+    sink.emit(&Event::Info {
+        message: format!("pulling {reference}"),
+    });
+    let report = remote::transfer_reporter("pulling", sink);
+    let (_, desc) = crate::registry::pull_into_store(&client, store, reference, None, &report)
+        .map_err(|e| BuildError::Base(e.to_string()))?;
+    let img = image::load_image(store.layout(), &desc)
+        .map_err(|e| BuildError::Base(format!("{reference}: {e}")))?;
+    let layers = img
+        .layers()
+        .map_err(|e| BuildError::Base(format!("{reference}: {e}")))?;
+    Ok(BaseImage {
+        config: img.config,
+        layers,
+    })
 }
 
 /// Copies an image's blobs from a foreign layout into the store, verifying

@@ -24,6 +24,8 @@ pub enum BuildError {
     Sandbox(String),
     #[error("base image: {0}")]
     Base(String),
+    #[error("push: {0}")]
+    Push(String),
     #[error("step {step} failed: `{command}` exited with code {exit_code}")]
     StepFailed {
         step: usize,

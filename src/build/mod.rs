@@ -5,6 +5,7 @@
 mod base;
 mod error;
 mod lowers;
+mod remote;
 pub mod worker;
 
 use std::collections::VecDeque;
@@ -22,6 +23,7 @@ use crate::store::{CacheEntry, Store};
 
 pub use base::BaseImage;
 pub use error::BuildError;
+pub use remote::{RegistryOptions, client as registry_client, transfer_reporter};
 use worker::Workers;
 
 /// How a step's changes are found.
@@ -51,6 +53,9 @@ pub struct BuildOptions {
     pub worker_exe: PathBuf,
     /// The `SOURCE_DATE_EPOCH` environment value, if set.
     pub source_date_epoch_env: Option<String>,
+    pub registry: RegistryOptions,
+    /// Push the image to the registry its tag names once built.
+    pub push: bool,
 }
 
 /// What a build produced.
@@ -137,7 +142,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     };
     let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
 
-    let base = base::resolve(&plan, &store, &settings, sink)?;
+    let base = base::resolve(&plan, &store, &settings, &opts.registry, sink)?;
     let mut config = base.config.clone();
     let mut layers: Vec<LayerInfo> = base.layers.clone();
     let run_env = env_for_steps(&config);
@@ -262,6 +267,12 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
     }
+    if opts.push {
+        let target = name.as_deref().ok_or_else(|| {
+            BuildError::BadInput("--push needs -t REGISTRY/NAME[:TAG] to know where to push".into())
+        })?;
+        push(&store, &manifest, target, &opts.registry, sink)?;
+    }
     sink.emit(&Event::Phase { phase: Phase::Done });
     sink.emit(&Event::Finished {
         digest: manifest.digest.clone(),
@@ -277,6 +288,31 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     })
 }
 
+/// Pushes a stored image to the registry `target` names (the Pushing phase).
+pub fn push(
+    store: &Store,
+    manifest: &Descriptor,
+    target: &str,
+    registry: &RegistryOptions,
+    sink: &dyn Sink,
+) -> Result<Digest, BuildError> {
+    let reference: crate::registry::Reference = target
+        .parse()
+        .map_err(|e| BuildError::BadInput(format!("cannot push to '{target}': {e}")))?;
+    sink.emit(&Event::Phase {
+        phase: Phase::Pushing,
+    });
+    let client = remote::client(registry, store).map_err(BuildError::Push)?;
+    let report = remote::transfer_reporter("pushing", sink);
+    let digest =
+        crate::registry::push_from_store(&client, store.layout(), manifest, &reference, &report)
+            .map_err(|e| BuildError::Push(e.to_string()))?;
+    sink.emit(&Event::Info {
+        message: format!("pushed {reference}@{digest}"),
+    });
+    Ok(digest)
+}
+
 /// The outcome of one step in a worker.
 pub(crate) enum StepResult {
     Layer(LayerInfo),
@@ -285,20 +321,11 @@ pub(crate) enum StepResult {
 
 /// `NAME` → `NAME:latest`; a name that already has a tag or digest stays.
 pub fn normalize_tag(name: &str) -> Result<String, BuildError> {
-    let bad = name.is_empty()
-        || name.chars().any(|c| c.is_whitespace() || c.is_control())
-        || name.starts_with(['-', ':', '@', '/']);
-    if bad {
-        return Err(BuildError::BadInput(format!(
+    crate::store::normalize_name(name).map_err(|_| {
+        BuildError::BadInput(format!(
             "'{name}' is not a valid image name: use NAME[:TAG], e.g. demo:latest"
-        )));
-    }
-    let last = name.rsplit('/').next().unwrap_or(name);
-    if last.contains(':') || last.contains('@') {
-        Ok(name.to_string())
-    } else {
-        Ok(format!("{name}:latest"))
-    }
+        ))
+    })
 }
 
 /// Where steps run: the image's working directory, else `/`.
@@ -367,5 +394,6 @@ mod tests {
         );
         assert!(normalize_tag("").is_err());
         assert!(normalize_tag("a b").is_err());
+        assert!(normalize_tag("demo:").is_err());
     }
 }

@@ -37,6 +37,9 @@ pub struct BuildArgs {
     /// Do not give steps the host's CA bundle.
     #[arg(long)]
     pub no_host_ca: bool,
+    /// Push the image to the registry named by -t once it is built.
+    #[arg(long)]
+    pub push: bool,
     /// How a step's changes are found: overlay upperdir, snapshot comparison, or auto.
     #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "snapshot"])]
     pub diff: String,
@@ -70,6 +73,8 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         },
         worker_exe,
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
+        registry: global.registry_options(),
+        push: a.push,
     };
     let sink = PlainSink::stderr();
     match boxwright::build::build(&opts, &sink) {

@@ -4,6 +4,7 @@
 
 mod build;
 mod images;
+mod registry;
 
 use std::path::PathBuf;
 
@@ -75,9 +76,22 @@ pub struct Global {
     #[arg(long, global = true, value_name = "LEVEL", default_value = "warn",
           value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+    /// Registry settings file (insecure registries, mirrors, CAs) [default: $XDG_CONFIG_HOME/boxwright/registries.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
+    /// Verify registries' TLS certificates (false: do not, for this call only).
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
 }
 
 impl Global {
+    pub fn registry_options(&self) -> boxwright::build::RegistryOptions {
+        boxwright::build::RegistryOptions {
+            config: self.registries_conf.clone(),
+            tls_verify: self.tls_verify,
+        }
+    }
+
     pub fn store_root(&self) -> PathBuf {
         self.store
             .clone()
@@ -103,6 +117,14 @@ pub enum Command {
     Load(images::LoadArgs),
     /// Remove blobs, layers and cache entries no image uses.
     Gc(images::GcArgs),
+    /// Pull an image from a registry into the store; prints its manifest digest.
+    Pull(registry::PullArgs),
+    /// Push a stored image to a registry; prints its manifest digest.
+    Push(registry::PushArgs),
+    /// Log in to a registry (the password is read from stdin).
+    Login(registry::LoginArgs),
+    /// Forget the stored login for a registry.
+    Logout(registry::LogoutArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -141,6 +163,10 @@ pub fn main() -> i32 {
         Command::Save(a) => images::save(&cli.global, a),
         Command::Load(a) => images::load(&cli.global, a),
         Command::Gc(a) => images::gc(&cli.global, a),
+        Command::Pull(a) => registry::pull(&cli.global, a),
+        Command::Push(a) => registry::push(&cli.global, a),
+        Command::Login(a) => registry::login(&cli.global, a),
+        Command::Logout(a) => registry::logout(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

@@ -30,6 +30,7 @@ mod push;
 mod reference;
 mod remote;
 mod secret;
+mod store_io;
 mod tls;
 mod transport;
 
@@ -43,6 +44,7 @@ pub use pull::{IndexInfo, PulledImage};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError};
 pub use remote::FetchedManifest;
 pub use secret::{Credential, Secret};
+pub use store_io::{pull_into_store, push_from_store};
 pub use transport::ClientOptions;
 
 /// Where pushed blobs come from (the store implements it).

@@ -97,6 +97,11 @@ impl Store {
     }
 
     /// The store's layout (also reachable through `Deref`).
+    /// boxwright's own state beside the layout (`ROOT.state`).
+    pub fn state_dir(&self) -> &Path {
+        &self.extras
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
