@@ -127,6 +127,11 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     recipe.check_sources()?;
     let plan = Plan::new(recipe, opts.source_date_epoch_env.as_deref())?;
     let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
+    if opts.push && name.is_none() {
+        return Err(BuildError::BadInput(
+            "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
+        ));
+    }
 
     let store = Store::open(&opts.store)?;
     let _lock = store.lock_shared()?;
@@ -267,10 +272,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
     }
-    if opts.push {
-        let target = name.as_deref().ok_or_else(|| {
-            BuildError::BadInput("--push needs -t REGISTRY/NAME[:TAG] to know where to push".into())
-        })?;
+    if let (true, Some(target)) = (opts.push, name.as_deref()) {
         push(&store, &manifest, target, &opts.registry, sink)?;
     }
     sink.emit(&Event::Phase { phase: Phase::Done });
