@@ -39,7 +39,14 @@ buildah --storage-driver vfs commit bb localhost/bench-base >/dev/null
 printf 'FROM localhost/bench-base\nRUN echo one > /one\nRUN echo two > /two\n' > "$work/Containerfile"
 buildah --storage-driver vfs bud --isolation chroot --layers -q -t bench -f "$work/Containerfile" "$work" >/dev/null
 
-hyperfine --warmup 3 --runs 30 --export-markdown "$work/result.md" \
+hyperfine --warmup 3 --runs 30 --export-json "$work/result.json" \
     -n "boxwright build (5 steps, all cached)" "$bw build --store $work/store -t bench $work/recipe.toml" \
     -n "buildah bud --layers (2 steps, all cached)" "buildah --storage-driver vfs bud --isolation chroot --layers -q -t bench -f $work/Containerfile $work"
-cat "$work/result.md"
+python3 - "$work/result.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+bw, peer = r[0]["median"] * 1000, r[1]["median"] * 1000
+print(f"| command | median | ratio |\n|---|---:|---:|")
+print(f"| {r[0]['command']} | {bw:.1f} ms | 1.00 |")
+print(f"| {r[1]['command']} | {peer:.1f} ms | {peer / bw:.1f}x |")
+PY
