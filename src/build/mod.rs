@@ -26,6 +26,9 @@ pub use error::BuildError;
 pub use remote::{RegistryOptions, client as registry_client, transfer_reporter};
 use worker::Workers;
 
+/// The manifest annotation that carries the recipe an image was built from.
+pub const RECIPE_ANNOTATION: &str = "io.boxwright.recipe";
+
 /// How a step's changes are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DiffMethod {
@@ -268,7 +271,12 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         config.push_empty_history("boxwright: config from the recipe", plan.source_date_epoch);
     }
     config.created = Some(image::rfc3339(plan.source_date_epoch));
-    let manifest = image::write_image(store.layout(), &config, &layers, Default::default())?;
+    // The recipe travels with the image, so `clone` can write it out again.
+    let mut annotations = std::collections::BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(&plan.recipe.path) {
+        annotations.insert(RECIPE_ANNOTATION.to_string(), text);
+    }
+    let manifest = image::write_image(store.layout(), &config, &layers, annotations)?;
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
     }

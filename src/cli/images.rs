@@ -18,6 +18,9 @@ pub struct ImagesArgs {
     /// Print digests in full.
     #[arg(long)]
     pub no_trunc: bool,
+    /// List the images of a registry namespace instead (catalog + tags).
+    #[arg(long, value_name = "HOST/ORG")]
+    pub registry: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -31,6 +34,9 @@ pub struct RmiArgs {
     /// Image names to remove.
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// Delete the manifests from their registries instead.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +45,9 @@ pub struct TagArgs {
     pub source: String,
     /// New name.
     pub target: String,
+    /// Both are references in one registry: copy server-side.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,9 +87,16 @@ fn name_arg(name: &str) -> Result<String, Failure> {
 }
 
 pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
+    if let Some(ns) = &a.registry {
+        return super::manage::remote_images(global, ns, a.no_trunc);
+    }
     let store = open_store(global)?;
     let tags = store.layout().tags().context("reading the store's index")?;
-    println!("{:<40} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
+    let default = super::manage::local_default().and_then(|d| normalize_tag(&d).ok());
+    println!(
+        "{:<40} {:<19} {:>10}  {:<16}  DEFAULT",
+        "NAME", "DIGEST", "SIZE", "CREATED"
+    );
     for (name, desc) in tags {
         let size = image::load_image(store.layout(), &desc)
             .map(|img| {
@@ -101,7 +117,12 @@ pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
             .and_then(|m| m.modified())
             .map(age)
             .unwrap_or_else(|_| "?".into());
-        println!("{name:<40} {digest:<19} {size:>10}  {age}");
+        let mark = if default.as_deref() == Some(name.as_str()) {
+            "*"
+        } else {
+            ""
+        };
+        println!("{name:<40} {digest:<19} {size:>10}  {age:<16}  {mark}");
     }
     Ok(())
 }
@@ -147,6 +168,9 @@ pub fn inspect(global: &Global, a: &InspectArgs) -> CliResult {
 }
 
 pub fn rmi(global: &Global, a: &RmiArgs) -> CliResult {
+    if a.remote {
+        return super::manage::remote_rmi(global, &a.names);
+    }
     let store = open_store(global)?;
     for n in &a.names {
         let name = name_arg(n)?;
@@ -160,6 +184,9 @@ pub fn rmi(global: &Global, a: &RmiArgs) -> CliResult {
 }
 
 pub fn tag(global: &Global, a: &TagArgs) -> CliResult {
+    if a.remote {
+        return super::manage::remote_tag(global, &a.source, &a.target);
+    }
     let store = open_store(global)?;
     let src = name_arg(&a.source)?;
     let dst = name_arg(&a.target)?;

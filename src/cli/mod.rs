@@ -4,6 +4,7 @@
 
 mod build;
 mod images;
+mod manage;
 mod registry;
 
 use std::path::PathBuf;
@@ -125,6 +126,10 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Forget the stored login for a registry.
     Logout(registry::LogoutArgs),
+    /// Write out the recipe an image was built from under a new name (or, with --image, tag the image itself).
+    Clone(manage::CloneArgs),
+    /// Set or show the default image for new sandboxes.
+    Default(manage::DefaultArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -167,6 +172,8 @@ pub fn main() -> i32 {
         Command::Push(a) => registry::push(&cli.global, a),
         Command::Login(a) => registry::login(&cli.global, a),
         Command::Logout(a) => registry::logout(&cli.global, a),
+        Command::Clone(a) => manage::clone(&cli.global, a),
+        Command::Default(a) => manage::default(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

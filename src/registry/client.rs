@@ -23,7 +23,7 @@ use crate::registry::reference::Reference;
 use crate::registry::remote::FetchedManifest;
 use crate::registry::secret::{Credential, Secret};
 use crate::registry::transport::{ClientOptions, Scope, Transport, http_error};
-use crate::registry::{BlobSink, BlobSource, TransferEvent};
+use crate::registry::{BlobSink, BlobSource, ManifestKind, TransferEvent};
 
 /// A registry client. Cheap to share by reference across threads; each
 /// call blocks the calling thread until done. Must not be called from
@@ -200,6 +200,76 @@ impl Registry {
         })
     }
 
+    /// The image manifest `reference` names and its config blob, read into
+    /// memory (a config is small; both are verified against their digests).
+    /// For listings that show sizes and creation times.
+    pub fn fetch_image_config(&self, reference: &Reference) -> Result<(FetchedManifest, Vec<u8>)> {
+        let fetched = self.fetch_manifest(reference)?;
+        let config = match &fetched.kind {
+            ManifestKind::Image { config, .. } => (**config).clone(),
+            ManifestKind::Index { .. } => {
+                return Err(RegistryError::Invalid(format!(
+                    "{reference} is a multi-platform index"
+                )));
+            }
+        };
+        const CONFIG_MAX: u64 = 4 << 20;
+        if config.size > CONFIG_MAX {
+            return Err(RegistryError::Invalid(format!(
+                "{reference}: config of {} bytes is larger than {CONFIG_MAX}",
+                config.size
+            )));
+        }
+        let sink = MemorySink::default();
+        let t = &self.transport;
+        self.rt.block_on(async {
+            let ep = t.endpoint(reference.registry())?;
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            t.download_blob(&ep, reference.repository(), &config, &sink, &tx, &cancel)
+                .await
+        })?;
+        let bytes = sink.take();
+        Ok((fetched, bytes))
+    }
+
+    /// Copies the image `from` names to `to` on the same registry without
+    /// moving a byte through this machine: its blobs are mounted into the
+    /// target repository, then its manifest is PUT there exactly as served.
+    pub fn copy_image(&self, from: &Reference, to: &Reference) -> Result<Digest> {
+        if from.registry() != to.registry() {
+            return Err(RegistryError::Invalid(format!(
+                "{from} and {to} are on different registries: a server-side copy stays within one; pull and push to copy across"
+            )));
+        }
+        let fetched = self.fetch_manifest(from)?;
+        let blobs = match fetched.kind {
+            ManifestKind::Image { config, layers } => {
+                let mut all = vec![*config];
+                all.extend(layers);
+                all
+            }
+            ManifestKind::Index { .. } => {
+                return Err(RegistryError::Invalid(format!(
+                    "{from} is a multi-platform index; copy one of its platform images"
+                )));
+            }
+        };
+        // The source repository holds every blob: that is where mounts come from.
+        for b in &blobs {
+            self.cache
+                .record(from.registry(), &b.digest, from.repository());
+        }
+        self.push(
+            &NoLocalBlobs,
+            to,
+            &fetched.bytes,
+            &fetched.media_type,
+            &blobs,
+            &|_| {},
+        )
+    }
+
     /// The tags of `reference`'s repository (all pages).
     pub fn list_tags(&self, reference: &Reference) -> Result<Vec<String>> {
         let t = &self.transport;
@@ -273,5 +343,72 @@ fn page_url(url: &str, page: Option<usize>) -> String {
     match page {
         Some(n) => format!("{url}?n={n}"),
         None => url.to_string(),
+    }
+}
+
+/// The blob source of a server-side copy: every blob must be mounted, none
+/// can be uploaded from here.
+struct NoLocalBlobs;
+
+impl BlobSource for NoLocalBlobs {
+    fn open(&self, digest: &Digest) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        Err(std::io::Error::other(format!(
+            "blob {digest} could not be mounted from the source repository and is not available locally"
+        )))
+    }
+
+    fn size(&self, digest: &Digest) -> std::io::Result<u64> {
+        self.open(digest).map(|_| 0)
+    }
+}
+
+/// A sink that keeps one small blob in memory.
+#[derive(Default)]
+struct MemorySink {
+    bytes: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl MemorySink {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *crate::registry::transport::lock(&self.bytes))
+    }
+}
+
+struct MemoryBlob {
+    buf: Vec<u8>,
+    into: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl std::io::Write for MemoryBlob {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl crate::registry::BlobWrite for MemoryBlob {
+    fn commit(self: Box<Self>, expected: &Digest) -> std::io::Result<()> {
+        if &Digest::of(&self.buf) != expected {
+            return Err(std::io::Error::other(format!("blob is not {expected}")));
+        }
+        *crate::registry::transport::lock(&self.into) = self.buf;
+        Ok(())
+    }
+}
+
+impl BlobSink for MemorySink {
+    fn has(&self, _digest: &Digest) -> bool {
+        false
+    }
+
+    fn writer(&self) -> std::io::Result<Box<dyn crate::registry::BlobWrite>> {
+        Ok(Box::new(MemoryBlob {
+            buf: Vec::new(),
+            into: self.bytes.clone(),
+        }))
     }
 }

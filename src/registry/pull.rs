@@ -176,7 +176,7 @@ impl Transport {
 
     /// Downloads one blob into the sink unless it is there already.
     /// Returns its digest if it was downloaded.
-    async fn download_blob(
+    pub(crate) async fn download_blob(
         &self,
         ep: &Endpoint,
         repo: &str,

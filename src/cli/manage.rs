@@ -1,0 +1,394 @@
+//! Image management across the store and registries: images --registry,
+//! clone, default, rmi --remote, and tag across registries.
+
+use std::path::{Path, PathBuf};
+
+use boxwright::build::{RECIPE_ANNOTATION, normalize_tag, registry_client};
+use boxwright::image::{self, ImageConfig};
+use boxwright::progress::human_bytes;
+use boxwright::registry::{Reference, Registry};
+use boxwright::store::Store;
+
+use super::{CliResult, Failure, Global};
+
+/// The local settings file: `$XDG_CONFIG_HOME/boxwright/config.toml`.
+fn config_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    base.join("boxwright/config.toml")
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Settings {
+    /// The image new sandboxes start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_image: Option<String>,
+}
+
+fn read_settings(path: &Path) -> Result<Settings, Failure> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| Failure::input(format!("{}: {e}", path.display()).replace('\n', " "))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+        Err(e) => Err(Failure::failed(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn write_settings(path: &Path, s: &Settings) -> Result<(), Failure> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| Failure::failed(format!("cannot write {}: {e}", path.display()));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let text = toml::to_string(s).map_err(|e| Failure::failed(e.to_string()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    std::fs::write(tmp.path(), text).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// The configured default image, if any (for `images` to mark it).
+pub fn local_default() -> Option<String> {
+    read_settings(&config_path()).ok()?.default_image
+}
+
+fn open_store(global: &Global) -> Result<Store, Failure> {
+    let root = global.store_root();
+    Store::open(&root).map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
+}
+
+fn client(global: &Global, store: &Store) -> Result<Registry, Failure> {
+    registry_client(&global.registry_options(), store).map_err(Failure::failed)
+}
+
+fn reference(s: &str) -> Result<Reference, Failure> {
+    s.parse()
+        .map_err(|e| Failure::input(format!("'{s}' is not an image reference: {e}")))
+}
+
+/// `HOST/ORG` → (registry host, org path).
+fn org(s: &str) -> Result<(String, String), Failure> {
+    match s.split_once('/') {
+        Some((host, org)) if !host.is_empty() && !org.is_empty() => {
+            Ok((host.to_string(), org.trim_end_matches('/').to_string()))
+        }
+        _ => Err(Failure::input(format!(
+            "'{s}' is not a registry namespace: use HOST/ORG, e.g. registry.example.com/team"
+        ))),
+    }
+}
+
+/// Whether `name` starts with a registry host (`host.domain/…`,
+/// `host:port/…`, `localhost/…`), as the docker reference grammar decides.
+fn qualified(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+/// Where the org's default image is kept: the repository `ORG/default`.
+fn default_ref(host: &str, org: &str) -> Result<Reference, Failure> {
+    reference(&format!("{host}/{org}/default:latest"))
+}
+
+/// `images --registry HOST/ORG`: every tag of every repository under ORG.
+pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliResult {
+    let (host, org) = org(namespace)?;
+    let store = open_store(global)?;
+    let reg = client(global, &store)?;
+    let repos = reg
+        .catalog(&host)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let default = reg
+        .manifest_digest(&default_ref(&host, &org)?)
+        .ok()
+        .flatten();
+    println!(
+        "{:<50} {:<19} {:>10}  {:<20}  DEFAULT",
+        "NAME", "DIGEST", "SIZE", "CREATED"
+    );
+    let prefix = format!("{org}/");
+    for repo in repos.iter().filter(|r| r.starts_with(&prefix)) {
+        if repo == &format!("{org}/default") {
+            continue;
+        }
+        let tags = reg
+            .list_tags(&reference(&format!("{host}/{repo}"))?)
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        for tag in tags {
+            let r = reference(&format!("{host}/{repo}:{tag}"))?;
+            let (m, config) = match reg.fetch_image_config(&r) {
+                Ok(x) => x,
+                Err(e) => {
+                    println!("{:<50} ({e})", format!("{host}/{repo}:{tag}"));
+                    continue;
+                }
+            };
+            let size: u64 = match &m.kind {
+                boxwright::registry::ManifestKind::Image { config, layers } => {
+                    config.size + layers.iter().map(|l| l.size).sum::<u64>() + m.bytes.len() as u64
+                }
+                boxwright::registry::ManifestKind::Index { .. } => 0,
+            };
+            let created = ImageConfig::from_json(&config)
+                .ok()
+                .and_then(|c| c.created)
+                .unwrap_or_else(|| "?".into());
+            let digest = if no_trunc {
+                m.digest.to_string()
+            } else {
+                m.digest.short()
+            };
+            let mark = if default.as_ref() == Some(&m.digest) {
+                "*"
+            } else {
+                ""
+            };
+            println!(
+                "{:<50} {digest:<19} {:>10}  {created:<20}  {mark}",
+                format!("{host}/{repo}:{tag}"),
+                human_bytes(size)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CloneArgs {
+    /// The image to clone: a local name or a registry reference.
+    pub source: String,
+    /// The new name: the recipe is written to NEW.toml (or --output); with
+    /// --image, the image itself is tagged NEW.
+    pub new: String,
+    /// Tag the same manifest as NEW instead of writing the recipe out
+    /// (server-side for registry images: no blob moves).
+    #[arg(long)]
+    pub image: bool,
+    /// Where to write the recipe [default: NEW.toml in the current directory].
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        conflicts_with = "image"
+    )]
+    pub output: Option<PathBuf>,
+}
+
+pub fn clone(global: &Global, a: &CloneArgs) -> CliResult {
+    let store = open_store(global)?;
+    let local = normalize_tag(&a.source)
+        .ok()
+        .and_then(|n| store.layout().resolve(&n).ok().map(|d| (n, d)));
+    if a.image {
+        // Registry names on both sides: a server-side copy, even when the
+        // store has SRC too; plain names are local tags.
+        let remote = qualified(&a.source) && qualified(&a.new);
+        return match local.filter(|_| !remote) {
+            Some((_, desc)) => {
+                let new = normalize_tag(&a.new).map_err(|e| Failure::input(e.to_string()))?;
+                store
+                    .layout()
+                    .tag(&new, desc.clone())
+                    .map_err(|e| Failure::failed(e.to_string()))?;
+                println!("{}", desc.digest);
+                Ok(())
+            }
+            None => {
+                let from = reference(&a.source)?;
+                let to = reference(&a.new)?;
+                let digest = client(global, &store)?
+                    .copy_image(&from, &to)
+                    .map_err(|e| Failure::failed(e.to_string()))?;
+                println!("{digest}");
+                Ok(())
+            }
+        };
+    }
+    let annotations = match local {
+        Some((_, desc)) => {
+            image::load_image(store.layout(), &desc)
+                .map_err(|e| Failure::failed(e.to_string()))?
+                .manifest
+                .annotations
+        }
+        None => {
+            let r = reference(&a.source)?;
+            let m = client(global, &store)?
+                .fetch_manifest(&r)
+                .map_err(|e| Failure::failed(e.to_string()))?;
+            let v: serde_json::Value = serde_json::from_slice(&m.bytes)
+                .map_err(|e| Failure::failed(format!("{r}: manifest is not JSON: {e}")))?;
+            v["annotations"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let recipe = annotations.get(RECIPE_ANNOTATION).ok_or_else(|| {
+        Failure::input(format!(
+            "{} carries no recipe (it was not built by boxwright): clone --image tags the image itself",
+            a.source
+        ))
+    })?;
+    let out = a.output.clone().unwrap_or_else(|| {
+        let stem: String = a
+            .new
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("{stem}.toml"))
+    });
+    if out.exists() {
+        return Err(Failure::input(format!(
+            "{} exists: choose another name or --output FILE",
+            out.display()
+        )));
+    }
+    std::fs::write(&out, recipe)
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", out.display())))?;
+    eprintln!(
+        "wrote the recipe of {} to {} (relative paths in it, such as copy sources, still point where the original recipe was)",
+        a.source,
+        out.display()
+    );
+    println!("{}", out.display());
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DefaultArgs {
+    #[command(subcommand)]
+    pub action: DefaultAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DefaultAction {
+    /// Make REF the default image for new sandboxes.
+    Set {
+        /// The image (a registry reference, or a local name).
+        reference: String,
+        /// Also keep it in the registry namespace HOST/ORG, as HOST/ORG/default:latest.
+        #[arg(long, value_name = "HOST/ORG")]
+        registry: Option<String>,
+    },
+    /// Print the default image.
+    Show {
+        /// Read it from the registry namespace HOST/ORG instead of the local config.
+        #[arg(long, value_name = "HOST/ORG")]
+        registry: Option<String>,
+    },
+}
+
+pub fn default(global: &Global, a: &DefaultArgs) -> CliResult {
+    let path = config_path();
+    match &a.action {
+        DefaultAction::Set {
+            reference: r,
+            registry,
+        } => {
+            if let Some(ns) = registry {
+                let (host, org) = org(ns)?;
+                let from = reference(r)?;
+                let store = open_store(global)?;
+                let digest = client(global, &store)?
+                    .copy_image(&from, &default_ref(&host, &org)?)
+                    .map_err(|e| Failure::failed(e.to_string()))?;
+                eprintln!("{host}/{org}/default:latest now points at {digest}");
+            }
+            let mut s = read_settings(&path)?;
+            s.default_image = Some(r.clone());
+            write_settings(&path, &s)?;
+            eprintln!("default image: {r} (in {})", path.display());
+            Ok(())
+        }
+        DefaultAction::Show { registry: Some(ns) } => {
+            let (host, org) = org(ns)?;
+            let store = open_store(global)?;
+            let reg = client(global, &store)?;
+            let dref = default_ref(&host, &org)?;
+            let digest = reg
+                .manifest_digest(&dref)
+                .map_err(|e| Failure::failed(e.to_string()))?
+                .ok_or_else(|| Failure::input(format!("{host}/{org} has no default image: boxwright default set REF --registry {ns}")))?;
+            // Name it after the repository tags that share its digest.
+            let mut names = Vec::new();
+            let prefix = format!("{org}/");
+            for repo in reg.catalog(&host).unwrap_or_default() {
+                if !repo.starts_with(&prefix) || repo == format!("{org}/default") {
+                    continue;
+                }
+                for tag in reg
+                    .list_tags(&reference(&format!("{host}/{repo}"))?)
+                    .unwrap_or_default()
+                {
+                    let r = reference(&format!("{host}/{repo}:{tag}"))?;
+                    if reg.manifest_digest(&r).ok().flatten().as_ref() == Some(&digest) {
+                        names.push(r.to_string());
+                    }
+                }
+            }
+            println!(
+                "{} {digest}",
+                names.first().cloned().unwrap_or_else(|| dref.to_string())
+            );
+            Ok(())
+        }
+        DefaultAction::Show { registry: None } => match read_settings(&path)?.default_image {
+            Some(d) => {
+                println!("{d}");
+                Ok(())
+            }
+            None => Err(Failure::input(format!(
+                "no default image set ({}): boxwright default set REF",
+                path.display()
+            ))),
+        },
+    }
+}
+
+/// `rmi --remote REF`: delete the manifest REF names from its registry.
+pub fn remote_rmi(global: &Global, names: &[String]) -> CliResult {
+    let store = open_store(global)?;
+    let reg = client(global, &store)?;
+    for n in names {
+        let r = reference(n)?;
+        let digest = match r.digest() {
+            Some(d) => d.clone(),
+            None => reg
+                .manifest_digest(&r)
+                .map_err(|e| Failure::failed(e.to_string()))?
+                .ok_or_else(|| Failure::input(format!("{r} does not exist")))?,
+        };
+        reg.delete_manifest(&r.with_digest(digest.clone()))
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        println!("deleted {r} {digest}");
+    }
+    Ok(())
+}
+
+/// `tag --remote SRC DST`: a server-side copy within one registry.
+pub fn remote_tag(global: &Global, source: &str, target: &str) -> CliResult {
+    let store = open_store(global)?;
+    let digest = client(global, &store)?
+        .copy_image(&reference(source)?, &reference(target)?)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    println!("{digest}");
+    Ok(())
+}
