@@ -527,3 +527,128 @@ fn push_survives_faults_and_a_push_that_cannot_finish_leaves_no_tag() {
         "no tag may exist after a failed push"
     );
 }
+
+#[test]
+fn hostile_layer_and_malformed_manifest_from_a_registry_are_refused() {
+    use regsupport::proxy::Action;
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let host = proxy.host();
+    let t = tempfile::tempdir().unwrap();
+    let conf = registries_conf(t.path(), &[host.clone(), reg.host()]);
+    let c = conf.to_str().unwrap();
+
+    // A layer whose entry climbs out of the root, pushed by umoci + skopeo.
+    let evil = t.path().join("evil.tar");
+    {
+        let mut b = tar::Builder::new(fs::File::create(&evil).unwrap());
+        let mut h = tar::Header::new_gnu();
+        let data = b"pwned\n";
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        // set_path refuses "..": write the raw name bytes.
+        let name = b"../../../../../../tmp/boxwright-escaped";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, &data[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let layout = t.path().join("evil-layout");
+    let image = format!("{}:t", layout.display());
+    sh(Command::new("umoci").args(["init", "--layout", layout.to_str().unwrap()]));
+    sh(Command::new("umoci").args(["new", "--image", &image]));
+    sh(Command::new("umoci")
+        .args(["raw", "add-layer", "--image", &image])
+        .arg(&evil));
+    sh(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{image}"),
+        &format!("docker://{}/evil/base:t", reg.host()),
+    ]));
+    let _ = fs::remove_file("/tmp/boxwright-escaped");
+    let recipe = write_recipe(
+        t.path(),
+        "r.toml",
+        &format!(
+            "[image]\nbase = \"{}/evil/base:t\"\n[[steps]]\nrun = \"true\"\n",
+            reg.host()
+        ),
+    );
+    let store = t.path().join("store");
+    let run = boxwright(&[
+        "build",
+        "--store",
+        store.to_str().unwrap(),
+        "--registries-conf",
+        c,
+        recipe.to_str().unwrap(),
+    ]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("boxwright-escaped"),
+        "the hostile entry is named: {last}"
+    );
+    assert!(
+        !Path::new("/tmp/boxwright-escaped").exists(),
+        "nothing may land outside the root"
+    );
+
+    // A manifest that does not match its digest: refused, and the store keeps
+    // no blob of it.
+    let other = t.path().join("other");
+    let tag_store = other.to_str().unwrap();
+    push_foreign_base(t.path(), &format!("{}/good/base:t", reg.host()));
+    proxy.add_rule(
+        Some("GET"),
+        "/manifests/",
+        1,
+        Action::ReplaceBody(b"{\"schemaVersion\": 2, \"layers\": []}".to_vec()),
+    );
+    let run = boxwright(&[
+        "pull",
+        "--store",
+        tag_store,
+        "--registries-conf",
+        c,
+        &format!(
+            "{host}/good/base:t@{}",
+            manifest_digest(&reg.host(), "good/base:t")
+        ),
+    ]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("manifest"),
+        "{}",
+        run.stderr
+    );
+    let blobs = fs::read_dir(other.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "a refused pull leaves the store unchanged");
+    assert!(
+        boxwright(&["images", "--store", tag_store])
+            .ok()
+            .stdout
+            .lines()
+            .count()
+            == 1
+    );
+}
+
+fn manifest_digest(host: &str, image: &str) -> String {
+    let out = sh(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{host}/{image}"),
+    ]));
+    out.trim().to_string()
+}
