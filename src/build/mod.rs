@@ -4,6 +4,7 @@
 
 mod base;
 mod error;
+mod log;
 mod lowers;
 pub mod worker;
 
@@ -15,7 +16,7 @@ use crate::digest::Digest;
 use crate::image::{self, ConfigOverrides, ImageConfig};
 use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::plan::{LayerSettings, Plan, chain_id};
-use crate::progress::{Event, Phase, Sink};
+use crate::progress::{Event, Phase, Sink, Tee};
 use crate::recipe::{Recipe, StepKind};
 use crate::sandbox::{Action, HostEnv, IdMapping, Network, Userns};
 use crate::store::{CacheEntry, Store};
@@ -60,6 +61,8 @@ pub struct BuildOutcome {
     pub name: Option<String>,
     pub cached_steps: usize,
     pub total_steps: usize,
+    /// The build's id (`boxwright logs ID`).
+    pub build_id: String,
 }
 
 /// Keeps the last lines of a step's output for the failure report.
@@ -84,9 +87,16 @@ impl Tail {
     }
 }
 
-/// Builds the image a recipe describes into the store.
+/// Builds the image a recipe describes into the store. Its events go to
+/// `sink` and to the build's log in the store, starting with its id.
 pub fn build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, BuildError> {
-    let result = run_build(opts, sink);
+    let log = log::BuildLog::start(opts, sink);
+    let tee = Tee::new(vec![sink, log.sink()]);
+    let sink: &dyn Sink = &tee;
+    let result = run_build(opts, sink).map(|mut o| {
+        o.build_id = log.id().to_string();
+        o
+    });
     if let Err(e) = &result {
         let (step, command, exit_code, last_lines) = match e {
             BuildError::StepFailed {
@@ -274,6 +284,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         name,
         cached_steps,
         total_steps: total,
+        build_id: String::new(),
     })
 }
 

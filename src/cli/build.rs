@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use boxwright::build::{BuildOptions, DiffMethod};
 use boxwright::media::Compression;
-use boxwright::progress::PlainSink;
+use boxwright::progress::{Clock, sink_for};
 use boxwright::sandbox::Network;
 
 use super::{CliResult, Failure, Global};
@@ -71,10 +71,16 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         worker_exe,
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
     };
-    let sink = PlainSink::stderr();
-    match boxwright::build::build(&opts, &sink) {
+    let mode = global.progress_mode();
+    let sink = sink_for(mode, Clock::default());
+    let result = boxwright::build::build(&opts, sink.as_ref());
+    sink.finish();
+    match result {
         Ok(outcome) => {
-            println!("{}", outcome.manifest.digest);
+            // In JSON mode stdout is for events only; the last one holds the digest.
+            if !mode.uses_stdout() {
+                println!("{}", outcome.manifest.digest);
+            }
             Ok(())
         }
         // The sink has already printed the failure, ending with its one-line reason.

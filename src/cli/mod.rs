@@ -4,6 +4,7 @@
 
 mod build;
 mod images;
+mod logs;
 
 use std::path::PathBuf;
 
@@ -75,6 +76,11 @@ pub struct Global {
     #[arg(long, global = true, value_name = "LEVEL", default_value = "warn",
           value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+    /// How progress is shown: auto (tty on a terminal, else plain), tty (live bars),
+    /// plain (a line per event), json (JSON Lines on stdout, nothing else there).
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto",
+          env = "BOXWRIGHT_PROGRESS", value_parser = ["auto", "tty", "plain", "json"])]
+    pub progress: String,
 }
 
 impl Global {
@@ -83,11 +89,17 @@ impl Global {
             .clone()
             .unwrap_or_else(boxwright::store::Store::default_root)
     }
+
+    /// The `--progress` mode (clap has checked the value).
+    pub fn progress_mode(&self) -> boxwright::progress::ProgressMode {
+        self.progress.parse().unwrap_or_default()
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Build an image from a recipe; prints the manifest digest on stdout.
+    /// Build an image from a recipe; prints the manifest digest on stdout
+    /// (with --progress json, stdout carries the events and the last one holds the digest).
     Build(build::BuildArgs),
     /// List the images in the local store.
     Images(images::ImagesArgs),
@@ -103,6 +115,10 @@ pub enum Command {
     Load(images::LoadArgs),
     /// Remove blobs, layers and cache entries no image uses.
     Gc(images::GcArgs),
+    /// Print a build's log (the latest build's without an id); --follow tails a running build.
+    Logs(logs::LogsArgs),
+    /// List recent builds: id, status, start, duration, digest, recipe.
+    Builds(logs::BuildsArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -141,6 +157,8 @@ pub fn main() -> i32 {
         Command::Save(a) => images::save(&cli.global, a),
         Command::Load(a) => images::load(&cli.global, a),
         Command::Gc(a) => images::gc(&cli.global, a),
+        Command::Logs(a) => logs::logs(&cli.global, a),
+        Command::Builds(a) => logs::builds(&cli.global, a),
     };
     match result {
         Ok(()) => 0,
