@@ -139,23 +139,31 @@ fn logs_and_builds_show_finished_and_failed_builds() {
     assert_eq!(strip(&logs.stdout), strip(&good.stderr));
     assert!(logs.stdout.contains("  1| hello from the log\n"));
     // --json gives the raw lines; a unique prefix finds the build.
-    let raw = boxwright(&["logs", "--store", store_arg(&store), "--json", &good_id[..6]]).ok();
+    let raw = boxwright(&[
+        "logs",
+        "--store",
+        store_arg(&store),
+        "--json",
+        &good_id[..6],
+    ])
+    .ok();
     assert_eq!(raw.stdout, text);
     // Without an id: the latest build, the failed one, ending with its reason.
     let latest = boxwright(&["logs", "--store", store_arg(&store)]).ok();
     assert!(
-        latest
-            .stdout
-            .lines()
-            .last()
-            .unwrap()
-            .ends_with("error: step 1 failed: `RUN /bin/sh -c echo doomed; exit 3` exited with code 3"),
+        latest.stdout.lines().last().unwrap().ends_with(
+            "error: step 1 failed: `RUN /bin/sh -c echo doomed; exit 3` exited with code 3"
+        ),
         "{}",
         latest.stdout
     );
     let missing = boxwright(&["logs", "--store", store_arg(&store), "ffffffffffff"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("no build 'ffffffffffff'"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no build 'ffffffffffff'"),
+        "{}",
+        missing.stderr
+    );
 
     // `builds`: both, newest first, with status, digest and recipe.
     let rows = builds_json(&store);
@@ -173,8 +181,16 @@ fn logs_and_builds_show_finished_and_failed_builds() {
     let table = boxwright(&["builds", "--store", store_arg(&store)]).ok();
     let lines: Vec<&str> = table.stdout.lines().collect();
     assert!(lines[0].starts_with("BUILD ID"));
-    assert!(lines[1].starts_with(&format!("{bad_id}  failed")), "{}", table.stdout);
-    assert!(lines[2].starts_with(&format!("{good_id}  succeeded")), "{}", table.stdout);
+    assert!(
+        lines[1].starts_with(&format!("{bad_id}  failed")),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        lines[2].starts_with(&format!("{good_id}  succeeded")),
+        "{}",
+        table.stdout
+    );
     assert!(lines[2].contains(&digest[..19]), "{}", table.stdout);
 }
 
@@ -202,7 +218,10 @@ fn follow_tails_a_build_running_in_another_process_until_it_ends() {
             .map(|s| s.contains("before the pause"))
             .unwrap_or(false)
     });
-    assert!(build.try_wait().unwrap().is_none(), "the build is still running");
+    assert!(
+        build.try_wait().unwrap().is_none(),
+        "the build is still running"
+    );
     assert_eq!(build_row(&builds_json(&store), &id)["status"], "running");
     assert!(
         follow.try_wait().unwrap().is_none(),
@@ -210,7 +229,11 @@ fn follow_tails_a_build_running_in_another_process_until_it_ends() {
     );
 
     let status = build.wait().unwrap();
-    assert!(status.success(), "build failed:\n{}", stderr.join().unwrap());
+    assert!(
+        status.success(),
+        "build failed:\n{}",
+        stderr.join().unwrap()
+    );
     let mut waited = 0;
     let follow_status = loop {
         if let Some(s) = follow.try_wait().unwrap() {
@@ -222,7 +245,11 @@ fn follow_tails_a_build_running_in_another_process_until_it_ends() {
     };
     let out = follow.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(follow_status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        follow_status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = text.find("1| before the pause").expect("first line");
     let after = text.find("1| after the pause").expect("second line");
     assert!(before < after);

@@ -3,9 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use boxwright::progress::{
-    BuildSummary, Event, LogTail, Record, first_and_last, render, stamp,
-};
+use boxwright::progress::{BuildSummary, Event, LogTail, Record, first_and_last, render, stamp};
 use boxwright::store::{BuildLogFile, Store, StoreError};
 
 use super::{CliResult, Failure, Global};

@@ -302,7 +302,10 @@ mod tests {
             digest: d.clone(),
             size: 4
         }));
-        assert_eq!(render(&progress, true), "  sha256:fa2c8cc4f281: 1 B of 4 B (25%)");
+        assert_eq!(
+            render(&progress, true),
+            "  sha256:fa2c8cc4f281: 1 B of 4 B (25%)"
+        );
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl BuildSummary {
             Some(Event::Finished { digest, .. }) => {
                 (BuildStatus::Succeeded, Some(digest.clone()), None)
             }
-            Some(Event::Failed { message, .. }) => (BuildStatus::Failed, None, Some(message.clone())),
+            Some(Event::Failed { message, .. }) => {
+                (BuildStatus::Failed, None, Some(message.clone()))
+            }
             _ if running => (BuildStatus::Running, None, None),
             _ => (BuildStatus::Interrupted, None, None),
         };

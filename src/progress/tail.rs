@@ -80,8 +80,14 @@ fn last_line(f: &mut File) -> io::Result<Option<String>> {
             None => continue,
         };
         match tail[..end].iter().rposition(|&b| b == b'\n') {
-            Some(s) => return Ok(Some(String::from_utf8_lossy(&tail[s + 1..end]).into_owned())),
-            None if pos == 0 => return Ok(Some(String::from_utf8_lossy(&tail[..end]).into_owned())),
+            Some(s) => {
+                return Ok(Some(
+                    String::from_utf8_lossy(&tail[s + 1..end]).into_owned(),
+                ));
+            }
+            None if pos == 0 => {
+                return Ok(Some(String::from_utf8_lossy(&tail[..end]).into_owned()));
+            }
             None => continue,
         }
     }

@@ -20,6 +20,9 @@ use crate::digest::Digest;
 /// How many of the current step's lines stay on screen.
 const LOG_LINES: usize = 5;
 
+/// Columns before a step's output line: "  │ ".
+const LOG_INDENT: usize = 4;
+
 /// A step line longer than this is cut before cleaning (the screen shows
 /// at most a terminal's width of it anyway).
 const MAX_LINE_CHARS: usize = 4096;
@@ -72,18 +75,25 @@ fn width() -> usize {
     usize::from(Term::stderr().size().1).max(20)
 }
 
-/// A line that fits on one row of the terminal, without control sequences.
-fn fit(text: &str) -> String {
+/// A line that fits on one row of the terminal after `reserved` columns
+/// of template text, without control sequences.
+fn fit_after(reserved: usize, text: &str) -> String {
     let clean = terminal_line(text);
-    truncate_str(&clean, width().saturating_sub(1), "…").into_owned()
+    let room = width().saturating_sub(reserved + 1).max(10);
+    truncate_str(&clean, room, "…").into_owned()
+}
+
+fn fit(text: &str) -> String {
+    fit_after(0, text)
 }
 
 /// A step line from a step's output, bounded before it is cleaned.
 fn fit_output(line: &str) -> String {
-    match line.char_indices().nth(MAX_LINE_CHARS) {
-        Some((i, _)) => fit(&line[..i]),
-        None => fit(line),
-    }
+    let line = match line.char_indices().nth(MAX_LINE_CHARS) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    };
+    fit_after(LOG_INDENT, line)
 }
 
 fn phase_style() -> ProgressStyle {

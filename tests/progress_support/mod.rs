@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -67,9 +67,7 @@ pub fn validate_lines(lines: &[&str]) {
 pub fn json_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
         .collect()
 }
 
@@ -157,7 +155,7 @@ impl Drop for Tmux {
 
 /// A shell command line that runs boxwright with `args` in a tmux window,
 /// stdout to `stdout_file`, then prints `[exit N]` and waits to be captured.
-pub fn shell_line(bin: &Path, args: &[&str], stdout_file: &PathBuf) -> String {
+pub fn shell_line(bin: &Path, args: &[&str], stdout_file: &Path) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let mut line = quote(&bin.display().to_string());
     for a in args {
