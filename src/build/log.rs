@@ -30,7 +30,11 @@ impl BuildLog {
         let log = BuildLog { id, file };
         let started = Event::BuildStarted {
             build_id: log.id.clone(),
-            recipe: opts.recipe.display().to_string(),
+            // Absolute, so `boxwright builds` means something from any directory.
+            recipe: std::path::absolute(&opts.recipe)
+                .unwrap_or_else(|_| opts.recipe.clone())
+                .display()
+                .to_string(),
             tag: opts
                 .tag
                 .as_deref()

@@ -6,6 +6,7 @@ mod base;
 mod error;
 mod log;
 mod lowers;
+mod transfer;
 pub mod worker;
 
 use std::collections::VecDeque;
@@ -23,6 +24,7 @@ use crate::store::{CacheEntry, Store};
 
 pub use base::BaseImage;
 pub use error::BuildError;
+pub use transfer::transfer_event;
 use worker::Workers;
 
 /// How a step's changes are found.

@@ -69,7 +69,7 @@ pub enum Event {
     /// The first event of a build: its id (for `boxwright logs ID`).
     BuildStarted {
         build_id: String,
-        /// The recipe file as given.
+        /// The recipe file (absolute path).
         recipe: String,
         /// The name the image will be tagged with, if any.
         tag: Option<String>,

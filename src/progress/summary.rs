@@ -33,7 +33,7 @@ impl BuildStatus {
 pub struct BuildSummary {
     pub id: String,
     pub status: BuildStatus,
-    /// The recipe file as given to the build.
+    /// The recipe file of the build.
     pub recipe: Option<String>,
     pub tag: Option<String>,
     /// RFC 3339 start time.
