@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -90,18 +90,20 @@ pub fn build_id_in(stderr: &str) -> Option<String> {
 }
 
 /// A private tmux server with one 120x40 window running a shell command;
-/// the server is killed when this is dropped.
+/// the server is killed when this is dropped, and its socket goes with
+/// the temporary directory that holds it.
 pub struct Tmux {
-    socket: String,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Tmux {
     pub fn start(command: &str) -> Tmux {
         require_tool("tmux", "tmux");
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
         let t = Tmux {
-            socket: format!("boxwright-test-{}-{n}", std::process::id()),
+            socket: dir.path().join("tmux.sock"),
+            _dir: dir,
         };
         let st = t
             .cmd()
@@ -115,7 +117,9 @@ impl Tmux {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"])
+        c.arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
             .env_remove("TMUX");
         c
     }
