@@ -7,8 +7,9 @@
 #   docker-registry apache2-utils   local registries (plain and htpasswd auth) for tests
 #   skopeo umoci oci-image-tool podman runc buildah   independent verifiers and bench peers
 #   hyperfine     benchmarks
+#   tmux python3-jsonschema   the tty display under a terminal; the progress-event schema check
 set -eu
-pkgs="uidmap busybox-static mmdebstrap docker-registry apache2-utils skopeo umoci oci-image-tool podman runc buildah hyperfine ca-certificates tar gzip zstd iproute2 libcap2-bin containernetworking-plugins curl openssl"
+pkgs="uidmap busybox-static mmdebstrap docker-registry apache2-utils skopeo umoci oci-image-tool podman runc buildah hyperfine ca-certificates tar gzip zstd iproute2 libcap2-bin containernetworking-plugins curl openssl tmux python3-jsonschema"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

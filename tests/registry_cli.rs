@@ -2,6 +2,7 @@
 //! (BYOI), `build --push`, `push`, `pull`, `login`, checked with skopeo and
 //! podman, with request counts from a proxy in front of the registry.
 
+mod progress_support;
 #[path = "registry_support/mod.rs"]
 mod regsupport;
 mod support;
@@ -99,6 +100,8 @@ fn registry_base_keeps_its_layers_and_the_pushed_image_runs_under_podman() {
     let target = format!("{host}/team/app:1");
     let run = boxwright(&[
         "build",
+        "--progress",
+        "json",
         "--store",
         store.to_str().unwrap(),
         "--registries-conf",
@@ -109,8 +112,29 @@ fn registry_base_keeps_its_layers_and_the_pushed_image_runs_under_podman() {
         recipe.to_str().unwrap(),
     ])
     .ok();
-    assert!(run.stderr.contains("==> Pushing"), "{}", run.stderr);
-    let digest = run.stdout.trim().to_string();
+    // The JSON events of a pushing build: valid, four phases in order, the
+    // blobs' transfers, and the digest in the final event.
+    progress_support::require_jsonschema();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    progress_support::validate_lines(&lines);
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "phase")
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["creating", "building", "pushing", "done"]);
+    assert!(
+        events.iter().any(|e| e["event"] == "transfer_done"),
+        "{}",
+        run.stdout
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "finished");
+    let digest = last["digest"].as_str().unwrap().to_string();
 
     // skopeo sees the exact manifest we built, and the base's layer first,
     // byte-identical (same digest) to what umoci made.

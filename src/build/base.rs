@@ -89,7 +89,7 @@ pub(crate) fn pull_base(
     sink.emit(&Event::Info {
         message: format!("pulling {reference}"),
     });
-    let report = remote::transfer_reporter("pulling", sink);
+    let report = remote::transfer_reporter(sink);
     let (_, desc) = crate::registry::pull_into_store(&client, store, reference, None, &report)
         .map_err(|e| BuildError::Base(e.to_string()))?;
     let img = image::load_image(store.layout(), &desc)

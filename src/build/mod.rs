@@ -4,8 +4,10 @@
 
 mod base;
 mod error;
+mod log;
 mod lowers;
 mod remote;
+mod transfer;
 pub mod worker;
 
 use std::collections::VecDeque;
@@ -16,7 +18,7 @@ use crate::digest::Digest;
 use crate::image::{self, ConfigOverrides, ImageConfig};
 use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::plan::{LayerSettings, Plan, chain_id};
-use crate::progress::{Event, Phase, Sink};
+use crate::progress::{Event, Phase, Sink, Tee};
 use crate::recipe::{Recipe, StepKind};
 use crate::sandbox::{Action, HostEnv, IdMapping, Network, Userns};
 use crate::store::{CacheEntry, Store};
@@ -24,6 +26,7 @@ use crate::store::{CacheEntry, Store};
 pub use base::BaseImage;
 pub use error::BuildError;
 pub use remote::{RegistryOptions, client as registry_client, transfer_reporter};
+pub use transfer::transfer_event;
 use worker::Workers;
 
 /// The manifest annotation that carries the recipe an image was built from.
@@ -68,6 +71,8 @@ pub struct BuildOutcome {
     pub name: Option<String>,
     pub cached_steps: usize,
     pub total_steps: usize,
+    /// The build's id (`boxwright logs ID`).
+    pub build_id: String,
 }
 
 /// Keeps the last lines of a step's output for the failure report.
@@ -92,9 +97,16 @@ impl Tail {
     }
 }
 
-/// Builds the image a recipe describes into the store.
+/// Builds the image a recipe describes into the store. Its events go to
+/// `sink` and to the build's log in the store, starting with its id.
 pub fn build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, BuildError> {
-    let result = run_build(opts, sink);
+    let log = log::BuildLog::start(opts, sink);
+    let tee = Tee::new(vec![sink, log.sink()]);
+    let sink: &dyn Sink = &tee;
+    let result = run_build(opts, sink).map(|mut o| {
+        o.build_id = log.id().to_string();
+        o
+    });
     if let Err(e) = &result {
         let (step, command, exit_code, last_lines) = match e {
             BuildError::StepFailed {
@@ -295,6 +307,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         name,
         cached_steps,
         total_steps: total,
+        build_id: String::new(),
     })
 }
 
@@ -313,7 +326,7 @@ pub fn push(
         phase: Phase::Pushing,
     });
     let client = remote::client(registry, store).map_err(BuildError::Push)?;
-    let report = remote::transfer_reporter("pushing", sink);
+    let report = remote::transfer_reporter(sink);
     let digest =
         crate::registry::push_from_store(&client, store.layout(), manifest, &reference, &report)
             .map_err(|e| BuildError::Push(e.to_string()))?;

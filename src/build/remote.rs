@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::progress::{Event, Sink, human_bytes};
-use crate::registry::{ClientOptions, Registry, SkipReason, TransferEvent};
+use crate::progress::Sink;
+use crate::registry::{ClientOptions, Registry, TransferEvent};
 use crate::store::Store;
 
 /// How to reach registries (from `--registries-conf` and `--tls-verify`).
@@ -26,38 +26,8 @@ pub fn client(opts: &RegistryOptions, store: &Store) -> Result<Registry, String>
     Registry::from_env(opts.config.as_deref(), options).map_err(|e| e.to_string())
 }
 
-/// Turns transfer events into progress events (per-blob lines; byte counts
-/// in between are left to sinks that draw bars).
-pub fn transfer_reporter<'a>(
-    verb: &'static str,
-    sink: &'a dyn Sink,
-) -> impl Fn(TransferEvent) + Send + Sync + 'a {
-    move |ev| {
-        let message = match ev {
-            TransferEvent::Started { digest, size } => {
-                format!("{verb} {} ({})", digest.short(), human_bytes(size))
-            }
-            TransferEvent::Skipped { digest, reason, .. } => match reason {
-                SkipReason::Exists => format!("{} already there", digest.short()),
-                SkipReason::Mounted { from } => {
-                    format!("{} mounted from {from}", digest.short())
-                }
-                SkipReason::Cached => format!("{} already in the store", digest.short()),
-            },
-            TransferEvent::Retrying {
-                digest,
-                attempt,
-                resume_at,
-                reason,
-            } => format!(
-                "{}: attempt {attempt} failed ({reason}); retrying from byte {resume_at}",
-                digest.short()
-            ),
-            TransferEvent::Done { digest, size } => {
-                format!("{} done ({})", digest.short(), human_bytes(size))
-            }
-            TransferEvent::Progress { .. } => return,
-        };
-        sink.emit(&Event::Info { message });
-    }
+/// The registry client's progress callback: each transfer event becomes a
+/// progress event on `sink` (byte bars in the tty display, lines in plain).
+pub fn transfer_reporter(sink: &dyn Sink) -> impl Fn(TransferEvent) + Send + Sync + '_ {
+    move |ev| sink.emit(&super::transfer_event(ev))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use boxwright::build::{BuildOptions, DiffMethod};
 use boxwright::media::Compression;
-use boxwright::progress::PlainSink;
+use boxwright::progress::{Clock, sink_for};
 use boxwright::sandbox::Network;
 
 use super::{CliResult, Failure, Global};
@@ -76,10 +76,16 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         registry: global.registry_options(),
         push: a.push,
     };
-    let sink = PlainSink::stderr();
-    match boxwright::build::build(&opts, &sink) {
+    let mode = global.progress_mode();
+    let sink = sink_for(mode, Clock::default());
+    let result = boxwright::build::build(&opts, sink.as_ref());
+    sink.finish();
+    match result {
         Ok(outcome) => {
-            println!("{}", outcome.manifest.digest);
+            // In JSON mode stdout is for events only; the last one holds the digest.
+            if !mode.uses_stdout() {
+                println!("{}", outcome.manifest.digest);
+            }
             Ok(())
         }
         // The sink has already printed the failure, ending with its one-line reason.

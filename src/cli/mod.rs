@@ -4,6 +4,7 @@
 
 mod build;
 mod images;
+mod logs;
 mod manage;
 mod registry;
 
@@ -83,6 +84,11 @@ pub struct Global {
     /// Verify registries' TLS certificates (false: do not, for this call only).
     #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+    /// How progress is shown: auto (tty on a terminal, else plain), tty (live bars),
+    /// plain (a line per event), json (JSON Lines on stdout, nothing else there).
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto",
+          env = "BOXWRIGHT_PROGRESS", value_parser = ["auto", "tty", "plain", "json"])]
+    pub progress: String,
 }
 
 impl Global {
@@ -98,11 +104,17 @@ impl Global {
             .clone()
             .unwrap_or_else(boxwright::store::Store::default_root)
     }
+
+    /// The `--progress` mode (clap has checked the value).
+    pub fn progress_mode(&self) -> boxwright::progress::ProgressMode {
+        self.progress.parse().unwrap_or_default()
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Build an image from a recipe; prints the manifest digest on stdout.
+    /// Build an image from a recipe; prints the manifest digest on stdout
+    /// (with --progress json, stdout carries the events and the last one holds the digest).
     Build(build::BuildArgs),
     /// List the images in the local store.
     Images(images::ImagesArgs),
@@ -130,6 +142,10 @@ pub enum Command {
     Clone(manage::CloneArgs),
     /// Set or show the default image for new sandboxes.
     Default(manage::DefaultArgs),
+    /// Print a build's log (the latest build's without an id); --follow tails a running build.
+    Logs(logs::LogsArgs),
+    /// List recent builds: id, status, start, duration, digest, recipe.
+    Builds(logs::BuildsArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -174,6 +190,8 @@ pub fn main() -> i32 {
         Command::Logout(a) => registry::logout(&cli.global, a),
         Command::Clone(a) => manage::clone(&cli.global, a),
         Command::Default(a) => manage::default(&cli.global, a),
+        Command::Logs(a) => logs::logs(&cli.global, a),
+        Command::Builds(a) => logs::builds(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

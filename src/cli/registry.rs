@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use boxwright::build::{self, normalize_tag, registry_client, transfer_reporter};
-use boxwright::progress::PlainSink;
+use boxwright::progress::{Clock, Event, sink_for};
 use boxwright::registry::{Reference, Secret, parse_platform, pull_into_store};
 use boxwright::store::Store;
 
@@ -63,11 +63,21 @@ pub fn pull(global: &Global, a: &PullArgs) -> CliResult {
         .map_err(|e| Failure::input(e.to_string()))?;
     let store = open_store(global)?;
     let client = registry_client(&global.registry_options(), &store).map_err(Failure::failed)?;
-    let sink = PlainSink::stderr();
-    let report = transfer_reporter("pulling", &sink);
-    let (_, desc) = pull_into_store(&client, &store, &reference, platform.as_ref(), &report)
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    println!("{}", desc.digest);
+    let mode = global.progress_mode();
+    let sink = sink_for(mode, Clock::default());
+    let report = transfer_reporter(sink.as_ref());
+    let pulled = pull_into_store(&client, &store, &reference, platform.as_ref(), &report);
+    let (_, desc) = pulled.map_err(|e| {
+        sink.finish();
+        Failure::failed(e.to_string())
+    })?;
+    sink.emit(&Event::Info {
+        message: format!("pulled {reference} {}", desc.digest),
+    });
+    sink.finish();
+    if !mode.uses_stdout() {
+        println!("{}", desc.digest);
+    }
     Ok(())
 }
 
@@ -79,16 +89,26 @@ pub fn push(global: &Global, a: &PushArgs) -> CliResult {
         .resolve(&name)
         .map_err(|e| Failure::input(e.to_string()))?;
     let target = a.destination.clone().unwrap_or(name);
-    let sink = PlainSink::stderr();
-    let digest =
-        build::push(&store, &desc, &target, &global.registry_options(), &sink).map_err(|e| {
-            if e.is_bad_input() {
-                Failure::input(e.to_string())
-            } else {
-                Failure::failed(e.to_string())
-            }
-        })?;
-    println!("{digest}");
+    let mode = global.progress_mode();
+    let sink = sink_for(mode, Clock::default());
+    let pushed = build::push(
+        &store,
+        &desc,
+        &target,
+        &global.registry_options(),
+        sink.as_ref(),
+    );
+    sink.finish();
+    let digest = pushed.map_err(|e| {
+        if e.is_bad_input() {
+            Failure::input(e.to_string())
+        } else {
+            Failure::failed(e.to_string())
+        }
+    })?;
+    if !mode.uses_stdout() {
+        println!("{digest}");
+    }
     Ok(())
 }
 

@@ -66,6 +66,10 @@ pub enum StoreError {
         "archive entry '{0}' escapes the archive (absolute path, '..' or a link): refusing to load it"
     )]
     HostileArchivePath(String),
+    #[error("no build '{id}' in {dir}: `boxwright builds` lists the builds kept")]
+    NoSuchBuild { id: String, dir: PathBuf },
+    #[error("build id '{id}' is ambiguous (matches {matches}): give more of it")]
+    AmbiguousBuild { id: String, matches: String },
     #[error(
         "image '{name}' is incomplete: blob {digest} ({role}) is missing from {root}; pull it again"
     )]

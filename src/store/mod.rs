@@ -16,6 +16,7 @@ mod gc;
 mod index;
 mod layout;
 mod lock;
+mod logs;
 mod reach;
 mod root;
 
@@ -35,4 +36,5 @@ pub use gc::GcReport;
 pub use index::{Index, normalize_name, ref_name};
 pub use layout::Layout;
 pub use lock::{LockKind, StoreLock};
+pub use logs::{BuildLogFile, BuildLogWriter, BuildLogs, KEEP_BUILDS, new_build_id};
 pub use root::Store;

@@ -19,6 +19,7 @@ use crate::digest::Digest;
 /// ROOT.state/tmp/                    temp files and dirs (same file system: atomic renames)
 /// ROOT.state/trash/                  dirs renamed away, to be emptied in a user namespace
 /// ROOT.state/lock                    flock: builds hold it shared, gc exclusive
+/// ROOT.state/builds/<id>.jsonl       build logs (JSON Lines events), the last 50 kept
 /// ```
 ///
 /// The state sits beside the layout, not inside it: `oci-image-tool validate`
@@ -124,6 +125,11 @@ impl Store {
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.extras.join("tmp")
+    }
+
+    /// `ROOT.state/builds/`: one log per build (see [`super::BuildLogs`]).
+    pub(crate) fn builds_dir(&self) -> PathBuf {
+        self.extras.join("builds")
     }
 
     /// Where the unpacked layer with this diff_id lives (whether or not it exists).

@@ -1,0 +1,85 @@
+//! `--progress auto|tty|plain|json`: which sink a command shows events with.
+
+use std::io::IsTerminal;
+use std::str::FromStr;
+
+use super::{Clock, JsonSink, PlainSink, Sink, TtySink};
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// `tty` when stderr is a terminal, else `plain`.
+    #[default]
+    Auto,
+    /// Live bars on stderr (falls back to `plain` when stderr is not a terminal).
+    Tty,
+    /// One line per event on stderr, with the elapsed time.
+    Plain,
+    /// JSON Lines on stdout, nothing else on stdout.
+    Json,
+}
+
+impl FromStr for ProgressMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ProgressMode, String> {
+        match s {
+            "auto" => Ok(ProgressMode::Auto),
+            "tty" => Ok(ProgressMode::Tty),
+            "plain" => Ok(ProgressMode::Plain),
+            "json" => Ok(ProgressMode::Json),
+            other => Err(format!(
+                "'{other}' is not a progress mode: use auto, tty, plain or json"
+            )),
+        }
+    }
+}
+
+impl ProgressMode {
+    /// The mode actually used here: `auto` and `tty` become `plain` unless
+    /// stderr is a terminal that can move its cursor (not `TERM=dumb`), so a
+    /// live display never garbles a log file or a pipe.
+    pub fn resolve(self) -> ProgressMode {
+        match self {
+            ProgressMode::Auto | ProgressMode::Tty => {
+                let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false);
+                if std::io::stderr().is_terminal() && !dumb {
+                    ProgressMode::Tty
+                } else {
+                    ProgressMode::Plain
+                }
+            }
+            m => m,
+        }
+    }
+
+    /// True when events go to stdout, which must then carry nothing else.
+    pub fn uses_stdout(self) -> bool {
+        self == ProgressMode::Json
+    }
+}
+
+/// The sink for `mode` (resolved first), timed from `clock`.
+pub fn sink_for(mode: ProgressMode, clock: Clock) -> Box<dyn Sink> {
+    match mode.resolve() {
+        ProgressMode::Json => Box::new(JsonSink::stdout(clock)),
+        ProgressMode::Tty => Box::new(TtySink::stderr(clock)),
+        _ => Box::new(PlainSink::stderr_with(clock)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_four_modes_and_rejects_others() {
+        assert_eq!("auto".parse(), Ok(ProgressMode::Auto));
+        assert_eq!("tty".parse(), Ok(ProgressMode::Tty));
+        assert_eq!("plain".parse(), Ok(ProgressMode::Plain));
+        assert_eq!("json".parse(), Ok(ProgressMode::Json));
+        assert!("fancy".parse::<ProgressMode>().is_err());
+        assert_eq!(ProgressMode::Json.resolve(), ProgressMode::Json);
+        assert_eq!(ProgressMode::Plain.resolve(), ProgressMode::Plain);
+    }
+}
