@@ -188,9 +188,16 @@ pub fn podman(dir: &Path) -> Command {
     let conf = dir.join("containers.conf");
     if !conf.exists() {
         fs::create_dir_all(dir).unwrap();
+        // Each test's podman gets its own tmp_dir too: the default,
+        // /run/libpod, is shared, and one test's `system reset` would pull
+        // it from under another's running container.
         let text = fs::read_to_string(repo().join("tests/testbed/containers.conf"))
             .unwrap()
-            .replace("/tmp/boxwright-test-podman", &dir.display().to_string());
+            .replace("/tmp/boxwright-test-podman", &dir.display().to_string())
+            .replace(
+                "[engine]\n",
+                &format!("[engine]\ntmp_dir = \"{}/libpod-tmp\"\n", dir.display()),
+            );
         fs::write(&conf, text).unwrap();
         let storage = format!(
             "[storage]\ndriver = \"overlay\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/runroot\"\n",
