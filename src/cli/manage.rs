@@ -41,15 +41,9 @@ fn read_settings(path: &Path) -> Result<Settings, Failure> {
 }
 
 fn write_settings(path: &Path, s: &Settings) -> Result<(), Failure> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| Failure::failed(format!("cannot write {}: {e}", path.display()));
-    std::fs::create_dir_all(dir).map_err(fail)?;
     let text = toml::to_string(s).map_err(|e| Failure::failed(e.to_string()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-    std::fs::write(tmp.path(), text).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    boxwright::store::replace_file(path, text.as_bytes(), None)
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))
 }
 
 /// The configured default image, if any (for `images` to mark it).

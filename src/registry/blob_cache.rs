@@ -10,7 +10,6 @@
 //! boxwright processes lose nothing but ordering; the write is atomic.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -122,13 +121,8 @@ fn load(path: &Path) -> CacheFile {
 }
 
 fn write_atomic(path: &Path, data: &CacheFile) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&serde_json::to_vec(data).map_err(std::io::Error::other)?)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
+    crate::store::replace_file(path, &bytes, None)
 }
 
 #[cfg(test)]

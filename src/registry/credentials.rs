@@ -231,25 +231,12 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
 }
 
 fn write_json(path: &Path, doc: &serde_json::Value) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let ctx = |what: &str| format!("{what} {}", path.display());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| RegistryError::io(ctx("creating the folder of"), e))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| RegistryError::io(ctx("writing"), e))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| RegistryError::io(ctx("writing"), e))?;
     let bytes = serde_json::to_vec_pretty(doc).map_err(|e| RegistryError::Credentials {
         message: format!("cannot encode {}: {e}", path.display()),
     })?;
-    tmp.write_all(&bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| RegistryError::io(ctx("writing"), e))?;
-    tmp.persist(path)
-        .map_err(|e| RegistryError::io(ctx("replacing"), e.error))?;
-    Ok(())
+    // Mode 0600 from the first byte: the file holds credentials.
+    crate::store::replace_file(path, &bytes, Some(0o600))
+        .map_err(|e| RegistryError::io(format!("writing {}", path.display()), e))
 }
 
 /// The `auths` keys that can name `registry`, most usual first.

@@ -37,6 +37,27 @@ pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<
     fsync_dir(parent_of(dest))
 }
 
+/// Replaces the small file `dest` with `bytes` atomically, for files outside a
+/// store (settings, credentials, caches): its folder is created, a temp file
+/// beside it gets `mode` (if given) before any byte, is written, fsynced and
+/// renamed over `dest`, and the folder is fsynced.
+pub fn replace_file(dest: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = parent_of(dest);
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
+    if let Some(mode) = mode {
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dest).map_err(|e| e.error)?;
+    fs::File::open(dir)?.sync_all()
+}
+
 /// Reads a whole file, refusing one larger than `limit` bytes (JSON documents the store
 /// reads are small; a huge one is damage or hostility, not data).
 pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {

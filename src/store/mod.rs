@@ -32,6 +32,7 @@ pub use blob_writer::BlobWriter;
 pub use cache::CacheEntry;
 pub use canonical_json::to_canonical_json;
 pub use error::StoreError;
+pub use fsutil::replace_file;
 pub use gc::GcReport;
 pub use index::{Index, normalize_name, ref_name};
 pub use layout::Layout;
