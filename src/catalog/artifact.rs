@@ -152,7 +152,10 @@ fn artifact_file(raw: RawFile, file: &str, entry: &str) -> Result<ArtifactFile, 
         return Err(CatalogError::invalid(
             file,
             entry,
-            format!("artifact file name '{}' must be a plain file name", raw.file),
+            format!(
+                "artifact file name '{}' must be a plain file name",
+                raw.file
+            ),
         ));
     }
     if !raw.url.starts_with("https://") || raw.url.chars().any(char::is_whitespace) {

@@ -39,7 +39,10 @@ pub(crate) const SOURCES: Sources = Sources {
             "java-api.toml",
             include_str!("../../recipes/templates/java-api.toml"),
         ),
-        ("rust.toml", include_str!("../../recipes/templates/rust.toml")),
+        (
+            "rust.toml",
+            include_str!("../../recipes/templates/rust.toml"),
+        ),
         (
             "data-science.toml",
             include_str!("../../recipes/templates/data-science.toml"),

@@ -25,9 +25,10 @@ use std::sync::OnceLock;
 pub use artifact::{Arch, ArtifactFile, ArtifactSpec, Checksum};
 pub use error::CatalogError;
 pub use packages::PackageCategory;
-pub use runtime::{Runtime, RuntimeVersion};
+pub use runtime::{Runtime, RuntimeVersion, is_package_name};
 pub use templates::{Template, template_image};
-pub use tools::{AiTool, DevComponent, NpmPackage};
+pub(crate) use tools::is_exact_version;
+pub use tools::{AiTool, DevComponent, NpmPackage, PACKAGE_MANAGERS};
 
 /// Everything a toolbox recipe can name.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::artifact::{ArtifactSpec, is_path_segment};
 use super::error::CatalogError;
-use super::raw::{RuntimesFile, RawRuntime, RawVersion};
+use super::raw::{RawRuntime, RawVersion, RuntimesFile};
 
 const FILE: &str = "runtimes.toml";
 
@@ -125,7 +125,10 @@ fn convert(raw: RawRuntime) -> Result<Runtime, CatalogError> {
         return Err(CatalogError::invalid(
             FILE,
             &name,
-            format!("default version '{}' is not one of its versions", raw.default),
+            format!(
+                "default version '{}' is not one of its versions",
+                raw.default
+            ),
         ));
     }
     Ok(Runtime {
@@ -200,7 +203,9 @@ fn check_env(env: &BTreeMap<String, String>, entry: &str) -> Result<(), CatalogE
             return Err(CatalogError::invalid(
                 FILE,
                 entry,
-                format!("env name '{k}' must be letters, digits and '_' (and not PATH: use 'path')"),
+                format!(
+                    "env name '{k}' must be letters, digits and '_' (and not PATH: use 'path')"
+                ),
             ));
         }
     }

@@ -32,7 +32,10 @@ fn builtin_catalog_parses_and_validates() {
     }
     assert_eq!(c.categories.len(), 7);
     let tools: Vec<&str> = c.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(tools, ["claude-code", "codex", "gemini", "opencode", "plandex"]);
+    assert_eq!(
+        tools,
+        ["claude-code", "codex", "gemini", "opencode", "plandex"]
+    );
     let dev: Vec<&str> = c.dev_access.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(
         dev,
@@ -47,7 +50,10 @@ fn builtin_catalog_parses_and_validates() {
 fn the_briefs_npm_packages_are_pinned() {
     let c = Catalog::builtin().unwrap();
     let npm = |name: &str| c.tool(name).and_then(|t| t.npm.clone()).map(|p| p.name);
-    assert_eq!(npm("claude-code").as_deref(), Some("@anthropic-ai/claude-code"));
+    assert_eq!(
+        npm("claude-code").as_deref(),
+        Some("@anthropic-ai/claude-code")
+    );
     assert_eq!(npm("codex").as_deref(), Some("@openai/codex"));
     assert_eq!(npm("gemini").as_deref(), Some("@google/gemini-cli"));
     assert_eq!(npm("opencode").as_deref(), Some("opencode-ai"));
@@ -66,12 +72,30 @@ fn debian_bookworm_versions_come_from_its_packages() {
     assert_eq!(distro("node", "18"), Some(true));
     assert_eq!(distro("python", "3.12"), Some(false));
     // Versions Debian lacks come from a pinned artifact for both architectures.
-    for (rt, v) in [("python", "3.12"), ("node", "20"), ("go", "1.23"), ("java", "21")] {
-        let a = c.runtime(rt).unwrap().version(v).unwrap().artifact.as_ref().unwrap();
+    for (rt, v) in [
+        ("python", "3.12"),
+        ("node", "20"),
+        ("go", "1.23"),
+        ("java", "21"),
+    ] {
+        let a = c
+            .runtime(rt)
+            .unwrap()
+            .version(v)
+            .unwrap()
+            .artifact
+            .as_ref()
+            .unwrap();
         assert!(a.for_arch(Arch::Amd64).is_some() && a.for_arch(Arch::Arm64).is_some());
     }
     let swift = c.runtime("swift").unwrap().version("5.9").unwrap();
-    assert!(swift.unavailable.as_deref().unwrap().contains("no checksum"));
+    assert!(
+        swift
+            .unavailable
+            .as_deref()
+            .unwrap()
+            .contains("no checksum")
+    );
 }
 
 #[test]

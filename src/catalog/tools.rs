@@ -189,9 +189,8 @@ pub(crate) fn parse_dev_access(
 fn is_npm_name(s: &str) -> bool {
     let part = |p: &str| {
         !p.is_empty()
-            && p.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b)
-            })
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
     };
     match s.strip_prefix('@') {
         Some(rest) => rest
