@@ -3,12 +3,14 @@
 //! The pipeline runs in one direction, one module per stage:
 //! `catalog` → `recipe` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
 //! with `progress` events alongside and `build` driving the whole.
-//! `digest` and `media` hold the primitives every stage shares. A module
+//! `artifact` fetches and verifies the catalog's pinned upstream files for
+//! `build`. `digest` and `media` hold the primitives every stage shares. A module
 //! uses the types of the stages before it, never those after it.
 
 pub mod digest;
 pub mod media;
 
+pub mod artifact;
 pub mod catalog;
 
 pub mod build;
