@@ -5,6 +5,7 @@
 mod base;
 mod error;
 mod lowers;
+mod toolbox;
 pub mod worker;
 
 use std::collections::VecDeque;
@@ -51,6 +52,12 @@ pub struct BuildOptions {
     pub worker_exe: PathBuf,
     /// The `SOURCE_DATE_EPOCH` environment value, if set.
     pub source_date_epoch_env: Option<String>,
+    /// `--artifact-mirror DIR_OR_URL`: where upstream artifacts are looked up
+    /// (as `MIRROR/<component>/<version>/<file>`) instead of upstream.
+    pub artifact_mirror: Option<String>,
+    /// `--offline`: fetch nothing over the network; fail up front naming
+    /// every download the build would need.
+    pub offline: bool,
 }
 
 /// What a build produced.
@@ -122,9 +129,16 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     recipe.check_sources()?;
     let plan = Plan::new(recipe, opts.source_date_epoch_env.as_deref())?;
     let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
+    for warning in &plan.toolbox.warnings {
+        sink.emit(&Event::Warning {
+            message: warning.clone(),
+        });
+    }
 
     let store = Store::open(&opts.store)?;
     let _lock = store.lock_shared()?;
+    let fetcher = toolbox::fetcher(opts, &store);
+    toolbox::check_offline(&plan, &fetcher)?;
 
     let mapping = IdMapping::detect()?;
     sink.emit(&Event::Info {
@@ -140,7 +154,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     let base = base::resolve(&plan, &store, &settings, sink)?;
     let mut config = base.config.clone();
     let mut layers: Vec<LayerInfo> = base.layers.clone();
-    let run_env = env_for_steps(&config);
+    let mut run_env = env_for_steps(&config);
 
     sink.emit(&Event::Phase {
         phase: Phase::Building,
@@ -168,6 +182,8 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 plan.source_date_epoch,
             );
             layers.push(hit.layer);
+            toolbox::apply_step_env(&mut config, ps);
+            run_env = env_for_steps(&config);
             cached_steps += 1;
             continue;
         }
@@ -198,6 +214,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 owner: c.owner,
             },
         };
+        let mounts = toolbox::step_mounts(ps, &store, &fetcher)?;
         let mut tail = Tail::new(20);
         let number = ps.number;
         let mut on_line = |line: &str| {
@@ -208,7 +225,15 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             });
         };
         let host = HostEnv::capture(opts.host_ca);
-        let outcome = r.run_step(&layers, action, opts.network, host, &settings, &mut on_line);
+        let outcome = r.run_step(
+            &layers,
+            action,
+            mounts,
+            opts.network,
+            host,
+            &settings,
+            &mut on_line,
+        );
         let layer = match outcome {
             Ok(StepResult::Layer(l)) => l,
             Ok(StepResult::Exit(code)) => {
@@ -247,11 +272,21 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             plan.source_date_epoch,
         );
         layers.push(layer);
+        toolbox::apply_step_env(&mut config, ps);
+        run_env = env_for_steps(&config);
     }
     if let Some(r) = runner {
         r.finish();
     }
 
+    let components = toolbox::toolbox_overrides(&plan);
+    if !components.is_empty() {
+        config.apply(&components);
+        config.push_empty_history(
+            "boxwright: dev access config and component labels",
+            plan.source_date_epoch,
+        );
+    }
     let overrides = overrides_from(&plan.recipe);
     if !overrides.is_empty() {
         config.apply(&overrides);
@@ -315,10 +350,7 @@ fn working_dir(config: &ImageConfig) -> String {
 fn env_for_steps(config: &ImageConfig) -> Vec<(String, String)> {
     let mut env = config.env();
     if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push((
-            "PATH".to_string(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        ));
+        env.push(("PATH".to_string(), toolbox::DEFAULT_PATH.to_string()));
     }
     env
 }

@@ -3,6 +3,7 @@
 //! 0 success, 1 failure, 2 bad input (usage, recipe, missing files).
 
 mod build;
+mod catalog;
 mod images;
 
 use std::path::PathBuf;
@@ -103,6 +104,8 @@ pub enum Command {
     Load(images::LoadArgs),
     /// Remove blobs, layers and cache entries no image uses.
     Gc(images::GcArgs),
+    /// List what toolbox recipes can ask for: runtimes, packages, ai-tools, dev-access, templates.
+    Catalog(catalog::CatalogArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -141,6 +144,7 @@ pub fn main() -> i32 {
         Command::Save(a) => images::save(&cli.global, a),
         Command::Load(a) => images::load(&cli.global, a),
         Command::Gc(a) => images::gc(&cli.global, a),
+        Command::Catalog(a) => catalog::run(&cli.global, a),
     };
     match result {
         Ok(()) => 0,
