@@ -110,7 +110,12 @@ pub enum ExpandError {
 impl Recipe {
     /// The ordered steps of this recipe's image for the host's architecture.
     pub fn expand(&self) -> Result<Expansion, ExpandError> {
-        let arch = Arch::host().ok_or(ExpandError::UnsupportedArch(std::env::consts::ARCH))?;
+        let arch = match Arch::host() {
+            Some(arch) => arch,
+            // Plain recipes install no architecture-specific component.
+            None if !self.toolbox.enabled => Arch::Amd64,
+            None => return Err(ExpandError::UnsupportedArch(std::env::consts::ARCH)),
+        };
         self.expand_for(arch)
     }
 
