@@ -60,6 +60,8 @@ supervise() {
 
 stop_all() {
   log "stopping"
+  # Ignore the signal here first: `kill 0` reaches this shell too.
+  trap '' TERM INT
   kill -TERM 0 2>/dev/null
   exit 0
 }

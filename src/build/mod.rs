@@ -279,7 +279,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         r.finish();
     }
 
-    let components = toolbox::toolbox_overrides(&plan);
+    let components = toolbox::toolbox_overrides(&plan, &config);
     if !components.is_empty() {
         config.apply(&components);
         config.push_empty_history(

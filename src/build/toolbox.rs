@@ -5,6 +5,7 @@
 use crate::artifact::{Fetcher, Mirror, Request};
 use crate::image::{ConfigOverrides, ImageConfig};
 use crate::plan::{Plan, PlannedStep};
+use crate::recipe::labels;
 use crate::sandbox::BindMount;
 use crate::store::Store;
 
@@ -104,12 +105,35 @@ pub(crate) fn apply_step_env(config: &mut ImageConfig, ps: &PlannedStep) {
 }
 
 /// The config the components add (ports, labels, entrypoint); the recipe's
-/// own `[config]` is applied on top of it.
-pub(crate) fn toolbox_overrides(plan: &Plan) -> ConfigOverrides {
+/// own `[config]` is applied on top of it. List labels (runtimes, tools,
+/// extensions…) extend the base's, so an image built on a template still
+/// describes the template's components too.
+pub(crate) fn toolbox_overrides(plan: &Plan, config: &ImageConfig) -> ConfigOverrides {
     let t = &plan.toolbox;
+    let inherited = config
+        .config
+        .as_ref()
+        .map(|c| c.labels.clone())
+        .unwrap_or_default();
+    let mut labels = t.labels.clone();
+    for (key, value) in labels.iter_mut() {
+        let single = [labels::RECIPE_DIGEST, labels::TEMPLATE, labels::DEV_ACCESS];
+        if single.contains(&key.as_str()) {
+            continue;
+        }
+        if let Some(old) = inherited.get(key).filter(|o| !o.is_empty()) {
+            let mut items: Vec<&str> = old.split(',').collect();
+            for item in value.split(',') {
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+            *value = items.join(",");
+        }
+    }
     ConfigOverrides {
         exposed_ports: t.ports.iter().map(|p| p.to_string()).collect(),
-        labels: t.labels.clone(),
+        labels,
         entrypoint: t.entrypoint.clone(),
         ..ConfigOverrides::default()
     }
