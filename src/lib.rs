@@ -1,13 +1,17 @@
 //! boxwright: a daemonless, rootless builder of OCI toolbox images.
 //!
 //! The pipeline runs in one direction, one module per stage:
-//! `recipe` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
+//! `catalog` → `recipe` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
 //! with `progress` events alongside and `build` driving the whole.
-//! `digest` and `media` hold the primitives every stage shares. A module
+//! `artifact` fetches and verifies the catalog's pinned upstream files for
+//! `build`. `digest` and `media` hold the primitives every stage shares. A module
 //! uses the types of the stages before it, never those after it.
 
 pub mod digest;
 pub mod media;
+
+pub mod artifact;
+pub mod catalog;
 
 pub mod build;
 pub mod image;

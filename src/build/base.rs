@@ -74,6 +74,17 @@ pub(crate) fn resolve(
             })?;
             pull_base(&reference, store, registry, sink)
         }
+        Base::Template(name) => {
+            // The template's image as built into this store; a registry copy
+            // is for the registry-base resolution to find.
+            let image = crate::catalog::template_image(name);
+            let desc = store.layout().resolve(&image).map_err(|e| {
+                BuildError::BadInput(format!(
+                    "template '{name}': {image} is not in the store ({e}); build it first: boxwright catalog templates --show {name} > {name}.toml && boxwright build {name}.toml -t {image}"
+                ))
+            })?;
+            copy_image(store.layout(), &desc, store, &image)
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub enum BuildError {
     },
     #[error("step {step} could not run: {message}")]
     StepError { step: usize, message: String },
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
 }
 
 impl From<SandboxError> for BuildError {

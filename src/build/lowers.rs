@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::media::LayerInfo;
 use crate::plan::LayerSettings;
 use crate::progress::{Event, Sink};
-use crate::sandbox::{Action, HostEnv, Network, Rootfs, RunSpec};
+use crate::sandbox::{Action, BindMount, HostEnv, Network, Rootfs, RunSpec};
 use crate::store::Store;
 
 use super::worker::{Answer, Diff, Op, Unpack, Workers};
@@ -100,11 +100,13 @@ impl<'a> Runner<'a> {
         })
     }
 
-    /// Runs one step on top of `layers`.
+    /// Runs one step on top of `layers`, with `mounts` bound into it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_step(
         &mut self,
         layers: &[LayerInfo],
         action: Action,
+        mounts: Vec<BindMount>,
         network: Network,
         host: HostEnv,
         settings: &LayerSettings,
@@ -145,6 +147,7 @@ impl<'a> Runner<'a> {
                     network,
                     host,
                     fake_root: settings.fake_root,
+                    mounts,
                 };
                 let answer = self.step(spec, Diff::Upperdir(upper.clone()), settings, on_line)?;
                 if let StepResult::Layer(l) = &answer {
@@ -167,6 +170,7 @@ impl<'a> Runner<'a> {
                     network,
                     host,
                     fake_root: settings.fake_root,
+                    mounts,
                 };
                 let answer = self.step(spec, Diff::Snapshot(tree), settings, on_line)?;
                 if let (StepResult::Layer(_), Method::Snapshot { applied, .. }) =

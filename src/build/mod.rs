@@ -7,6 +7,7 @@ mod error;
 mod log;
 mod lowers;
 mod remote;
+mod toolbox;
 mod transfer;
 pub mod worker;
 
@@ -62,6 +63,12 @@ pub struct BuildOptions {
     pub registry: RegistryOptions,
     /// Push the image to the registry its tag names once built.
     pub push: bool,
+    /// `--artifact-mirror DIR_OR_URL`: where upstream artifacts are looked up
+    /// (as `MIRROR/<component>/<version>/<file>`) instead of upstream.
+    pub artifact_mirror: Option<String>,
+    /// `--offline`: fetch nothing over the network; fail up front naming
+    /// every download the build would need.
+    pub offline: bool,
 }
 
 /// What a build produced.
@@ -147,9 +154,16 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
         ));
     }
+    for warning in &plan.toolbox.warnings {
+        sink.emit(&Event::Warning {
+            message: warning.clone(),
+        });
+    }
 
     let store = Store::open(&opts.store)?;
     let _lock = store.lock_shared()?;
+    let fetcher = toolbox::fetcher(opts, &store);
+    toolbox::check_offline(&plan, &fetcher)?;
 
     let mapping = IdMapping::detect()?;
     sink.emit(&Event::Info {
@@ -165,7 +179,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     let base = base::resolve(&plan, &store, &settings, &opts.registry, sink)?;
     let mut config = base.config.clone();
     let mut layers: Vec<LayerInfo> = base.layers.clone();
-    let run_env = env_for_steps(&config);
+    let mut run_env = env_for_steps(&config);
 
     sink.emit(&Event::Phase {
         phase: Phase::Building,
@@ -193,6 +207,8 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 plan.source_date_epoch,
             );
             layers.push(hit.layer);
+            toolbox::apply_step_env(&mut config, ps);
+            run_env = env_for_steps(&config);
             cached_steps += 1;
             continue;
         }
@@ -223,6 +239,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 owner: c.owner,
             },
         };
+        let mounts = toolbox::step_mounts(ps, &store, &fetcher)?;
         let mut tail = Tail::new(20);
         let number = ps.number;
         let mut on_line = |line: &str| {
@@ -233,7 +250,15 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             });
         };
         let host = HostEnv::capture(opts.host_ca);
-        let outcome = r.run_step(&layers, action, opts.network, host, &settings, &mut on_line);
+        let outcome = r.run_step(
+            &layers,
+            action,
+            mounts,
+            opts.network,
+            host,
+            &settings,
+            &mut on_line,
+        );
         let layer = match outcome {
             Ok(StepResult::Layer(l)) => l,
             Ok(StepResult::Exit(code)) => {
@@ -272,11 +297,21 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             plan.source_date_epoch,
         );
         layers.push(layer);
+        toolbox::apply_step_env(&mut config, ps);
+        run_env = env_for_steps(&config);
     }
     if let Some(r) = runner {
         r.finish();
     }
 
+    let components = toolbox::toolbox_overrides(&plan, &config);
+    if !components.is_empty() {
+        config.apply(&components);
+        config.push_empty_history(
+            "boxwright: dev access config and component labels",
+            plan.source_date_epoch,
+        );
+    }
     let overrides = overrides_from(&plan.recipe);
     if !overrides.is_empty() {
         config.apply(&overrides);
@@ -365,10 +400,7 @@ fn working_dir(config: &ImageConfig) -> String {
 fn env_for_steps(config: &ImageConfig) -> Vec<(String, String)> {
     let mut env = config.env();
     if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push((
-            "PATH".to_string(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        ));
+        env.push(("PATH".to_string(), toolbox::DEFAULT_PATH.to_string()));
     }
     env
 }

@@ -216,7 +216,7 @@ fn execute(op: Op) -> Result<Answer, String> {
             let store = Store::open(&store).map_err(|e| e.to_string())?;
             let before = match &diff {
                 Diff::Snapshot(root) => {
-                    sandbox::prepare_mountpoints(root, spec.network).map_err(|e| e.to_string())?;
+                    sandbox::prepare_mountpoints(root, &spec).map_err(|e| e.to_string())?;
                     Some(Snapshot::take(root).map_err(|e| e.to_string())?)
                 }
                 Diff::Upperdir(_) => None,

@@ -43,6 +43,13 @@ pub struct BuildArgs {
     /// How a step's changes are found: overlay upperdir, snapshot comparison, or auto.
     #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "snapshot"])]
     pub diff: String,
+    /// Look up upstream artifacts (runtimes, code-server, ttyd, gh) in DIR_OR_URL as
+    /// <component>/<version>/<file> instead of upstream.
+    #[arg(long, value_name = "DIR_OR_URL")]
+    pub artifact_mirror: Option<String>,
+    /// Download nothing: fail up front naming every artifact the build needs that is not cached.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
@@ -75,6 +82,8 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
         registry: global.registry_options(),
         push: a.push,
+        artifact_mirror: a.artifact_mirror.clone(),
+        offline: a.offline,
     };
     let mode = global.progress_mode();
     let sink = sink_for(mode, Clock::default());

@@ -3,6 +3,7 @@
 //! 0 success, 1 failure, 2 bad input (usage, recipe, missing files).
 
 mod build;
+mod catalog;
 mod images;
 mod logs;
 mod manage;
@@ -146,6 +147,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List recent builds: id, status, start, duration, digest, recipe.
     Builds(logs::BuildsArgs),
+    /// List what toolbox recipes can ask for: runtimes, packages, ai-tools, dev-access, templates.
+    Catalog(catalog::CatalogArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -192,6 +195,7 @@ pub fn main() -> i32 {
         Command::Default(a) => manage::default(&cli.global, a),
         Command::Logs(a) => logs::logs(&cli.global, a),
         Command::Builds(a) => logs::builds(&cli.global, a),
+        Command::Catalog(a) => catalog::run(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

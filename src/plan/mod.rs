@@ -1,20 +1,26 @@
 //! Plans: a recipe turned into ordered steps, each with a cache key.
 //!
+//! The steps are the recipe's expansion ([`Recipe::expand`]): the toolbox
+//! components (dev access layer, packages, runtimes, AI tools, VS Code
+//! extensions) first, then the recipe's own steps.
+//!
 //! A step's cache key is the sha256 of everything that decides the layer it
 //! makes: the parent chain (OCI ChainID of the layers below), the step in
-//! canonical form, the digests of the files it copies, the environment it
-//! runs with, and the settings that change a layer's bytes (compression,
-//! source date epoch, fake-root mode). Same key, same layer.
+//! canonical form, the digests of the files it copies or mounts, the pinned
+//! checksums of its artifacts, its cache mounts, the environment it runs with,
+//! and the settings that change a layer's bytes (compression, source date
+//! epoch, fake-root mode). Same key, same layer.
 
 mod inputs;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use crate::digest::{Digest, Hasher};
 use crate::media::Compression;
-use crate::recipe::{Recipe, Step, StepKind};
+use crate::recipe::{ArtifactUse, ExpandError, Port, Recipe, Step, StepKind};
 
 pub use inputs::hash_tree;
 
@@ -30,6 +36,15 @@ pub enum PlanError {
         recipe: String,
         line: usize,
         index: usize,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{recipe}: {source}")]
+    Expand { recipe: String, source: ExpandError },
+    #[error("{recipe}: cannot read {path} ({component}): {source}")]
+    Input {
+        recipe: String,
+        component: String,
         path: String,
         source: std::io::Error,
     },
@@ -50,10 +65,40 @@ pub struct PlannedStep {
     /// 1-based, as users count steps.
     pub number: usize,
     pub step: Step,
+    /// What the step installs (`runtime python 3.12`, `steps[0]`…).
+    pub component: String,
     /// The history `created_by` text.
     pub created_by: String,
     /// Digest of a copy step's source tree.
     pub inputs: Option<Digest>,
+    /// Upstream files to fetch, verify and mount read-only.
+    pub artifacts: Vec<ArtifactUse>,
+    /// Host files mounted read-only, with their content digests.
+    pub host_inputs: Vec<HostInput>,
+    /// Container directories mounted from the store's caches.
+    pub caches: Vec<String>,
+    /// Directories the image's PATH gains after this step.
+    pub path: Vec<String>,
+    /// Variables the image's environment gains after this step.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A host file a step reads through a read-only mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostInput {
+    pub src: PathBuf,
+    pub target: String,
+    pub digest: Digest,
+}
+
+/// What a toolbox recipe's components add to the image config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolboxConfig {
+    pub ports: Vec<Port>,
+    pub labels: BTreeMap<String, String>,
+    pub entrypoint: Option<Vec<String>>,
+    /// For the user, one line each (a skipped dev access component…).
+    pub warnings: Vec<String>,
 }
 
 /// A recipe with its steps ready to run.
@@ -62,6 +107,7 @@ pub struct Plan {
     pub recipe: Recipe,
     pub steps: Vec<PlannedStep>,
     pub source_date_epoch: u64,
+    pub toolbox: ToolboxConfig,
 }
 
 impl Plan {
@@ -72,31 +118,64 @@ impl Plan {
             Some(s) => s.parse().map_err(|_| PlanError::BadEpoch(s.to_string()))?,
             None => recipe.image.source_date_epoch.unwrap_or(0),
         };
-        let mut steps = Vec::with_capacity(recipe.steps.len());
-        for (i, step) in recipe.steps.iter().enumerate() {
+        let name = recipe.path.display().to_string();
+        let expansion = recipe.expand().map_err(|source| PlanError::Expand {
+            recipe: name.clone(),
+            source,
+        })?;
+        let mut steps = Vec::with_capacity(expansion.steps.len());
+        for (i, x) in expansion.steps.into_iter().enumerate() {
+            let step = x.step;
             let inputs = match &step.kind {
                 StepKind::Copy(c) => {
                     Some(hash_tree(&c.src).map_err(|source| PlanError::CopySource {
-                        recipe: recipe.path.display().to_string(),
+                        recipe: name.clone(),
                         line: step.line,
-                        index: i,
+                        index: step.index,
                         path: c.src_as_written.clone(),
                         source,
                     })?)
                 }
                 StepKind::Run { .. } => None,
             };
+            let mut host_inputs = Vec::with_capacity(x.inputs.len());
+            for input in x.inputs {
+                let digest = hash_tree(&input.src).map_err(|source| PlanError::Input {
+                    recipe: name.clone(),
+                    component: x.component.clone(),
+                    path: input.src.display().to_string(),
+                    source,
+                })?;
+                host_inputs.push(HostInput {
+                    src: input.src,
+                    target: input.target,
+                    digest,
+                });
+            }
             steps.push(PlannedStep {
                 number: i + 1,
                 created_by: step.describe(),
-                step: step.clone(),
+                component: x.component,
+                step,
                 inputs,
+                artifacts: x.artifacts,
+                host_inputs,
+                caches: x.caches,
+                path: x.path,
+                env: x.env,
             });
         }
+        let toolbox = ToolboxConfig {
+            ports: expansion.ports,
+            labels: expansion.labels,
+            entrypoint: expansion.entrypoint,
+            warnings: expansion.warnings,
+        };
         Ok(Plan {
             recipe,
             steps,
             source_date_epoch,
+            toolbox,
         })
     }
 
@@ -113,6 +192,15 @@ impl PlannedStep {
             StepKind::Run { command, env } => json!({
                 "run": command.argv(),
                 "env": env,
+                "caches": self.caches,
+                "artifacts": self.artifacts.iter().map(|a| json!({
+                    "target": a.target,
+                    "checksum": a.file.checksum.to_string(),
+                })).collect::<Vec<_>>(),
+                "inputs": self.host_inputs.iter().map(|i| json!({
+                    "target": i.target,
+                    "digest": i.digest.to_string(),
+                })).collect::<Vec<_>>(),
             }),
             StepKind::Copy(c) => json!({
                 "copy": {

@@ -66,6 +66,10 @@ pub enum RecipeError {
     #[error("{at}: {message}")]
     Invalid { at: Location, message: String },
 
+    /// The built-in catalog is broken (a boxwright bug, caught by its tests).
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+
     /// A file the recipe refers to (base rootfs or OCI layout, copy source) is unusable.
     #[error("{at}: cannot use {what} '{}': {reason}", path.display())]
     Source {
@@ -80,7 +84,7 @@ impl RecipeError {
     /// Where the problem is, when it is at a place in the file.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            RecipeError::Read { .. } | RecipeError::Dir { .. } => None,
+            RecipeError::Read { .. } | RecipeError::Dir { .. } | RecipeError::Catalog(_) => None,
             RecipeError::Syntax { at, .. }
             | RecipeError::UnknownKey { at, .. }
             | RecipeError::Unsupported { at, .. }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::RecipeError;
 use super::reader::{self, Doc, Keys, Value};
+use crate::catalog::Catalog;
 
 /// The `[image]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,9 @@ pub struct ImageSection {
     /// Timestamp clamped onto every file and written in the config; `None` leaves the
     /// choice to the build (environment variable, else a fixed default).
     pub source_date_epoch: Option<u64>,
+    /// `dev_access = true|false` as written; `None` when absent (the toolbox
+    /// format then decides, see [`crate::recipe::Toolbox::dev_access`]).
+    pub dev_access: Option<bool>,
 }
 
 /// The image a recipe builds on, from `base = "..."`.
@@ -31,13 +35,15 @@ pub enum Base {
     /// Anything else: an image reference in a registry, kept exactly as written for the
     /// registry stage to parse.
     Registry(String),
+    /// `template = "NAME"`: the built image of a catalog template, named
+    /// [`crate::catalog::template_image`]`(NAME)` in the local store or a registry.
+    Template(String),
 }
 
-/// The keys of `[image]`. `template` and `dev_access` belong to the toolbox format of a
-/// later version.
+/// The keys of `[image]`; `template` and `dev_access` are the toolbox format's.
 const IMAGE_KEYS: Keys = Keys {
-    known: &["base", "source_date_epoch"],
-    later: &["template", "dev_access"],
+    known: &["base", "template", "source_date_epoch", "dev_access"],
+    later: &[],
 };
 
 const BASE_FORMS: &str = "\"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\" or an image reference such as \"debian:bookworm\"";
@@ -51,15 +57,34 @@ pub(super) fn parse_image(
     let table = reader::table(doc, value, "", "image", "with a 'base', written [image]")?;
     let fields = doc.fields(table, value.span(), "image", &IMAGE_KEYS)?;
 
-    let base_value = fields.require(doc, "base")?;
-    let written = reader::string(doc, base_value, "image", "base")?;
-    let base = parse_base(written, dir).map_err(|why| {
-        doc.invalid(
-            &base_value.span(),
-            "image",
-            format!("'base' {why}; got {}", doc.written(&base_value.span())),
-        )
-    })?;
+    let (base, base_value) = match (fields.get("base"), fields.get("template")) {
+        (Some(_), Some(template)) => {
+            return Err(doc.invalid(
+                &template.span(),
+                "image",
+                "'template' and 'base' are exclusive (a template is the base): keep one",
+            ));
+        }
+        (None, None) => {
+            return Err(doc.invalid(
+                &fields.span,
+                "image",
+                "'base' or 'template' is required, such as base = \"scratch\" or template = \"blank\"",
+            ));
+        }
+        (Some(base_value), None) => {
+            let written = reader::string(doc, base_value, "image", "base")?;
+            let base = parse_base(written, dir).map_err(|why| {
+                doc.invalid(
+                    &base_value.span(),
+                    "image",
+                    format!("'base' {why}; got {}", doc.written(&base_value.span())),
+                )
+            })?;
+            (base, base_value)
+        }
+        (None, Some(template)) => (parse_template(doc, template)?, template),
+    };
 
     let source_date_epoch = match fields.get("source_date_epoch") {
         None => None,
@@ -75,11 +100,40 @@ pub(super) fn parse_image(
         },
     };
 
+    let dev_access = match fields.get("dev_access") {
+        None => None,
+        Some(v) => match v.get_ref() {
+            toml::de::DeValue::Boolean(b) => Some(*b),
+            _ => {
+                return Err(doc.invalid(&v.span(), "image", "'dev_access' must be true or false"));
+            }
+        },
+    };
+
     Ok(ImageSection {
         base,
         base_line: doc.line(base_value.span().start),
         source_date_epoch,
+        dev_access,
     })
+}
+
+/// `template = "NAME"`, a template of the catalog.
+fn parse_template(doc: &Doc<'_>, value: &Value<'_>) -> Result<Base, RecipeError> {
+    let name = reader::string(doc, value, "image", "template")?;
+    let catalog = Catalog::builtin()?;
+    if catalog.template(name).is_none() {
+        let names: Vec<&str> = catalog.templates.iter().map(|t| t.name.as_str()).collect();
+        return Err(doc.invalid(
+            &value.span(),
+            "image",
+            format!(
+                "unknown template '{name}' (expected one of: {})",
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(Base::Template(name.to_string()))
 }
 
 /// Parses a `base` string; the error completes "'base' ...".

@@ -20,8 +20,12 @@
 //! expose = [22, "53/udp"]
 //! ```
 //!
-//! [`Recipe::parse`] checks syntax and schema: unknown keys are errors, and the
-//! toolbox sections of a later format version are refused as such. [`Recipe::load`]
+//! Toolbox recipes add `template` and `dev_access` to `[image]` and the sections
+//! `[runtimes]`, `[packages]`, `[ai_tools]`, `[vscode]` and `[dev_access]`
+//! (see [`Toolbox`]), checked against the [`crate::catalog`]; `expand` turns
+//! them into the ordered steps of the image.
+//!
+//! [`Recipe::parse`] checks syntax and schema: unknown keys are errors. [`Recipe::load`]
 //! also reads the file and checks that the files it names exist
 //! ([`Recipe::check_sources`]). Every problem is one [`RecipeError`] line naming
 //! file, line and key.
@@ -29,11 +33,14 @@
 mod config;
 mod copy;
 mod error;
+mod expand;
 mod image;
 mod port;
 mod reader;
+mod scripts;
 mod sources;
 mod step;
+mod toolbox;
 
 #[cfg(test)]
 mod tests;
@@ -46,9 +53,14 @@ use toml::de::DeTable;
 pub use config::ConfigSection;
 pub use copy::CopySpec;
 pub use error::{Location, RecipeError};
+pub use expand::{
+    ArtifactUse, ExpandError, ExpandedStep, Expansion, InputMount, STANDARD_CACHES, labels,
+};
 pub use image::{Base, ImageSection};
 pub use port::{Port, Protocol};
+pub use scripts::{ARTIFACTS_DIR, ENTRYPOINT_PATH, VSIX_DIR};
 pub use step::{RunCommand, SUMMARY_CHARS, Step, StepKind};
+pub use toolbox::{CustomTool, Extension, RuntimeChoice, SectionLines, Toolbox};
 
 use reader::{Doc, Keys};
 
@@ -66,12 +78,25 @@ pub struct Recipe {
     pub steps: Vec<Step>,
     /// `[config]`; all defaults when absent.
     pub config: ConfigSection,
+    /// The toolbox sections (`[runtimes]`, `[packages]`, …); empty for plain recipes.
+    pub toolbox: Toolbox,
+    /// sha256 of the recipe text, recorded in toolbox images' labels.
+    pub digest: crate::digest::Digest,
 }
 
-/// The top-level keys. The toolbox sections belong to a later version of the format.
+/// The top-level keys.
 const TOP_KEYS: Keys = Keys {
-    known: &["image", "steps", "config"],
-    later: &["runtimes", "packages", "ai_tools", "vscode", "dev_access"],
+    known: &[
+        "image",
+        "steps",
+        "config",
+        "runtimes",
+        "packages",
+        "ai_tools",
+        "vscode",
+        "dev_access",
+    ],
+    later: &[],
 };
 
 impl Recipe {
@@ -111,6 +136,13 @@ impl Recipe {
             Some(config) => config::parse_config(&doc, config)?,
             None => ConfigSection::default(),
         };
+        let toolbox = toolbox::parse_toolbox(
+            &doc,
+            &fields,
+            matches!(image.base, Base::Template(_)),
+            image.dev_access,
+            &dir,
+        )?;
 
         Ok(Recipe {
             path: path.to_path_buf(),
@@ -118,6 +150,8 @@ impl Recipe {
             image,
             steps,
             config,
+            toolbox,
+            digest: crate::digest::Digest::of(text.as_bytes()),
         })
     }
 }

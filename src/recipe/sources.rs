@@ -34,7 +34,17 @@ impl Recipe {
                 path: dir.clone(),
                 reason,
             })?,
-            Base::Scratch | Base::Registry(_) => {}
+            Base::Scratch | Base::Registry(_) | Base::Template(_) => {}
+        }
+        for ext in &self.toolbox.extensions {
+            if let super::Extension::Vsix { path, .. } = ext {
+                readable_file(path).map_err(|reason| RecipeError::Source {
+                    at: at(self.toolbox.lines.vscode, "vscode".into()),
+                    what: "VS Code extension",
+                    path: path.clone(),
+                    reason,
+                })?;
+            }
         }
         for step in &self.steps {
             if let StepKind::Copy(copy) = &step.kind {

@@ -20,6 +20,9 @@ pub struct Step {
     pub name: Option<String>,
     /// What the step does.
     pub kind: StepKind,
+    /// Extra cache mounts for a run step (`cache = ["/root/.cargo/registry"]`):
+    /// absolute directories kept per store across builds, never in the layer.
+    pub cache: Vec<String>,
 }
 
 /// What a step does.
@@ -102,7 +105,7 @@ pub const SUMMARY_CHARS: usize = 80;
 
 /// The keys of a step. Later steps gain keys (such as `cache`) here.
 const STEP_KEYS: Keys = Keys {
-    known: &["name", "run", "env", "copy"],
+    known: &["name", "run", "env", "copy", "cache"],
     later: &[],
 };
 
@@ -172,11 +175,21 @@ fn parse_step(
             },
         },
         (None, Some(copy)) => {
-            if let Some(env) = fields.get("env") {
-                return Err(doc.invalid(&env.span(), &path, "'env' applies only to run steps"));
+            for key in ["env", "cache"] {
+                if let Some(v) = fields.get(key) {
+                    return Err(doc.invalid(
+                        &v.span(),
+                        &path,
+                        format!("'{key}' applies only to run steps"),
+                    ));
+                }
             }
             StepKind::Copy(parse_copy(doc, copy, &path, dir)?)
         }
+    };
+    let cache = match fields.get("cache") {
+        Some(v) => parse_cache(doc, v, &path)?,
+        None => Vec::new(),
     };
 
     Ok(Step {
@@ -184,7 +197,50 @@ fn parse_step(
         line: doc.line(value.span().start),
         name,
         kind,
+        cache,
     })
+}
+
+/// `cache = ["/abs/dir", ...]`: normalized absolute paths outside the
+/// sandbox's own mounts.
+fn parse_cache(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<Vec<String>, RecipeError> {
+    let dirs = reader::string_list(doc, value, path, "cache")?;
+    let mut out: Vec<String> = Vec::new();
+    for dir in dirs {
+        if let Err(why) = check_cache_dir(&dir) {
+            return Err(doc.invalid(
+                &value.span(),
+                path,
+                format!("cache directory '{dir}' {why}"),
+            ));
+        }
+        if !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    Ok(out)
+}
+
+/// Why `dir` cannot be a cache mount, if it cannot.
+pub(crate) fn check_cache_dir(dir: &str) -> Result<(), &'static str> {
+    if !dir.starts_with('/') {
+        return Err("must be an absolute path, such as \"/root/.cargo/registry\"");
+    }
+    let parts: Vec<&str> = dir[1..].split('/').collect();
+    if dir == "/"
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err("must be a normalized path below / (no '.', '..' or '//', no trailing '/')");
+    }
+    if ["proc", "sys", "dev", "run"].contains(&parts[0]) {
+        return Err("is inside /proc, /sys, /dev or /run, which the sandbox provides");
+    }
+    if dir.contains('\0') {
+        return Err("contains a NUL character");
+    }
+    Ok(())
 }
 
 fn parse_run(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<RunCommand, RecipeError> {

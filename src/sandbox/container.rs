@@ -10,7 +10,7 @@ use nix::sched::CloneFlags;
 
 use super::copy::COPY_SRC;
 use super::devices::{make_dir, populate_dev};
-use super::environment::{APT_CONF, APT_CONF_PATH};
+use super::environment::{APT_CONF_PATH, apt_conf};
 use super::error::SandboxError;
 use super::init::container_init;
 use super::mountpoints::{Mountpoints, fd_path};
@@ -18,7 +18,7 @@ use super::mounts::{bind, detach, make_private_recursively, make_readonly, mount
 use super::net::loopback_up;
 use super::overlay::mount_overlay;
 use super::process::{Reporter, fork_child, wait_for};
-use super::spec::{Action, CA_BUNDLE_PATH, Network, Rootfs, RunSpec};
+use super::spec::{Action, BindMount, CA_BUNDLE_PATH, Network, Rootfs, RunSpec};
 
 /// Host files a step on the host network needs, bound read-only.
 const NETWORK_FILES: [&str; 2] = ["etc/resolv.conf", "etc/hosts"];
@@ -80,7 +80,7 @@ pub(crate) fn setup_and_run(
 }
 
 /// Mounts /proc's mountpoint, /dev, /sys, /run (with the CA bundle, apt
-/// snippet and COPY source) and the network files.
+/// snippet and COPY source), the network files and the step's bind mounts.
 fn prepare(spec: &RunSpec, merged: &Path, points: &mut Mountpoints) -> Result<(), SandboxError> {
     // /proc is mounted by init, which is the first process in the new pid
     // namespace; /dev, /sys and /run are top-level real directories, so their
@@ -112,8 +112,84 @@ fn prepare(spec: &RunSpec, merged: &Path, points: &mut Mountpoints) -> Result<()
             }
         }
     }
+    bind_mounts(spec, merged, points)
+}
+
+/// Whether apt's caches are mounted for this image: only where dpkg is, so
+/// that images without apt get no apt directories.
+fn apt_caches_apply(spec: &RunSpec, points: &Mountpoints) -> bool {
+    spec.mounts.iter().any(BindMount::is_apt_cache) && points.exists("var/lib/dpkg")
+}
+
+/// The step's cache mounts and read-only inputs. Targets under /run go on
+/// the /run tmpfs; others get a mountpoint in the image, created (and later
+/// removed) if missing. While apt's caches are mounted, Docker images'
+/// `docker-clean` apt hook (which deletes every download) is hidden.
+fn bind_mounts(
+    spec: &RunSpec,
+    merged: &Path,
+    points: &mut Mountpoints,
+) -> Result<(), SandboxError> {
+    let apt = apt_caches_apply(spec, points);
+    for m in &spec.mounts {
+        if m.is_apt_cache() && !apt {
+            continue;
+        }
+        let is_dir = m.source.is_dir();
+        let rel = m.target.trim_start_matches('/');
+        if let Some(in_run) = rel.strip_prefix("run/") {
+            // The tmpfs is boxwright's own: no symlink from the image can be there.
+            let target = merged.join("run").join(in_run);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| SandboxError::io("create", parent, e))?;
+            }
+            if is_dir {
+                make_dir(&target, 0o755)?;
+            } else {
+                create_file(&target, 0o444)?;
+            }
+            bind(&m.source, &target, is_dir)?;
+            if m.readonly {
+                make_readonly(&target, is_dir)?;
+            }
+            continue;
+        }
+        let stub = if is_dir {
+            points.ensure_dir(rel)?
+        } else {
+            points
+                .ensure_file(rel)?
+                .ok_or_else(|| SandboxError::Mountpoint {
+                    path: m.target.clone(),
+                    reason: "is a dangling symlink".into(),
+                })?
+        };
+        bind(&m.source, &fd_path(&stub), is_dir)?;
+        if m.readonly {
+            let bound = if is_dir {
+                Some(points.ensure_dir(rel)?)
+            } else {
+                points.ensure_file(rel)?
+            };
+            if let Some(bound) = bound {
+                make_readonly(&fd_path(&bound), is_dir)?;
+            }
+        }
+    }
+    if apt && points.exists(DOCKER_CLEAN) {
+        let empty = merged.join("run/boxwright/empty");
+        create_file(&empty, 0o444)?;
+        if let Some(hook) = points.ensure_file(DOCKER_CLEAN)? {
+            bind(&empty, &fd_path(&hook), false)?;
+        }
+    }
     Ok(())
 }
+
+/// Docker's official Debian and Ubuntu images delete apt's downloads after
+/// every install with this hook; it would empty the cache mount.
+const DOCKER_CLEAN: &str = "etc/apt/apt.conf.d/docker-clean";
 
 /// A fresh read-only sysfs for a private network namespace (whose
 /// interfaces it shows), else the host's bound read-only; no /sys at all if
@@ -145,9 +221,11 @@ fn populate_run(spec: &RunSpec, run: &Path) -> Result<(), SandboxError> {
         bind(ca, &target, false)?;
         make_readonly(&target, false)?;
     }
-    if spec.fake_root {
+    if spec.apt_conf() {
         let target = inside(APT_CONF_PATH);
-        std::fs::write(&target, APT_CONF).map_err(|e| SandboxError::io("write", &target, e))?;
+        let apt_cache = spec.mounts.iter().any(BindMount::is_apt_cache);
+        std::fs::write(&target, apt_conf(spec.fake_root, apt_cache))
+            .map_err(|e| SandboxError::io("write", &target, e))?;
     }
     if let Action::Copy { src, .. } = &spec.action {
         let target = inside(COPY_SRC);
@@ -185,16 +263,28 @@ fn note(text: &str) {
 /// starts from, so creating and removing them around each step never shows
 /// up as a change of their parent directories (an mtime/ctime change of
 /// `/etc`, say), which the overlay path does not see either.
-pub fn prepare_mountpoints(dir: &Path, network: Network) -> Result<(), SandboxError> {
+pub fn prepare_mountpoints(dir: &Path, spec: &RunSpec) -> Result<(), SandboxError> {
     let mut points = Mountpoints::new(dir, dir)?;
     for d in ["proc", "dev", "sys", "run"] {
         points.ensure_dir(d)?;
     }
-    if network == Network::Host {
+    if spec.network == Network::Host {
         for rel in NETWORK_FILES {
             if Path::new("/").join(rel).is_file() {
                 points.ensure_file(rel)?;
             }
+        }
+    }
+    let apt = apt_caches_apply(spec, &points);
+    for m in &spec.mounts {
+        let rel = m.target.trim_start_matches('/');
+        if rel.starts_with("run/") || (m.is_apt_cache() && !apt) {
+            continue;
+        }
+        if m.source.is_dir() {
+            points.ensure_dir(rel)?;
+        } else {
+            points.ensure_file(rel)?;
         }
     }
     Ok(())

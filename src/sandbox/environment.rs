@@ -6,14 +6,31 @@ use super::spec::{CA_BUNDLE_PATH, HostEnv};
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The apt configuration snippet for fake-root mode, on the /run tmpfs.
+/// boxwright's apt configuration snippet, on the /run tmpfs.
 pub(crate) const APT_CONF_PATH: &str = "/run/boxwright/apt.conf";
 
 /// In a single-id namespace apt cannot drop to its `_apt` sandbox user.
 /// `APT_CONFIG` names a file apt reads *in addition to* /etc/apt/apt.conf
 /// and apt.conf.d (checked with `apt-config dump`), before them; it lives
 /// on /run so nothing reaches the layer, unlike a file in apt.conf.d.
-pub(crate) const APT_CONF: &str = "APT::Sandbox::User \"root\";\n";
+pub(crate) const APT_CONF_FAKE_ROOT: &str = "APT::Sandbox::User \"root\";\n";
+
+/// With apt's caches mounted, apt keeps what it downloads (the `apt` command
+/// otherwise deletes it), so the next build finds it in the cache mount.
+pub(crate) const APT_CONF_KEEP: &str = "APT::Keep-Downloaded-Packages \"true\";\n\
+Binary::apt::APT::Keep-Downloaded-Packages \"true\";\n";
+
+/// The snippet for a step: the fake-root line and/or the keep-downloads lines.
+pub(crate) fn apt_conf(fake_root: bool, apt_cache: bool) -> String {
+    let mut text = String::new();
+    if fake_root {
+        text.push_str(APT_CONF_FAKE_ROOT);
+    }
+    if apt_cache {
+        text.push_str(APT_CONF_KEEP);
+    }
+    text
+}
 
 /// Variables that point common tools at a CA bundle.
 const CA_VARS: [&str; 6] = [
@@ -25,12 +42,12 @@ const CA_VARS: [&str; 6] = [
     "GIT_SSL_CAINFO",
 ];
 
-/// Host proxies, then CA variables and the apt switch, then the step's own
+/// Host proxies, then CA variables and `APT_CONFIG`, then the step's own
 /// variables (which win), plus a default `PATH` and `HOME` when unset.
 pub(crate) fn step_env(
     spec_env: &[(String, String)],
     host: &HostEnv,
-    fake_root: bool,
+    apt_conf: bool,
     uid: u32,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
@@ -42,7 +59,7 @@ pub(crate) fn step_env(
             set(&mut env, var, CA_BUNDLE_PATH);
         }
     }
-    if fake_root {
+    if apt_conf {
         set(&mut env, "APT_CONFIG", APT_CONF_PATH);
     }
     for (k, v) in spec_env {

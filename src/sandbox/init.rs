@@ -122,7 +122,7 @@ impl Step {
             effective_id("uid", uid, "/proc/self/uid_map", spec.fake_root)?,
             effective_id("gid", gid, "/proc/self/gid_map", spec.fake_root)?,
         );
-        let env = step_env(env, &spec.host, spec.fake_root, uid);
+        let env = step_env(env, &spec.host, spec.apt_conf(), uid);
         let cstring = |s: &str| {
             CString::new(s).map_err(|_| SandboxError::InvalidSpec {
                 reason: "a NUL byte in the command or environment".to_string(),

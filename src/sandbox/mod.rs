@@ -36,5 +36,5 @@ pub use error::SandboxError;
 pub use idmap::{IdMapping, IdMode, IdRange};
 pub use overlay::probe_overlay;
 pub use run::run_in_namespace;
-pub use spec::{Action, CA_BUNDLE_PATH, HostEnv, Network, Rootfs, RunSpec};
+pub use spec::{Action, BindMount, CA_BUNDLE_PATH, HostEnv, Network, Rootfs, RunSpec};
 pub use userns::Userns;

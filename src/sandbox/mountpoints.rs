@@ -163,6 +163,18 @@ impl Mountpoints {
         Ok(Some(parent))
     }
 
+    /// Whether `rel` (symlinks followed inside the root) exists. Records nothing.
+    pub(crate) fn exists(&self, rel: &str) -> bool {
+        rustix::fs::openat2(
+            &self.root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .is_ok()
+    }
+
     /// Records the state of every visited path once set-up is complete, so
     /// clean-up can tell whether the step changed it.
     pub(crate) fn seal(&mut self) {

@@ -114,6 +114,33 @@ impl HostEnv {
     }
 }
 
+/// A host file or directory bound into the step: a package-manager cache
+/// (read-write, kept across builds) or an input such as a verified artifact
+/// (read-only). Nothing under a bind mount reaches the layer; a mountpoint the
+/// image lacks is created for the step and removed afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindMount {
+    /// Absolute host path (an existing directory or file).
+    pub source: PathBuf,
+    /// Absolute, normalized container path. Targets under `/run` land on the
+    /// step's /run tmpfs.
+    pub target: String,
+    pub readonly: bool,
+}
+
+/// Where apt keeps its downloads and lists. Cache mounts there are only made
+/// on images with dpkg, and make apt keep what it downloads (see `environment`).
+pub(crate) const APT_CACHE_DIRS: [&str; 2] = ["/var/cache/apt", "/var/lib/apt"];
+
+impl BindMount {
+    /// Whether this is a cache of apt's.
+    pub(crate) fn is_apt_cache(&self) -> bool {
+        APT_CACHE_DIRS
+            .iter()
+            .any(|d| self.target == *d || self.target.starts_with(&format!("{d}/")))
+    }
+}
+
 /// Everything `run_in_namespace` needs to run one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -128,6 +155,9 @@ pub struct RunSpec {
     /// Single-id mode: fake chown/setuid/device mknod with seccomp and tell
     /// apt not to drop privileges.
     pub fake_root: bool,
+    /// Cache mounts and read-only inputs.
+    #[serde(default)]
+    pub mounts: Vec<BindMount>,
 }
 
 impl RunSpec {
@@ -178,7 +208,39 @@ impl RunSpec {
         {
             return Err(format!("the CA bundle {} is not a file", ca.display()));
         }
+        for m in &self.mounts {
+            if !m.source.is_absolute() || std::fs::metadata(&m.source).is_err() {
+                return Err(format!(
+                    "the mount source {} does not exist (or is not absolute)",
+                    m.source.display()
+                ));
+            }
+            let parts: Vec<&str> = m.target.split('/').skip(1).collect();
+            let normalized = m.target.starts_with('/')
+                && !parts.is_empty()
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && *p != "." && *p != "..");
+            if !normalized || m.target.contains('\0') {
+                return Err(format!(
+                    "the mount target '{}' must be a normalized absolute path below /",
+                    m.target
+                ));
+            }
+            if ["proc", "dev", "sys"].contains(&parts[0]) || m.target == "/run" {
+                return Err(format!(
+                    "the mount target '{}' is a mount of the sandbox itself",
+                    m.target
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the step gets boxwright's apt snippet (`APT_CONFIG`): in
+    /// fake-root mode, and whenever apt's caches are mounted.
+    pub(crate) fn apt_conf(&self) -> bool {
+        self.fake_root || self.mounts.iter().any(BindMount::is_apt_cache)
     }
 }
 

@@ -20,6 +20,8 @@ use crate::digest::Digest;
 /// ROOT.state/trash/                  dirs renamed away, to be emptied in a user namespace
 /// ROOT.state/lock                    flock: builds hold it shared, gc exclusive
 /// ROOT.state/builds/<id>.jsonl       build logs (JSON Lines events), the last 50 kept
+/// ROOT.state/artifacts/              verified upstream files (toolbox components)
+/// ROOT.state/mounts/<name>/          cache mounts of run steps (apt, npm, pip, …)
 /// ```
 ///
 /// The state sits beside the layout, not inside it: `oci-image-tool validate`
@@ -130,6 +132,30 @@ impl Store {
     /// `ROOT.state/builds/`: one log per build (see [`super::BuildLogs`]).
     pub(crate) fn builds_dir(&self) -> PathBuf {
         self.extras.join("builds")
+    }
+
+    /// The cache of verified upstream artifacts (see `crate::artifact`).
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.extras.join("artifacts")
+    }
+
+    /// The host directory behind the cache mount at `container_path` (such as
+    /// `/var/cache/apt`), created if missing. Kept across builds; never in a layer.
+    pub fn mount_cache_dir(&self, container_path: &str) -> Result<PathBuf> {
+        let name: String = container_path
+            .trim_matches('/')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                    c
+                } else {
+                    '+'
+                }
+            })
+            .collect();
+        let dir = self.extras.join("mounts").join(name);
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        Ok(dir)
     }
 
     /// Where the unpacked layer with this diff_id lives (whether or not it exists).

@@ -349,6 +349,7 @@ pub fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         network: Network::Host,
         host: HostEnv::default(),
         fake_root: false,
+        mounts: vec![],
     }
 }
 

@@ -34,11 +34,11 @@ run = 5
 fn unknown_key_at_top_level() {
     assert_fails(
         "name = \"x\"\n[image]\nbase = \"scratch\"\n",
-        "recipe.toml:1: unknown key 'name' (expected one of: image, steps, config)",
+        "recipe.toml:1: unknown key 'name' (expected one of: image, steps, config, runtimes, packages, ai_tools, vscode, dev_access)",
     );
     assert_fails(
         &with_head("[build]\njobs = 2\n"),
-        "recipe.toml:3: unknown key 'build' (expected one of: image, steps, config)",
+        "recipe.toml:3: unknown key 'build' (expected one of: image, steps, config, runtimes, packages, ai_tools, vscode, dev_access)",
     );
 }
 
@@ -46,7 +46,7 @@ fn unknown_key_at_top_level() {
 fn unknown_key_in_image() {
     assert_fails(
         &with_head("bsae = \"x\"\n"),
-        "recipe.toml:3: image: unknown key 'bsae' (expected one of: base, source_date_epoch)",
+        "recipe.toml:3: image: unknown key 'bsae' (expected one of: base, template, source_date_epoch, dev_access)",
     );
 }
 
@@ -54,13 +54,30 @@ fn unknown_key_in_image() {
 fn unknown_key_in_step() {
     assert_fails(
         &with_head("\n[[steps]]\nrun = \"x\"\ncwd = \"/tmp\"\n"),
-        "recipe.toml:6: steps[0]: unknown key 'cwd' (expected one of: name, run, env, copy)",
+        "recipe.toml:6: steps[0]: unknown key 'cwd' (expected one of: name, run, env, copy, cache)",
     );
-    // `cache` comes with a later issue; until then it is just unknown.
+    // `cache` is for run steps only, and names absolute, normalized directories.
     assert_fails(
-        &with_head("[[steps]]\nrun = \"x\"\ncache = [\"/var/cache/apt\"]\n"),
-        "recipe.toml:5: steps[0]: unknown key 'cache' (expected one of: name, run, env, copy)",
+        &with_head("[[steps]]\ncopy = { src = \"a\", dest = \"/a\" }\ncache = [\"/c\"]\n"),
+        "recipe.toml:5: steps[0]: 'cache' applies only to run steps",
     );
+    for (bad, why) in [
+        ("c", "must be an absolute path"),
+        ("/a/../b", "must be a normalized path"),
+        ("/", "must be a normalized path"),
+        ("/run/x", "is inside /proc, /sys, /dev or /run"),
+    ] {
+        let (message, line) = fail(&with_head(&format!(
+            "[[steps]]\nrun = \"x\"\ncache = [\"{bad}\"]\n"
+        )));
+        assert!(
+            message.starts_with(&format!(
+                "recipe.toml:5: steps[0]: cache directory '{bad}' {why}"
+            )),
+            "{message}"
+        );
+        assert_eq!(line, 5);
+    }
 }
 
 #[test]
@@ -90,7 +107,7 @@ fn first_bad_key_in_file_order_is_reported() {
     // The table is sorted by name internally; the report follows the file.
     assert_fails(
         &with_head("zzz = 1\naaa = 2\n"),
-        "recipe.toml:3: image: unknown key 'zzz' (expected one of: base, source_date_epoch)",
+        "recipe.toml:3: image: unknown key 'zzz' (expected one of: base, template, source_date_epoch, dev_access)",
     );
 }
 
@@ -167,7 +184,7 @@ fn wrong_types() {
         ),
         (
             "[image]\nbase = \"scratch\"\nconfig = []\n",
-            "recipe.toml:3: image: unknown key 'config' (expected one of: base, source_date_epoch)",
+            "recipe.toml:3: image: unknown key 'config' (expected one of: base, template, source_date_epoch, dev_access)",
         ),
         (
             "config = []\n[image]\nbase = \"scratch\"\n",
@@ -375,7 +392,7 @@ fn missing_sections_and_keys() {
     assert_fails("\n\n[[steps]]\nrun = \"a\"\n", missing_image);
     assert_fails(
         "# comment\n[image]\nsource_date_epoch = 0\n",
-        "recipe.toml:2: image: 'base' is required",
+        "recipe.toml:2: image: 'base' or 'template' is required, such as base = \"scratch\" or template = \"blank\"",
     );
 }
 

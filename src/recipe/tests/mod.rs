@@ -2,9 +2,10 @@
 
 mod demo;
 mod errors;
-mod later_sections;
+mod expand;
 mod parse_ok;
 mod sources;
+mod toolbox;
 
 use std::path::Path;
 

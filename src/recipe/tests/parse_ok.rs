@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::parse;
 use crate::recipe::{
-    Base, ConfigSection, CopySpec, ImageSection, Port, Protocol, Recipe, RunCommand, Step, StepKind,
+    Base, ConfigSection, CopySpec, ImageSection, Port, Protocol, Recipe, RunCommand, Step,
+    StepKind, Toolbox,
 };
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -46,6 +47,7 @@ fn full_example() {
             base: Base::Rootfs(PathBuf::from("/r/rootfs-fixtures/busybox.tar")),
             base_line: 2,
             source_date_epoch: Some(0),
+            dev_access: None,
         },
         steps: vec![
             Step {
@@ -56,6 +58,7 @@ fn full_example() {
                     command: RunCommand::Shell("echo hi > /hello".into()),
                     env: BTreeMap::new(),
                 },
+                cache: vec![],
             },
             Step {
                 index: 1,
@@ -69,6 +72,7 @@ fn full_example() {
                     mode: Some(0o644),
                     owner: None,
                 }),
+                cache: vec![],
             },
         ],
         config: ConfigSection {
@@ -83,6 +87,8 @@ fn full_example() {
             }],
             labels: map(&[("org.example.team", "platform")]),
         },
+        toolbox: Toolbox::default(),
+        digest: crate::digest::Digest::of(FULL.as_bytes()),
     };
     assert_eq!(recipe, expected);
     assert_eq!(

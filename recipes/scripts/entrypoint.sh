@@ -1,0 +1,101 @@
+#!/bin/sh
+# boxwright-entrypoint: the entrypoint of toolbox images (recipes/scripts/entrypoint.sh).
+#
+# At every boot it makes the SSH host keys (never baked into the image) and
+# /run/sshd; at the first boot it writes the boot inventory that `fork`
+# compares against (/var/lib/boxwright/boot-inventory.json). It then starts
+# sshd (22), code-server (0.0.0.0:8443) and ttyd (7681, writable), restarting
+# any that dies, runs the image's command if there is one, and keeps the
+# services running after that command ends. Under tini when the image has it,
+# else this shell is the init: it reaps children in `wait`.
+set -u
+
+if [ "$$" = 1 ] && [ -z "${BOXWRIGHT_INIT:-}" ] && command -v tini >/dev/null 2>&1; then
+  BOXWRIGHT_INIT=tini exec tini -- "$0" "$@"
+fi
+export BOXWRIGHT_INIT="${BOXWRIGHT_INIT:-sh}"
+
+log() { echo "boxwright-entrypoint: $*" >&2; }
+
+INVENTORY=/var/lib/boxwright/boot-inventory.json
+
+# One JSON array of strings from the lines on stdin.
+json_lines() {
+  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/"/' | paste -sd, - | sed -e 's/^/[/' -e 's/$/]/'
+}
+
+write_inventory() {
+  mkdir -p /var/lib/boxwright
+  apt=$(if command -v dpkg-query >/dev/null 2>&1; then
+          dpkg-query -W -f='${Package}=${Version}\n' 2>/dev/null
+        fi | json_lines)
+  pip=$(if command -v python3 >/dev/null 2>&1; then
+          python3 -m pip list --format=freeze 2>/dev/null
+        fi | json_lines)
+  npm=$(if command -v npm >/dev/null 2>&1; then
+          npm ls -g --depth=0 --parseable --long 2>/dev/null | sed -n 's/^[^:]*:\([^:]*@[^:]*\).*/\1/p'
+        fi | json_lines)
+  ext=$(if command -v code-server >/dev/null 2>&1; then
+          code-server --list-extensions --show-versions 2>/dev/null
+        fi | json_lines)
+  tmp="$INVENTORY.tmp"
+  printf '{"apt":%s,"pip":%s,"npm":%s,"vscode_extensions":%s}\n' "$apt" "$pip" "$npm" "$ext" >"$tmp"
+  mv "$tmp" "$INVENTORY"
+}
+
+# supervise NAME COMMAND...: runs COMMAND in the background, restarting it
+# when it exits.
+supervise() {
+  name=$1
+  shift
+  (
+    trap 'exit 0' TERM INT
+    while :; do
+      "$@"
+      log "$name exited with status $?; restarting in 2 seconds"
+      sleep 2
+    done
+  ) &
+}
+
+stop_all() {
+  log "stopping"
+  # Ignore the signal here first: `kill 0` reaches this shell too.
+  trap '' TERM INT
+  kill -TERM 0 2>/dev/null
+  exit 0
+}
+trap stop_all TERM INT
+
+SSHD=$(command -v sshd 2>/dev/null || true)
+[ -n "$SSHD" ] || [ ! -x /usr/sbin/sshd ] || SSHD=/usr/sbin/sshd
+if [ -n "$SSHD" ]; then
+  mkdir -p /run/sshd
+  chmod 0755 /run/sshd
+  ssh-keygen -A >/dev/null
+fi
+
+[ -e "$INVENTORY" ] || write_inventory || log "could not write $INVENTORY"
+
+if [ -n "$SSHD" ]; then
+  supervise sshd "$SSHD" -D -e
+fi
+if command -v code-server >/dev/null 2>&1; then
+  supervise code-server code-server --bind-addr 0.0.0.0:8443 --disable-telemetry
+fi
+if command -v ttyd >/dev/null 2>&1; then
+  shell=$(command -v bash 2>/dev/null || echo /bin/sh)
+  supervise ttyd ttyd --writable --port 7681 "$shell" -l
+fi
+
+if [ $# -gt 0 ]; then
+  "$@" &
+  cmd=$!
+  wait "$cmd"
+  log "command exited with status $?; the dev access services keep running"
+fi
+
+while :; do
+  wait
+  sleep 1
+done

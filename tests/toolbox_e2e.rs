@@ -1,0 +1,276 @@
+//! A whole toolbox image on a Debian minbase base (standing in for Ubuntu,
+//! which this machine cannot reach): Python and Node.js from Debian's
+//! packages, `apt = ["jq"]`, Claude Code from the npm registry, an install
+//! command, and the dev access layer. code-server, ttyd and gh are skipped:
+//! their pinned upstream files are not reachable from here (the artifact
+//! tests cover that path). Then podman runs it: `sshd -t` passes, the tools
+//! answer, the entrypoint serves an SSH banner, and no layer holds SSH host
+//! keys.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::*;
+
+fn recipe(dir: &Path) -> PathBuf {
+    let base = debian_base();
+    let local = dir.join("minbase.tar");
+    if fs::hard_link(&base, &local).is_err() {
+        fs::copy(&base, &local).unwrap();
+    }
+    fs::set_permissions(&local, fs::Permissions::from_mode(0o644)).unwrap();
+    write_recipe(
+        dir,
+        "toolbox.toml",
+        r#"[image]
+base = "rootfs:minbase.tar"
+dev_access = true
+
+[dev_access]
+skip = ["code-server", "ttyd", "gh"]
+
+[runtimes]
+python = "3.11"
+node = "18"
+
+[packages]
+apt = ["jq"]
+
+[ai_tools]
+install = ["claude-code"]
+
+[[steps]]
+name = "install command"
+run = "echo ready > /etc/toolbox-ready"
+"#,
+    )
+}
+
+/// Pulls `tag` of the OCI layout `store` into podman's storage under `pod`;
+/// returns the image id.
+fn pull(pod: &Path, store: &Path, tag: &str) -> String {
+    let link = PathBuf::from(format!("/tmp/boxwright-e2e-{}", std::process::id()));
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(store, &link).unwrap();
+    let out = podman(pod)
+        .args(["pull", "-q", &format!("oci:{}:{tag}", link.display())])
+        .output()
+        .expect("podman pull");
+    let _ = fs::remove_file(&link);
+    assert!(
+        out.status.success(),
+        "podman pull: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Stops and removes a container when dropped.
+struct Container<'a> {
+    pod: &'a Path,
+    id: String,
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = podman(self.pod)
+            .args(["rm", "-f", "-t", "0", &self.id])
+            .output();
+    }
+}
+
+#[test]
+fn toolbox_image_on_debian_runs_under_podman() {
+    require_root("root mode and podman");
+    require_tool("tar", "tar");
+    let t = world_tempdir();
+    let r = recipe(t.path());
+    let store = t.path().join("store");
+    let run = boxwright(&[
+        "build",
+        "--store",
+        store.to_str().unwrap(),
+        "-t",
+        "toolbox",
+        r.to_str().unwrap(),
+    ])
+    .ok();
+    for warned in ["leaves out code-server", "leaves out ttyd", "leaves out gh"] {
+        assert!(run.stderr.contains(warned), "{warned}: {}", run.stderr);
+    }
+
+    // Config: entrypoint, the SSH port only, labels describing the components.
+    let inspect = boxwright(&["inspect", "--store", store.to_str().unwrap(), "toolbox"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let cfg = &v["config"]["config"];
+    assert_eq!(
+        cfg["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/boxwright-entrypoint"])
+    );
+    let ports: Vec<&String> = cfg["ExposedPorts"].as_object().unwrap().keys().collect();
+    assert_eq!(ports, ["22/tcp"]);
+    let labels = &cfg["Labels"];
+    assert_eq!(labels["io.boxwright.runtimes"], "python=3.11,node=18");
+    assert_eq!(
+        labels["io.boxwright.dev-access"],
+        "openssh-server,claude-code"
+    );
+    assert_eq!(
+        labels["io.boxwright.dev-access.skipped"],
+        "code-server,ttyd,gh"
+    );
+    assert_eq!(labels["io.boxwright.packages"], "jq");
+    assert!(
+        labels["io.boxwright.recipe.digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let layers = v["manifest"]["layers"].as_array().unwrap();
+    // base, dev access, packages, python, node, install command (claude-code
+    // is in the dev access layer, so no AI tools layer).
+    assert_eq!(layers.len(), 6, "{layers:?}");
+
+    // No layer holds SSH host keys or apt's downloads.
+    for l in layers {
+        let blob = store
+            .join("blobs/sha256")
+            .join(l["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+        let listing = sh(Command::new("tar").arg("-tzf").arg(&blob));
+        for e in listing.lines() {
+            assert!(
+                !e.contains("etc/ssh/ssh_host_"),
+                "host key {e} in {}",
+                blob.display()
+            );
+            assert!(!e.ends_with(".deb"), "{e} in {}", blob.display());
+        }
+    }
+
+    let pod = t.path().join("podman");
+    let _cleanup = scopeguard(&pod);
+    let id = pull(&pod, &store, "toolbox:latest");
+    let check = podman(&pod)
+        .args(["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", &id, "-c"])
+        .arg(
+            "set -e; . /etc/profile; mkdir -p /run/sshd; ssh-keygen -A >/dev/null; /usr/sbin/sshd -t && echo sshd-ok; \
+             jq --version; python3 --version; node --version; claude --version; cat /etc/toolbox-ready; \
+             grep -c PasswordAuthentication /etc/ssh/sshd_config.d/00-boxwright.conf",
+        )
+        .output()
+        .expect("podman run");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "sshd-ok",
+        "jq-1.6",
+        "Python 3.11.",
+        "v18.",
+        "(Claude Code)",
+        "ready",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected} in:\n{stdout}\n{stderr}"
+        );
+    }
+
+    // The entrypoint makes host keys at boot and serves SSH.
+    let started = podman(&pod)
+        .args(["run", "-d", "--network", "none", &id])
+        .output()
+        .expect("podman run -d");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let container = Container {
+        pod: &pod,
+        id: String::from_utf8_lossy(&started.stdout).trim().to_string(),
+    };
+    let probe = r#"
+import socket, time
+def banner():
+    for _ in range(50):
+        try:
+            return socket.create_connection(("127.0.0.1", 22), timeout=2).recv(64).decode().strip()
+        except OSError:
+            time.sleep(0.2)
+    return "no answer on port 22"
+print(banner())
+"#;
+    let banner = podman(&pod)
+        .args(["exec", &container.id, "python3", "-c", probe])
+        .output()
+        .expect("podman exec");
+    let text = String::from_utf8_lossy(&banner.stdout);
+    assert!(
+        text.starts_with("SSH-2.0-OpenSSH"),
+        "banner: {text}\n{}",
+        String::from_utf8_lossy(&banner.stderr)
+    );
+    let inventory = podman(&pod)
+        .args([
+            "exec",
+            &container.id,
+            "cat",
+            "/var/lib/boxwright/boot-inventory.json",
+        ])
+        .output()
+        .expect("podman exec");
+    let inv: serde_json::Value = serde_json::from_slice(&inventory.stdout).unwrap_or_else(|e| {
+        panic!(
+            "inventory: {e}: {}",
+            String::from_utf8_lossy(&inventory.stdout)
+        )
+    });
+    assert!(
+        inv["apt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("jq="))
+    );
+    assert!(inv["npm"].as_array().unwrap().iter().any(|p| {
+        p.as_str()
+            .unwrap()
+            .starts_with("@anthropic-ai/claude-code@")
+    }));
+    let keys = podman(&pod)
+        .args([
+            "exec",
+            &container.id,
+            "sh",
+            "-c",
+            "ls /etc/ssh/ssh_host_*_key | wc -l",
+        ])
+        .output()
+        .expect("podman exec");
+    assert_ne!(
+        String::from_utf8_lossy(&keys.stdout).trim(),
+        "0",
+        "keys made at boot"
+    );
+}
+
+/// Removes podman's storage when the test ends, passed or failed.
+fn scopeguard(pod: &Path) -> impl Drop + '_ {
+    struct Guard<'a>(&'a Path);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            podman_cleanup(self.0);
+        }
+    }
+    Guard(pod)
+}
