@@ -50,30 +50,6 @@ run = "echo ready > /etc/toolbox-ready"
     )
 }
 
-/// Pulls `tag` of the OCI layout `store` into podman's storage under `pod`;
-/// returns the image id.
-fn pull(pod: &Path, store: &Path, tag: &str) -> String {
-    let link = PathBuf::from(format!("/tmp/boxwright-e2e-{}", std::process::id()));
-    let _ = fs::remove_file(&link);
-    std::os::unix::fs::symlink(store, &link).unwrap();
-    let out = podman(pod)
-        .args(["pull", "-q", &format!("oci:{}:{tag}", link.display())])
-        .output()
-        .expect("podman pull");
-    let _ = fs::remove_file(&link);
-    assert!(
-        out.status.success(),
-        "podman pull: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// Stops and removes a container when dropped.
 struct Container<'a> {
     pod: &'a Path,
@@ -158,7 +134,7 @@ fn toolbox_image_on_debian_runs_under_podman() {
 
     let pod = t.path().join("podman");
     let _cleanup = scopeguard(&pod);
-    let id = pull(&pod, &store, "toolbox:latest");
+    let id = podman_pull(&pod, &store, "toolbox:latest");
     let check = podman(&pod)
         .args(["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", &id, "-c"])
         .arg(

@@ -69,6 +69,12 @@ trap stop_all TERM INT
 
 SSHD=$(command -v sshd 2>/dev/null || true)
 [ -n "$SSHD" ] || [ ! -x /usr/sbin/sshd ] || SSHD=/usr/sbin/sshd
+# sshd needs root for port 22, host keys and privilege separation; an image
+# whose USER is someone else (kept by BYOI) gets the other services only.
+if [ -n "$SSHD" ] && [ "$(id -u)" != 0 ]; then
+  log "running as $(id -un 2>/dev/null || id -u), not root: sshd is not started"
+  SSHD=
+fi
 if [ -n "$SSHD" ]; then
   mkdir -p /run/sshd
   chmod 0755 /run/sshd
@@ -89,7 +95,9 @@ if command -v ttyd >/dev/null 2>&1; then
 fi
 
 if [ $# -gt 0 ]; then
-  "$@" &
+  # An asynchronous command reads /dev/null unless told otherwise: give it
+  # the container's stdin (podman run -i).
+  "$@" <&0 &
   cmd=$!
   wait "$cmd"
   log "command exited with status $?; the dev access services keep running"

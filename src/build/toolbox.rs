@@ -131,10 +131,92 @@ pub(crate) fn toolbox_overrides(plan: &Plan, config: &ImageConfig) -> ConfigOver
             *value = items.join(",");
         }
     }
+    let (entrypoint, cmd) = match &t.entrypoint {
+        Some(ours) => wrap_entrypoint(ours, config),
+        None => (None, None),
+    };
     ConfigOverrides {
         exposed_ports: t.ports.iter().map(|p| p.to_string()).collect(),
         labels,
-        entrypoint: t.entrypoint.clone(),
+        entrypoint,
+        cmd,
         ..ConfigOverrides::default()
+    }
+}
+
+/// The dev access entrypoint goes in front of the base's own, which it runs
+/// with the arguments: `podman run IMAGE ARGS` then does what it did on the
+/// base (BYOI keeps its entrypoint semantics) while the services run beside
+/// it. The base's cmd stays the default arguments. An image that already
+/// starts with ours (a template) keeps its entrypoint as is.
+fn wrap_entrypoint(
+    ours: &[String],
+    config: &ImageConfig,
+) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let (base_ep, base_cmd) = config
+        .config
+        .as_ref()
+        .map(|c| (c.entrypoint.clone().unwrap_or_default(), c.cmd.clone()))
+        .unwrap_or_default();
+    if base_ep.starts_with(ours) {
+        return (None, None);
+    }
+    let mut entrypoint = ours.to_vec();
+    entrypoint.extend(base_ep);
+    (Some(entrypoint), base_cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ContainerConfig;
+
+    fn config(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> ImageConfig {
+        let mut c: ImageConfig = serde_json::from_value(serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []}
+        }))
+        .unwrap();
+        c.config = Some(ContainerConfig {
+            entrypoint: entrypoint.and_then(strings),
+            cmd: cmd.and_then(strings),
+            ..ContainerConfig::default()
+        });
+        c
+    }
+
+    fn strings(v: &[&str]) -> Option<Vec<String>> {
+        Some(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn the_base_entrypoint_runs_behind_ours_with_its_cmd() {
+        let ours = vec!["/usr/local/bin/boxwright-entrypoint".to_string()];
+        let base = config(
+            Some(&["/docker-entrypoint.sh"]),
+            Some(&["nginx", "-g", "daemon off;"]),
+        );
+        assert_eq!(
+            wrap_entrypoint(&ours, &base),
+            (
+                strings(&[
+                    "/usr/local/bin/boxwright-entrypoint",
+                    "/docker-entrypoint.sh"
+                ]),
+                strings(&["nginx", "-g", "daemon off;"])
+            )
+        );
+        // No entrypoint: the cmd becomes ours's arguments.
+        let base = config(None, Some(&["bash"]));
+        assert_eq!(
+            wrap_entrypoint(&ours, &base),
+            (
+                strings(&["/usr/local/bin/boxwright-entrypoint"]),
+                strings(&["bash"])
+            )
+        );
+        // A template already starts with ours: left alone.
+        let built = config(Some(&["/usr/local/bin/boxwright-entrypoint"]), None);
+        assert_eq!(wrap_entrypoint(&ours, &built), (None, None));
     }
 }

@@ -12,7 +12,7 @@ use super::{CliResult, Failure, Global};
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
     /// The recipe file (also accepted as -f RECIPE).
-    #[arg(value_name = "RECIPE", required_unless_present = "file")]
+    #[arg(value_name = "RECIPE", required_unless_present_any = ["file", "byoi"])]
     pub recipe: Option<PathBuf>,
     /// The recipe file.
     #[arg(
@@ -22,6 +22,13 @@ pub struct BuildArgs {
         conflicts_with = "recipe"
     )]
     pub file: Option<PathBuf>,
+    /// Bring your own image: add the dev access layer to REF (any image), keeping its
+    /// layers, env, entrypoint and user; no recipe needed.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["recipe", "file"])]
+    pub byoi: Option<String>,
+    /// With --byoi: leave a dev access component out (repeatable), e.g. --skip ttyd.
+    #[arg(long = "skip", value_name = "COMPONENT", requires = "byoi")]
+    pub skip: Vec<String>,
     /// Name the image NAME[:TAG] (":latest" when no tag is given).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tag: Option<String>,
@@ -53,9 +60,15 @@ pub struct BuildArgs {
 }
 
 pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
-    let recipe = a
-        .file
-        .clone()
+    // --byoi builds a recipe of its own: the image as base, the dev access layer on top.
+    let byoi_dir = match &a.byoi {
+        Some(r) => Some(byoi_recipe(r, &a.skip)?),
+        None => None,
+    };
+    let recipe = byoi_dir
+        .as_ref()
+        .map(|d| d.path().join("byoi.toml"))
+        .or_else(|| a.file.clone())
         .or_else(|| a.recipe.clone())
         .ok_or_else(|| Failure::input("no recipe given: boxwright build RECIPE.toml"))?;
     let compression: Compression = a.compression.parse().map_err(Failure::input)?;
@@ -100,4 +113,27 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         // The sink has already printed the failure, ending with its one-line reason.
         Err(e) => Err(Failure::reported(if e.is_bad_input() { 2 } else { 1 })),
     }
+}
+
+/// Writes the recipe `--byoi REF` stands for into a temp dir: REF as base,
+/// the dev access layer on, `skip` left out.
+fn byoi_recipe(reference: &str, skip: &[String]) -> Result<tempfile::TempDir, Failure> {
+    // Serialized by the toml crate so a reference can never bend the recipe.
+    let mut image = toml::Table::new();
+    image.insert("base".into(), reference.into());
+    image.insert("dev_access".into(), true.into());
+    let mut doc = toml::Table::new();
+    doc.insert("image".into(), image.into());
+    if !skip.is_empty() {
+        let mut dev = toml::Table::new();
+        let list: Vec<toml::Value> = skip.iter().map(|s| s.as_str().into()).collect();
+        dev.insert("skip".into(), list.into());
+        doc.insert("dev_access".into(), dev.into());
+    }
+    let text = format!("# boxwright build --byoi\n{doc}");
+    let dir = tempfile::tempdir()
+        .map_err(|e| Failure::failed(format!("cannot create a temp dir: {e}")))?;
+    std::fs::write(dir.path().join("byoi.toml"), text)
+        .map_err(|e| Failure::failed(format!("cannot write the --byoi recipe: {e}")))?;
+    Ok(dir)
 }

@@ -257,6 +257,17 @@ pub fn debian_base() -> PathBuf {
 /// an `oci:` reference directly: pull it, then run its id). Returns the
 /// command's output; `dir` holds podman's private storage.
 pub fn podman_run(dir: &Path, layout: &Path, tag: &str, args: &[&str]) -> Output {
+    let id = podman_pull(dir, layout, tag);
+    podman(dir)
+        .args(["run", "--rm", "--network", "none", &id])
+        .args(args)
+        .output()
+        .expect("podman run")
+}
+
+/// Pulls `tag` of the OCI layout `layout` into podman's storage under `dir`;
+/// returns the image id.
+pub fn podman_pull(dir: &Path, layout: &Path, tag: &str) -> String {
     // podman names the pulled image after the layout's path and refuses
     // upper-case letters, which temp dir names have: pull through a
     // lower-case symlink.
@@ -279,11 +290,7 @@ pub fn podman_run(dir: &Path, layout: &Path, tag: &str, args: &[&str]) -> Output
     let pulled = String::from_utf8_lossy(&pulled.stdout).into_owned();
     let id = pulled.lines().last().unwrap_or_default().trim().to_string();
     assert!(!id.is_empty(), "podman pull printed no image id");
-    podman(dir)
-        .args(["run", "--rm", "--network", "none", &id])
-        .args(args)
-        .output()
-        .expect("podman run")
+    id
 }
 
 /// `oci-image-tool validate --type image --ref name=TAG` on the store's

@@ -1,0 +1,220 @@
+//! Bring your own image: `build --byoi REF` adds the dev access layer on top
+//! of an image another tool made (umoci here, pushed by skopeo to a real
+//! registry), keeping its layers byte-identical and its config; podman then
+//! checks the SSH server in the result.
+
+#[path = "registry_support/mod.rs"]
+mod regsupport;
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use regsupport::registry::TestRegistry;
+use support::*;
+
+#[test]
+fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
+    require_tool("umoci", "umoci");
+    require_tool("skopeo", "skopeo");
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let t = tempfile::tempdir().unwrap();
+
+    // A Debian minbase image made by umoci, with its own env, user and cmd.
+    let layout = t.path().join("byo");
+    let image = format!("{}:t", layout.display());
+    sh(Command::new("umoci").args(["init", "--layout", layout.to_str().unwrap()]));
+    sh(Command::new("umoci").args(["new", "--image", &image]));
+    sh(Command::new("umoci")
+        .args(["raw", "add-layer", "--image", &image])
+        .arg(debian_base()));
+    sh(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.env",
+        "TEAM=platform",
+        "--config.user",
+        "0:0",
+        "--config.entrypoint",
+        "/usr/bin/env",
+        "--config.cmd",
+        "sh",
+        "--config.cmd",
+        "-c",
+        "--config.cmd",
+        "echo base-cmd-$TEAM",
+        "--os",
+        "linux",
+        "--architecture",
+        "amd64",
+    ]));
+    sh(Command::new("umoci").args(["gc", "--layout", layout.to_str().unwrap()]));
+    let base_ref = format!("{host}/byo/debian:1");
+    sh(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{image}"),
+        &format!("docker://{base_ref}"),
+    ]));
+    let conf = t.path().join("registries.toml");
+    fs::write(
+        &conf,
+        format!("[[registry]]\nhost = \"{host}\"\ninsecure = true\n"),
+    )
+    .unwrap();
+
+    let store = t.path().join("store");
+    let s = store.to_str().unwrap();
+    let run = boxwright(&[
+        "build",
+        "--store",
+        s,
+        "--registries-conf",
+        conf.to_str().unwrap(),
+        "--byoi",
+        &base_ref,
+        // Their pinned upstream files are not reachable from this machine.
+        "--skip",
+        "code-server",
+        "--skip",
+        "ttyd",
+        "--skip",
+        "gh",
+        "--skip",
+        "claude-code",
+        "-t",
+        "byoi:1",
+    ])
+    .ok();
+    assert!(
+        run.stderr.contains("leaves out ttyd"),
+        "skips are warned about: {}",
+        run.stderr
+    );
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&boxwright(&["inspect", "--store", s, "byoi:1"]).ok().stdout).unwrap();
+    let layers: Vec<&str> = inspect["manifest"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let base_manifest: serde_json::Value =
+        serde_json::from_str(&sh(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{base_ref}"),
+        ])))
+        .unwrap();
+    let base_layer = base_manifest["layers"][0]["digest"].as_str().unwrap();
+    assert_eq!(
+        layers[0], base_layer,
+        "the image's own layer is kept byte-identical"
+    );
+    assert_eq!(layers.len(), 2, "one dev access layer on top: {layers:?}");
+    let cfg = &inspect["config"]["config"];
+    assert!(
+        cfg["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "TEAM=platform"),
+        "{cfg}"
+    );
+    assert_eq!(cfg["User"], "0:0");
+    assert!(cfg["ExposedPorts"].get("22/tcp").is_some(), "{cfg}");
+    let skipped = cfg["Labels"]["io.boxwright.dev-access.skipped"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(skipped.contains("ttyd"), "{cfg}");
+
+    // Entrypoint semantics kept: ours in front of the base's, the base's cmd as arguments.
+    assert_eq!(
+        cfg["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/boxwright-entrypoint", "/usr/bin/env"])
+    );
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["sh", "-c", "echo base-cmd-$TEAM"])
+    );
+
+    let pod = t.path().join("podman");
+    let _cleanup = Cleanup(&pod);
+    let id = podman_pull(&pod, &store, "byoi:1");
+    let check = podman(&pod)
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/bin/sh",
+            &id,
+            "-c",
+        ])
+        .arg("ssh-keygen -A >/dev/null && mkdir -p /run/sshd && /usr/sbin/sshd -t && echo sshd-ok")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        stdout.contains("sshd-ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // Run as the image is meant to be: the base's command runs (through its
+    // entrypoint) and sshd is started beside it; then with arguments, which
+    // go to the base's entrypoint as they did on the base.
+    for (args, expected) in [
+        (vec![], "base-cmd-platform"),
+        (vec!["sh", "-c", "echo args-$TEAM"], "args-platform"),
+    ] {
+        let started = podman(&pod)
+            .args(["run", "-d", "--network", "none", &id])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        let container = String::from_utf8_lossy(&started.stdout).trim().to_string();
+        let mut seen = String::new();
+        for _ in 0..50 {
+            let logs = podman(&pod).args(["logs", &container]).output().unwrap();
+            let comms = podman(&pod)
+                .args(["exec", &container, "sh", "-c", "cat /proc/[0-9]*/comm"])
+                .output()
+                .unwrap();
+            seen = format!(
+                "{}{}\n{}",
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr),
+                String::from_utf8_lossy(&comms.stdout)
+            );
+            if seen.contains(expected) && seen.lines().any(|l| l == "sshd") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let _ = podman(&pod)
+            .args(["rm", "-f", "-t", "0", &container])
+            .output();
+        assert!(seen.contains(expected), "{expected} in:\n{seen}");
+        assert!(seen.lines().any(|l| l == "sshd"), "sshd running:\n{seen}");
+    }
+}
+
+/// Removes podman's per-test storage even when an assertion fails.
+struct Cleanup<'a>(&'a std::path::Path);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        podman_cleanup(self.0);
+    }
+}
