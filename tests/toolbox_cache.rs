@@ -169,4 +169,16 @@ fn apt_caches_are_mounts_not_layers_and_a_rebuild_downloads_nothing() {
         .collect();
     assert!(fetched.is_empty(), "downloaded again: {fetched:?}");
     assert_eq!(debs_in(&archives), debs, "no new downloads");
+
+    // `gc --cache-mounts` empties them (apt's files of the _apt user too),
+    // leaving the images alone.
+    let s = store.to_str().unwrap();
+    let gc = boxwright(&["gc", "--store", s, "--cache-mounts"]).ok();
+    assert!(gc.stderr.contains("emptied"), "{}", gc.stderr);
+    let state = store.with_extension("state");
+    for dir in ["mounts", "trash"] {
+        let left: Vec<_> = fs::read_dir(state.join(dir)).unwrap().collect();
+        assert!(left.is_empty(), "{dir} after gc: {left:?}");
+    }
+    boxwright(&["inspect", "--store", s, "jq2"]).ok();
 }

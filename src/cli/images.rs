@@ -75,7 +75,14 @@ pub struct LoadArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct GcArgs {}
+pub struct GcArgs {
+    /// Also empty the cache mounts kept across builds (apt, npm, pip downloads).
+    #[arg(long)]
+    pub cache_mounts: bool,
+    /// Also remove the upstream artifacts (runtime tarballs…) downloaded for builds.
+    #[arg(long)]
+    pub artifacts: bool,
+}
 
 fn open_store(global: &Global) -> Result<Store, Failure> {
     let root = global.store_root();
@@ -250,9 +257,12 @@ pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
     Ok(())
 }
 
-pub fn gc(global: &Global, _a: &GcArgs) -> CliResult {
+pub fn gc(global: &Global, a: &GcArgs) -> CliResult {
     let store = open_store(global)?;
     let report = store.gc().context("collecting garbage")?;
+    let pruned = store
+        .prune_build_caches(a.cache_mounts, a.artifacts)
+        .context("emptying the build caches")?;
     let trash = store.trash_entries();
     if !trash.is_empty() {
         // Unpacked layers may hold files of subordinate ids: remove them
@@ -273,5 +283,8 @@ pub fn gc(global: &Global, _a: &GcArgs) -> CliResult {
         human_bytes(report.freed_bytes),
         report.kept_blobs
     );
+    if a.cache_mounts || a.artifacts {
+        eprintln!("emptied {} cache mounts and artifact dirs", pruned.len());
+    }
     Ok(())
 }

@@ -95,6 +95,31 @@ impl Store {
         Ok(report)
     }
 
+    /// Empties the build-time caches that images never reference, under the
+    /// exclusive store lock: the cache mounts (`ROOT.state/mounts`, apt/npm/pip
+    /// downloads kept across builds) when `mounts`, and the verified upstream
+    /// artifacts (`ROOT.state/artifacts`) when `artifacts`. Entries go to the
+    /// trash (package managers in steps leave files of subordinate ids there);
+    /// returns what was moved.
+    pub fn prune_build_caches(&self, mounts: bool, artifacts: bool) -> Result<Vec<PathBuf>> {
+        let _store_lock = self.lock_exclusive()?;
+        let mut moved = Vec::new();
+        let dirs = [
+            (mounts, self.mounts_dir()),
+            (artifacts, self.artifacts_dir()),
+        ];
+        for (_, dir) in dirs.iter().filter(|(on, _)| *on) {
+            if !dir.exists() {
+                continue;
+            }
+            for (_, path) in list_dir(dir)? {
+                self.move_to_trash(&path)?;
+                moved.push(path);
+            }
+        }
+        Ok(moved)
+    }
+
     /// Digests of every sha256 blob file (other names in `blobs/sha256` are left alone).
     fn blob_digests(&self) -> Result<Vec<Digest>> {
         let dir = self.root().join("blobs/sha256");

@@ -209,3 +209,41 @@ fn gc_waits_for_builds_holding_the_shared_lock() {
     let report = gc.join().unwrap().unwrap();
     assert_eq!(report.removed_blobs, vec![blob.digest]);
 }
+
+#[test]
+fn build_caches_are_emptied_only_when_asked_and_only_they() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let apt = store.mount_cache_dir("/var/cache/apt").unwrap();
+    fs::create_dir_all(apt.join("archives")).unwrap();
+    fs::write(apt.join("archives/jq.deb"), "deb").unwrap();
+    let artifact = store.artifacts_dir().join("go/1.23.4");
+    fs::create_dir_all(&artifact).unwrap();
+    fs::write(artifact.join("go.tar.gz"), "tgz").unwrap();
+    let (manifest, ..) = image(&store, &["kept"]);
+    store.tag("kept:1", manifest).unwrap();
+
+    assert!(store.prune_build_caches(false, false).unwrap().is_empty());
+    assert!(apt.join("archives/jq.deb").exists());
+
+    let moved = store.prune_build_caches(true, false).unwrap();
+    assert_eq!(moved, vec![apt.clone()]);
+    assert!(!apt.exists());
+    assert!(artifact.join("go.tar.gz").exists(), "artifacts stay");
+
+    let moved = store.prune_build_caches(false, true).unwrap();
+    assert_eq!(moved, vec![store.artifacts_dir().join("go")]);
+    assert!(!artifact.exists());
+    assert_eq!(store.trash_entries().len(), 2, "both wait in the trash");
+    assert!(store.resolve("kept:1").is_ok(), "images are untouched");
+    // The cache mount comes back empty on the next build.
+    assert!(
+        store
+            .mount_cache_dir("/var/cache/apt")
+            .unwrap()
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}

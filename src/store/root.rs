@@ -99,12 +99,12 @@ impl Store {
         default_root_from(|name| std::env::var_os(name))
     }
 
-    /// The store's layout (also reachable through `Deref`).
     /// boxwright's own state beside the layout (`ROOT.state`).
     pub fn state_dir(&self) -> &Path {
         &self.extras
     }
 
+    /// The store's layout (also reachable through `Deref`).
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -139,6 +139,11 @@ impl Store {
         self.extras.join("artifacts")
     }
 
+    /// Where the cache mounts' host directories live (`ROOT.state/mounts`).
+    pub fn mounts_dir(&self) -> PathBuf {
+        self.extras.join("mounts")
+    }
+
     /// The host directory behind the cache mount at `container_path` (such as
     /// `/var/cache/apt`), created if missing. Kept across builds; never in a layer.
     pub fn mount_cache_dir(&self, container_path: &str) -> Result<PathBuf> {
@@ -153,7 +158,7 @@ impl Store {
                 }
             })
             .collect();
-        let dir = self.extras.join("mounts").join(name);
+        let dir = self.mounts_dir().join(name);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         Ok(dir)
     }
