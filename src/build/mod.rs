@@ -221,7 +221,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         sink.emit(&Event::StepStarted {
             step: ps.number,
             total,
-            description,
+            description: description.clone(),
         });
         let started = Instant::now();
         let action = match &ps.step.kind {
@@ -264,7 +264,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             Ok(StepResult::Exit(code)) => {
                 return Err(BuildError::StepFailed {
                     step: ps.number,
-                    command: ps.created_by.clone(),
+                    command: description,
                     exit_code: code,
                     last_lines: tail.lines.into_iter().collect(),
                 });

@@ -28,10 +28,18 @@ pub(crate) struct Script {
     text: String,
 }
 
+/// The title of a script [`Script::new`] made, from its first line.
+pub fn title(text: &str) -> Option<&str> {
+    text.lines().next()?.strip_prefix(TITLE_PREFIX)
+}
+
+/// How a generated script's first line starts.
+const TITLE_PREFIX: &str = "# boxwright: ";
+
 impl Script {
     /// A script titled `title` (its first line), starting with the helpers.
     pub fn new(title: &str) -> Script {
-        let mut text = format!("# boxwright: {title}\n");
+        let mut text = format!("{TITLE_PREFIX}{title}\n");
         text.push_str(LIB_SH);
         Script { text }
     }
@@ -112,6 +120,8 @@ mod tests {
         s.file("/x", "0644", "BOXWRIGHT_EOF\nhi");
         let text = s.finish();
         assert!(text.starts_with("# boxwright: test\n"));
+        assert_eq!(title(&text), Some("test"));
+        assert_eq!(title("echo hi"), None);
         assert!(text.contains("<<'BOXWRIGHT_EOF_'\nBOXWRIGHT_EOF\nhi\nBOXWRIGHT_EOF_\n"));
     }
 

@@ -85,12 +85,25 @@ impl Step {
     /// [`Step::describe`] as one line of at most [`SUMMARY_CHARS`] characters (blank
     /// runs, newlines included, become one space), for progress lines and error
     /// messages, which are one line each.
+    ///
+    /// A component's generated script is summarised by its title (`RUN [boxwright]
+    /// dev access layer: openssh-server`): the whole script is in the image history,
+    /// and a progress line or error should say which component it is. A recipe step
+    /// with a `name` leads with it.
     pub fn summary(&self) -> String {
-        let line = self
-            .describe()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let generated = match &self.kind {
+            StepKind::Run {
+                command: RunCommand::Shell(text),
+                ..
+            } => super::scripts::title(text),
+            _ => None,
+        };
+        let text = match (generated, &self.name) {
+            (Some(title), _) => format!("RUN [boxwright] {title}"),
+            (None, Some(name)) => format!("{name}: {}", self.describe()),
+            (None, None) => self.describe(),
+        };
+        let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
         if line.chars().count() <= SUMMARY_CHARS {
             return line;
         }

@@ -188,7 +188,7 @@ mkdir -p /x
         first.describe(),
         "RUN A_B= GREETING=hello /bin/echo hi there"
     );
-    assert_eq!(first.summary(), first.describe());
+    assert_eq!(first.summary(), format!("say hi: {}", first.describe()));
     assert_eq!(second.summary(), "RUN /bin/sh -c set -e mkdir -p /x");
     assert_eq!(second.index, 1);
     assert_eq!(second.line, 9);
@@ -307,4 +307,14 @@ fn long_steps_are_summarised_on_one_line() {
         summary.ends_with('…') && !summary.contains('\n'),
         "{summary}"
     );
+}
+
+#[test]
+fn named_and_generated_steps_are_summarised_by_name_and_title() {
+    let recipe = parse(
+        "[image]\nbase = \"scratch\"\n[[steps]]\nname = \"deps\"\nrun = \"make deps\"\n\
+         [[steps]]\nrun = \"# boxwright: runtime go 1.23\\nset -eu\\ntar xf go.tgz\"\n",
+    );
+    assert_eq!(recipe.steps[0].summary(), "deps: RUN /bin/sh -c make deps");
+    assert_eq!(recipe.steps[1].summary(), "RUN [boxwright] runtime go 1.23");
 }
