@@ -14,13 +14,7 @@ use support::*;
 const STEP: &str = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server";
 
 fn recipe(dir: &std::path::Path) -> PathBuf {
-    let base = debian_base();
-    let local = dir.join("minbase.tar");
-    // A hard link when possible: the base is 170 MB.
-    if fs::hard_link(&base, &local).is_err() {
-        fs::copy(&base, &local).unwrap();
-    }
-    fs::set_permissions(&local, fs::Permissions::from_mode(0o644)).unwrap();
+    debian_base_in(dir);
     let r = write_recipe(
         dir,
         "apt.toml",

@@ -8,7 +8,6 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,12 +20,7 @@ Dir::Cache::srcpkgcache "";
 "#;
 
 fn recipe(dir: &Path) -> PathBuf {
-    let base = debian_base();
-    let local = dir.join("minbase.tar");
-    if fs::hard_link(&base, &local).is_err() {
-        fs::copy(&base, &local).unwrap();
-    }
-    fs::set_permissions(&local, fs::Permissions::from_mode(0o644)).unwrap();
+    debian_base_in(dir);
     fs::create_dir_all(dir.join("files")).unwrap();
     fs::write(dir.join("files/docker-clean"), DOCKER_CLEAN).unwrap();
     write_recipe(

@@ -9,20 +9,13 @@
 
 mod support;
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::*;
 
 fn recipe(dir: &Path) -> PathBuf {
-    let base = debian_base();
-    let local = dir.join("minbase.tar");
-    if fs::hard_link(&base, &local).is_err() {
-        fs::copy(&base, &local).unwrap();
-    }
-    fs::set_permissions(&local, fs::Permissions::from_mode(0o644)).unwrap();
+    debian_base_in(dir);
     write_recipe(
         dir,
         "toolbox.toml",

@@ -1,4 +1,10 @@
-//! The catalog's sources, built into the binary.
+//! The catalog's sources, built into the binary (or read from a directory
+//! given with `--catalog`).
+
+use std::fs;
+use std::path::Path;
+
+use super::CatalogError;
 
 /// The text of every catalog file.
 pub(crate) struct Sources {
@@ -53,3 +59,51 @@ pub(crate) const SOURCES: Sources = Sources {
         ),
     ],
 };
+
+/// The built-in sources with each file that `dir` has in place of its
+/// built-in namesake. The texts are leaked: a catalog lives as long as the
+/// process, and [`Sources`] borrows `'static` text like the built-in one.
+pub(crate) fn with_dir(dir: &Path) -> Result<Sources, CatalogError> {
+    let read = |name: &str, built_in: &'static str| -> Result<&'static str, CatalogError> {
+        let path = dir.join(name);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Box::leak(text.into_boxed_str())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(built_in),
+            Err(e) => Err(unreadable(&path, &e)),
+        }
+    };
+    let mut recipes: Vec<(&'static str, &'static str)> = SOURCES.template_recipes.to_vec();
+    let templates_dir = dir.join("templates");
+    if templates_dir.is_dir() {
+        let entries = fs::read_dir(&templates_dir).map_err(|e| unreadable(&templates_dir, &e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| unreadable(&templates_dir, &e))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !name.ends_with(".toml") {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(|e| unreadable(&path, &e))?;
+            let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+            let text: &'static str = Box::leak(text.into_boxed_str());
+            recipes.retain(|(n, _)| *n != name);
+            recipes.push((name, text));
+        }
+    }
+    Ok(Sources {
+        runtimes: read("runtimes.toml", SOURCES.runtimes)?,
+        packages: read("packages.toml", SOURCES.packages)?,
+        ai_tools: read("ai-tools.toml", SOURCES.ai_tools)?,
+        dev_access: read("dev-access.toml", SOURCES.dev_access)?,
+        templates: read("templates.toml", SOURCES.templates)?,
+        template_recipes: Box::leak(recipes.into_boxed_slice()),
+    })
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> CatalogError {
+    CatalogError::Parse {
+        file: path.display().to_string(),
+        message: format!("cannot read it: {e}"),
+    }
+}

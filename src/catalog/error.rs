@@ -1,8 +1,8 @@
 //! The catalog stage's error type.
 
 /// A catalog file that does not parse or does not hold together. The built-in
-/// catalog is checked by the test suite, so users see this only for a
-/// broken build of boxwright.
+/// catalog is checked by the test suite, so users see this for their own
+/// `--catalog` files (or a broken build of boxwright).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CatalogError {
     /// Not valid TOML, or not the catalog's schema.

@@ -4,6 +4,9 @@
 //!
 //! It is data, kept as TOML in `recipes/catalog/` and `recipes/templates/` and
 //! built into the binary; [`Catalog::builtin`] parses and validates it once.
+//! `--catalog DIR` (or `$BOXWRIGHT_CATALOG`) replaces any of its files with
+//! the same-named file of DIR, for a site that pins its own versions or its
+//! own builds of a component ([`Catalog::use_dir`]).
 //! The recipe stage checks a recipe's choices against it, and the expansion
 //! of a recipe into steps reads install methods, pinned artifacts and PATH
 //! additions from it.
@@ -21,6 +24,9 @@ mod tools;
 mod tests;
 
 use std::sync::OnceLock;
+
+/// The directory given to [`Catalog::use_dir`].
+static OVERRIDE: OnceLock<std::path::PathBuf> = OnceLock::new();
 
 pub use artifact::{Arch, ArtifactFile, ArtifactSpec, Checksum};
 pub use error::CatalogError;
@@ -41,13 +47,26 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The catalog built into this binary, parsed and validated on first use.
+    /// The catalog in use, parsed and validated on first use: the one built
+    /// into this binary, with the files of the [`Catalog::use_dir`] directory
+    /// in place of the built-in ones.
     pub fn builtin() -> Result<&'static Catalog, CatalogError> {
         static CATALOG: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
         CATALOG
-            .get_or_init(|| Catalog::parse(&data::SOURCES))
+            .get_or_init(|| match OVERRIDE.get() {
+                Some(dir) => data::with_dir(dir).and_then(|s| Catalog::parse(&s)),
+                None => Catalog::parse(&data::SOURCES),
+            })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Makes [`Catalog::builtin`] read `dir`'s catalog files (`runtimes.toml`,
+    /// `packages.toml`, `ai-tools.toml`, `dev-access.toml`, `templates.toml`,
+    /// `templates/*.toml`) instead of the built-in ones; files it lacks stay
+    /// built in. Call it before the catalog's first use; later calls are ignored.
+    pub fn use_dir(dir: &std::path::Path) {
+        let _ = OVERRIDE.set(dir.to_path_buf());
     }
 
     /// Parses and validates catalog sources (the built-in ones, or others in tests).

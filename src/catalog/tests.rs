@@ -185,3 +185,29 @@ fn template_images_have_a_conventional_name() {
         assert!(t.recipe.contains("[image]"), "{}", t.name);
     }
 }
+
+#[test]
+fn a_catalog_dir_replaces_only_the_files_it_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = Catalog::parse(&data::with_dir(dir.path()).unwrap()).unwrap();
+    assert_eq!(same.runtimes.len(), 11);
+
+    // A site pinning its own ttyd: only that entry changes.
+    let text = data::SOURCES.dev_access.replace(
+        "8a217c968aba172e0dbf3f34447218dc015bc4d5e59bf51db2f2cd12b7be4f55",
+        &"ab".repeat(32),
+    );
+    std::fs::write(dir.path().join("dev-access.toml"), text).unwrap();
+    let site = Catalog::parse(&data::with_dir(dir.path()).unwrap()).unwrap();
+    let ttyd = site.dev_component("ttyd").unwrap();
+    let pinned = format!("{:?}", ttyd);
+    assert!(pinned.contains(&"ab".repeat(32)), "{pinned}");
+    assert_eq!(site.runtimes.len(), 11, "runtimes stay built in");
+
+    std::fs::write(dir.path().join("runtimes.toml"), "[[runtime]]\nname = 3\n").unwrap();
+    let err = Catalog::parse(&data::with_dir(dir.path()).unwrap()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("catalog runtimes.toml: "),
+        "{err}"
+    );
+}

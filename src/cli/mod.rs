@@ -90,6 +90,10 @@ pub struct Global {
     #[arg(long, global = true, value_name = "MODE", default_value = "auto",
           env = "BOXWRIGHT_PROGRESS", value_parser = ["auto", "tty", "plain", "json"])]
     pub progress: String,
+    /// A directory of catalog files used instead of the built-in ones of the same
+    /// name (runtimes.toml, dev-access.toml, templates/…): pin your own versions.
+    #[arg(long, global = true, value_name = "DIR", env = "BOXWRIGHT_CATALOG")]
+    pub catalog: Option<PathBuf>,
 }
 
 impl Global {
@@ -178,6 +182,16 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&cli.global.log_level);
+    if let Some(dir) = &cli.global.catalog {
+        if !dir.is_dir() {
+            eprintln!(
+                "boxwright: --catalog {}: not a directory; give the directory holding your catalog files",
+                dir.display()
+            );
+            return 2;
+        }
+        boxwright::catalog::Catalog::use_dir(dir);
+    }
     let result = match &cli.command {
         Command::Build(a) => build::run(&cli.global, a),
         Command::Images(a) => images::images(&cli.global, a),

@@ -2,6 +2,8 @@
 //! independent tools, unprivileged users and podman.
 #![allow(dead_code)]
 
+pub mod file_server;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -239,7 +241,9 @@ pub fn debian_base() -> PathBuf {
         // Another test binary may be making it right now.
         let lock = fs::File::create(dir.join("minbase.lock")).unwrap();
         lock.lock().unwrap();
-        if !out.exists() {
+        // An empty or cut file (a test that once copied it onto itself) is made again.
+        let usable = fs::metadata(&out).is_ok_and(|m| m.len() > 10 << 20);
+        if !usable {
             let tmp = dir.join("minbase.tmp.tar");
             sh(Command::new("mmdebstrap")
                 .env("SOURCE_DATE_EPOCH", "0")
@@ -251,6 +255,21 @@ pub fn debian_base() -> PathBuf {
         out
     })
     .clone()
+}
+
+/// [`debian_base`] as `DIR/minbase.tar` (for `base = "rootfs:minbase.tar"`):
+/// a hard link when possible (it is 170 MB), else a copy; left alone when
+/// already there, since copying the cache onto a link to itself would empty it.
+pub fn debian_base_in(dir: &Path) -> PathBuf {
+    let base = debian_base();
+    let local = dir.join("minbase.tar");
+    if !local.exists() && fs::hard_link(&base, &local).is_err() {
+        let tmp = dir.join("minbase.tar.tmp");
+        fs::copy(&base, &tmp).unwrap();
+        fs::rename(&tmp, &local).unwrap();
+    }
+    fs::set_permissions(&local, fs::Permissions::from_mode(0o644)).unwrap();
+    local
 }
 
 /// Runs an image from an OCI layout with podman (`podman run` cannot take
