@@ -147,17 +147,16 @@ impl Store {
     /// The host directory behind the cache mount at `container_path` (such as
     /// `/var/cache/apt`), created if missing. Kept across builds; never in a layer.
     pub fn mount_cache_dir(&self, container_path: &str) -> Result<PathBuf> {
-        let name: String = container_path
-            .trim_matches('/')
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
-                    c
-                } else {
-                    '+'
-                }
-            })
-            .collect();
+        // `/var/cache/apt` → `var+cache+apt`: readable, and one-to-one, since
+        // every other byte (`+` included) is written as %XX.
+        let mut name = String::new();
+        for b in container_path.trim_matches('/').bytes() {
+            match b {
+                b'/' => name.push('+'),
+                b if b.is_ascii_alphanumeric() || b"._-".contains(&b) => name.push(b as char),
+                b => name.push_str(&format!("%{b:02X}")),
+            }
+        }
         let dir = self.mounts_dir().join(name);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         Ok(dir)
@@ -218,6 +217,20 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_mount_dirs_are_one_to_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let name = |p: &str| {
+            let d = store.mount_cache_dir(p).unwrap();
+            d.file_name().unwrap().to_string_lossy().into_owned()
+        };
+        assert_eq!(name("/var/cache/apt"), "var+cache+apt");
+        assert_eq!(name("/a+b"), "a%2Bb");
+        assert_ne!(name("/a+b"), name("/a/b"));
+        assert_eq!(name("/root/my cache"), "root+my%20cache");
+    }
 
     #[test]
     fn open_creates_the_extras_and_a_plain_layout() {
