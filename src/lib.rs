@@ -4,7 +4,8 @@
 //! `catalog` → `recipe` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
 //! with `progress` events alongside and `build` driving the whole.
 //! `artifact` fetches and verifies the catalog's pinned upstream files for
-//! `build`. `digest` and `media` hold the primitives every stage shares. A module
+//! `build`; `mirror` holds the download mirror rules `artifact`, `sandbox` and
+//! `build` apply. `digest` and `media` hold the primitives every stage shares. A module
 //! uses the types of the stages before it, never those after it.
 
 pub mod digest;
@@ -12,6 +13,7 @@ pub mod media;
 
 pub mod artifact;
 pub mod catalog;
+pub mod mirror;
 
 pub mod build;
 pub mod image;
