@@ -27,7 +27,7 @@ pub enum ArtifactError {
     },
     /// `--offline` and some artifacts would need the network.
     #[error(
-        "--offline: this build needs {} download(s) that are not in the artifact cache: {}; run once without --offline or give --artifact-mirror DIR",
+        "--offline: this build needs {} download(s) that are not in the artifact cache: {}; run once without --offline, or give an internal mirror (--artifact-mirror DIR_OR_URL, or --mirror FROM=TO for their URLs)",
         missing.len(),
         missing.join("; ")
     )]

@@ -5,12 +5,15 @@
 //!
 //! Where a file is looked for: the cache first
 //! (`ROOT.state/artifacts/<algorithm>-<hex>/<file>`), then either upstream's
-//! URL or, with a mirror (`--artifact-mirror DIR_OR_URL`), only
-//! `MIRROR/<component>/<version>/<file>`, as air-gapped builders need. A file
-//! whose checksum differs is discarded and the build fails naming it; a file
-//! found nowhere fails the build naming every place looked in. With
-//! `offline`, nothing is fetched over the network and
+//! URL (rewritten by the build's download mirrors, `--mirror FROM=TO`, when
+//! one covers it) or, with an artifact mirror (`--artifact-mirror
+//! DIR_OR_URL`), only `MIRROR/<component>/<version>/<file>`, as air-gapped
+//! builders need. A file whose checksum differs is discarded and the build
+//! fails naming it; a file found nowhere fails the build naming every place
+//! looked in. With `offline`, nothing is fetched from upstream: only the
+//! cache and mirrors (which are internal) are used, and
 //! [`Fetcher::check_offline`] lists up front everything a build would need.
+//! URLs are shown with their credentials masked.
 
 mod error;
 mod http;
@@ -25,6 +28,7 @@ use std::path::PathBuf;
 pub use error::ArtifactError;
 
 use crate::catalog::ArtifactFile;
+use crate::mirror::{Mirrors, redact};
 use verify::{HashingWriter, file_checksum};
 
 /// One artifact to get.
@@ -68,7 +72,7 @@ impl Mirror {
         }
     }
 
-    /// Where `req` is in this mirror.
+    /// Where `req` is in this mirror (credentials included).
     fn location(&self, req: &Request<'_>) -> String {
         match self {
             Mirror::Dir(dir) => dir.join(req.mirror_path()).display().to_string(),
@@ -82,7 +86,16 @@ impl Mirror {
 pub struct Fetcher {
     cache: PathBuf,
     mirror: Option<Mirror>,
+    rewrites: Mirrors,
     offline: bool,
+}
+
+/// Where a fetcher looks for an artifact that is not cached.
+enum Source {
+    /// A directory mirror's file.
+    Dir(PathBuf),
+    /// A URL: `internal` when it is a mirror's, which `offline` allows.
+    Url { url: String, internal: bool },
 }
 
 impl Fetcher {
@@ -91,7 +104,36 @@ impl Fetcher {
         Fetcher {
             cache,
             mirror,
+            rewrites: Mirrors::default(),
             offline,
+        }
+    }
+
+    /// Upstream URLs that a download mirror covers are fetched from it
+    /// (when no artifact mirror is given, which takes precedence).
+    pub fn with_rewrites(mut self, rewrites: Mirrors) -> Fetcher {
+        self.rewrites = rewrites;
+        self
+    }
+
+    /// Where `req` comes from when it is not cached.
+    fn source(&self, req: &Request<'_>) -> Source {
+        match &self.mirror {
+            Some(Mirror::Dir(dir)) => Source::Dir(dir.join(req.mirror_path())),
+            Some(m @ Mirror::Url(_)) => Source::Url {
+                url: m.location(req),
+                internal: true,
+            },
+            None => match self.rewrites.rewrite(&req.file.url) {
+                Some(url) => Source::Url {
+                    url,
+                    internal: true,
+                },
+                None => Source::Url {
+                    url: req.file.url.clone(),
+                    internal: false,
+                },
+            },
         }
     }
 
@@ -104,32 +146,23 @@ impl Fetcher {
             .join(&req.file.file)
     }
 
-    /// Whether `req` can be had without the network: cached, or in a
-    /// directory mirror.
-    fn available_offline(&self, req: &Request<'_>) -> bool {
-        if self.cached_path(req).is_file() {
-            return true;
-        }
-        match &self.mirror {
-            Some(Mirror::Dir(dir)) => dir.join(req.mirror_path()).is_file(),
-            _ => false,
-        }
-    }
-
-    /// With `offline`, fails naming every artifact of `reqs` that would need
-    /// the network; without, does nothing.
+    /// With `offline`, fails naming every artifact of `reqs` that is
+    /// neither cached nor in a mirror (a directory mirror must hold it; a
+    /// URL mirror is internal, so it is trusted to); without, does nothing.
     pub fn check_offline(&self, reqs: &[Request<'_>]) -> Result<(), ArtifactError> {
         if !self.offline {
             return Ok(());
         }
         let mut missing: Vec<String> = Vec::new();
         for r in reqs {
-            if self.available_offline(r) {
+            if self.cached_path(r).is_file() {
                 continue;
             }
-            let from = match &self.mirror {
-                Some(m) => m.location(r),
-                None => r.file.url.clone(),
+            let from = match self.source(r) {
+                Source::Dir(path) if path.is_file() => continue,
+                Source::Dir(path) => path.display().to_string(),
+                Source::Url { internal: true, .. } => continue,
+                Source::Url { url, .. } => redact(&url),
             };
             let line = format!("{} from {from}", r.describe());
             if !missing.contains(&line) {
@@ -166,19 +199,16 @@ impl Fetcher {
             .ok_or_else(|| ArtifactError::io(&cached, std::io::Error::other("no parent")))?;
         fs::create_dir_all(dir).map_err(|e| ArtifactError::io(dir, e))?;
 
-        let place = match &self.mirror {
-            Some(Mirror::Dir(mirror)) => Place::File(mirror.join(req.mirror_path())),
-            Some(Mirror::Url(_)) | None => {
-                let url = match &self.mirror {
-                    Some(m) => m.location(req),
-                    None => req.file.url.clone(),
-                };
-                if self.offline {
-                    looked.push(format!("{url} (not fetched: --offline)"));
-                    return Err(not_found(req, looked));
-                }
-                Place::Url(url)
+        let place = match self.source(req) {
+            Source::Dir(path) => Place::File(path),
+            Source::Url {
+                url,
+                internal: false,
+            } if self.offline => {
+                looked.push(format!("{} (not fetched: --offline)", redact(&url)));
+                return Err(not_found(req, looked));
             }
+            Source::Url { url, .. } => Place::Url(url),
         };
         let tmp = tempfile::Builder::new()
             .prefix(".partial-")
@@ -199,7 +229,7 @@ impl Fetcher {
             Place::Url(url) => match http::download(url, &mut writer) {
                 Ok(()) => Ok(()),
                 Err(why) => {
-                    looked.push(format!("{url} ({why})"));
+                    looked.push(format!("{} ({why})", redact(url)));
                     return Err(not_found(req, looked));
                 }
             },
@@ -234,7 +264,7 @@ impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Place::File(p) => write!(f, "{}", p.display()),
-            Place::Url(u) => f.write_str(u),
+            Place::Url(u) => f.write_str(&redact(u)),
         }
     }
 }

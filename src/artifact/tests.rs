@@ -241,7 +241,8 @@ fn offline_lists_everything_needed_up_front() {
         "--offline: this build needs 2 download(s) that are not in the artifact cache: \
          ttyd 1.7.7 (ttyd.x86_64) from https://upstream.invalid/ttyd.x86_64; \
          code-server 4.139.1 (code-server.tar.gz) from https://upstream.invalid/code-server.tar.gz; \
-         run once without --offline or give --artifact-mirror DIR"
+         run once without --offline, or give an internal mirror \
+         (--artifact-mirror DIR_OR_URL, or --mirror FROM=TO for their URLs)"
     );
     let err = fetcher.fetch(&reqs[0]).expect_err("no network offline");
     assert!(
@@ -259,6 +260,72 @@ fn offline_lists_everything_needed_up_front() {
     let with_mirror = Fetcher::new(t.path().join("cache"), Some(Mirror::Dir(mirror)), true);
     with_mirror.check_offline(&reqs[..1]).unwrap();
     with_mirror.fetch(&reqs[0]).unwrap();
+    // A URL mirror is internal: offline trusts it to hold everything.
+    let url_mirror = Fetcher::new(
+        t.path().join("cache2"),
+        Some(Mirror::Url("http://127.0.0.1:9/m".into())),
+        true,
+    );
+    url_mirror.check_offline(&reqs).unwrap();
+}
+
+#[test]
+fn download_mirrors_rewrite_upstream_urls_even_offline() {
+    let server = Server::start();
+    server.put("/internal/ttyd.x86_64", BODY);
+    let t = tempfile::tempdir().unwrap();
+    let f = file("ttyd.x86_64", Checksum::Sha256(sha256(BODY)));
+    let other = file("code-server.tar.gz", Checksum::Sha256(sha256(b"cs")));
+    let rule = |to: &str| crate::mirror::Rule::new("https://upstream.invalid/ttyd", to).unwrap();
+    let f2 = ArtifactFile {
+        url: "https://upstream.invalid/ttyd/ttyd.x86_64".into(),
+        ..f.clone()
+    };
+    // The rule covers the directory of f2's URL only: f's and the other
+    // file's stay upstream ("ttyd/" is a directory, not a name prefix).
+    let rules = Mirrors::new([rule(&format!("{}/internal/", server.addr))]);
+    let fetcher = Fetcher::new(t.path().join("cache"), None, true).with_rewrites(rules);
+    let err = fetcher
+        .check_offline(&[req(&f2), req(&f), req(&other)])
+        .expect_err("upstream only");
+    assert!(
+        err.to_string()
+            .contains("2 download(s) that are not in the artifact cache: ttyd 1.7.7 (ttyd.x86_64) from https://upstream.invalid/ttyd.x86_64; ttyd 1.7.7 (code-server.tar.gz) from https://upstream.invalid/code-server.tar.gz;"),
+        "{err}"
+    );
+    fetcher.check_offline(&[req(&f2)]).unwrap();
+    let got = fetcher.fetch(&req(&f2)).unwrap();
+    assert_eq!(std::fs::read(got).unwrap(), BODY);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    // An artifact mirror takes precedence over the rules.
+    let both = Fetcher::new(
+        t.path().join("cache2"),
+        Some(Mirror::Url(format!("{}/am", server.addr))),
+        false,
+    )
+    .with_rewrites(Mirrors::new([rule(&format!("{}/internal/", server.addr))]));
+    let err = both
+        .fetch(&req(&f2))
+        .expect_err("not in the artifact mirror");
+    assert!(
+        err.to_string()
+            .contains("/am/ttyd/1.7.7/ttyd.x86_64 (HTTP 404"),
+        "{err}"
+    );
+    // A mirror's credentials never show in an error.
+    let secret =
+        Fetcher::new(t.path().join("cache3"), None, false).with_rewrites(Mirrors::new([rule(
+            "http://me:hunter2-secret@127.0.0.1:9/x/",
+        )]));
+    let err = secret
+        .fetch(&req(&f2))
+        .expect_err("nothing listens on port 9");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("http://***@127.0.0.1:9/x/ttyd.x86_64"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -16,6 +16,10 @@
 //! host = "registry.corp"
 //! ca_files = ["/etc/boxwright/registry-corp.pem"]
 //! tls_verify = true
+//!
+//! [mirrors]                # download mirrors for builds (crate::mirror)
+//! "http://deb.debian.org/" = "http://mirror.internal/debian-proxy/"
+//! "https://registry.npmjs.org/" = "https://npm.internal/"
 //! ```
 //!
 //! Mirrors serve pulls only (as in containers-registries.conf): they are tried
@@ -27,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::mirror::{Rule, RuleError};
 use crate::registry::error::{RegistryError, Result};
 
 /// Settings for one registry host.
@@ -61,6 +66,10 @@ pub struct RegistriesConfig {
     pub ca_files: Vec<PathBuf>,
     #[serde(default, rename = "registry")]
     pub registries: Vec<RegistrySettings>,
+    /// Download mirrors of builds, `FROM = TO` (`--mirror FROM=TO` adds to
+    /// and overrides them). Checked when the file is read.
+    #[serde(default)]
+    pub mirrors: std::collections::BTreeMap<String, String>,
 }
 
 impl RegistriesConfig {
@@ -144,7 +153,19 @@ impl RegistriesConfig {
                 *f = base.join(&*f);
             }
         }
+        cfg.mirror_rules().map_err(|e| RegistryError::Config {
+            path: path.to_path_buf(),
+            message: format!("[mirrors]: {e}"),
+        })?;
         Ok(cfg)
+    }
+
+    /// The `[mirrors]` table as rules.
+    pub fn mirror_rules(&self) -> std::result::Result<Vec<Rule>, RuleError> {
+        self.mirrors
+            .iter()
+            .map(|(from, to)| Rule::new(from, to))
+            .collect()
     }
 
     /// The settings for `host`, if it has an entry.
@@ -230,6 +251,26 @@ ca_files = ["/abs/ca.pem"]
             cfg.settings("air.gap").unwrap().ca_files,
             [PathBuf::from("/abs/ca.pem")]
         );
+        assert!(cfg.mirror_rules().unwrap().is_empty());
+    }
+
+    #[test]
+    fn download_mirrors() {
+        let cfg = RegistriesConfig::parse(
+            r#"
+[mirrors]
+"http://deb.debian.org" = "http://mirror.internal/debian-proxy"
+"https://registry.npmjs.org/" = "https://npm.internal/"
+"#,
+            Path::new("r.toml"),
+        )
+        .unwrap();
+        let m = crate::mirror::Mirrors::new(cfg.mirror_rules().unwrap());
+        assert_eq!(
+            m.rewrite("http://deb.debian.org/debian").as_deref(),
+            Some("http://mirror.internal/debian-proxy/debian")
+        );
+        assert!(m.covers(crate::mirror::NPM_REGISTRY));
     }
 
     #[test]
@@ -250,6 +291,10 @@ ca_files = ["/abs/ca.pem"]
                 "no mirrors",
             ),
             ("ca_files = 3", "invalid type"),
+            (
+                "[mirrors]\n\"http://a/\" = \"ftp://u:hunter2@b/\"",
+                "[mirrors]: mirror http://a/=ftp://***@b/: TO must be an http:// or https:// URL",
+            ),
         ] {
             let e = RegistriesConfig::parse(text, p).unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("r.toml"), "{text}: {e}");
