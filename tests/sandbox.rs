@@ -184,6 +184,7 @@ fn ca_bundle_and_proxies_reach_the_step_read_only() {
             ("no_proxy".into(), "localhost".into()),
         ],
         ca_bundle: Some(ca.clone()),
+        ..HostEnv::default()
     };
     let out = as_root(&Job::Run(spec));
     assert_eq!(out.code(), 0, "stderr: {}", out.stderr);

@@ -15,7 +15,7 @@ use crate::store::{CacheEntry, Layout, Store};
 
 use super::BuildError;
 use super::remote::{self, RegistryOptions};
-use crate::registry::Reference;
+use crate::registry::{Reference, RegistriesConfig};
 
 /// The starting point of a build.
 #[derive(Clone, Debug)]
@@ -24,12 +24,15 @@ pub struct BaseImage {
     pub layers: Vec<LayerInfo>,
 }
 
-/// Resolves the plan's base into the store.
+/// Resolves the plan's base into the store. `offline` (with the build's
+/// registries.toml) forbids pulling a registry base from a registry that has
+/// no mirrors: the copy pulled into the store before is used instead.
 pub(crate) fn resolve(
     plan: &Plan,
     store: &Store,
     settings: &LayerSettings,
     registry: &RegistryOptions,
+    offline: Option<&RegistriesConfig>,
     sink: &dyn Sink,
 ) -> Result<BaseImage, BuildError> {
     let epoch = plan.source_date_epoch;
@@ -72,6 +75,22 @@ pub(crate) fn resolve(
             let reference: Reference = r.parse().map_err(|e| {
                 BuildError::BadInput(format!("base '{r}' is not an image reference: {e}"))
             })?;
+            if let Some(config) = offline {
+                let host = reference.registry();
+                let mirrored = config.settings(host).is_some_and(|s| !s.mirrors.is_empty());
+                if !mirrored {
+                    let name = reference.to_string();
+                    let desc = store.layout().resolve(&name).map_err(|_| {
+                        BuildError::Offline(format!(
+                            "--offline: the base image {name} is not in the store and registry {host} has no mirrors in registries.toml: pull it first (boxwright pull {name}), or give {host} internal mirrors, or build without --offline"
+                        ))
+                    })?;
+                    sink.emit(&Event::Info {
+                        message: format!("--offline: using {name} as pulled before"),
+                    });
+                    return copy_image(store.layout(), &desc, store, &name);
+                }
+            }
             pull_base(&reference, store, registry, sink)
         }
         Base::Template(name) => {

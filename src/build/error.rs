@@ -37,6 +37,9 @@ pub enum BuildError {
     StepError { step: usize, message: String },
     #[error(transparent)]
     Artifact(#[from] crate::artifact::ArtifactError),
+    /// `--offline` and the build would reach the network (see `offline`).
+    #[error("{0}")]
+    Offline(String),
 }
 
 impl From<SandboxError> for BuildError {

@@ -6,6 +6,7 @@ mod base;
 mod error;
 mod log;
 mod lowers;
+mod offline;
 mod remote;
 mod toolbox;
 mod transfer;
@@ -18,6 +19,7 @@ use std::time::Instant;
 use crate::digest::Digest;
 use crate::image::{self, ConfigOverrides, ImageConfig};
 use crate::media::{Compression, Descriptor, LayerInfo};
+use crate::mirror::{Mirrors, Rule};
 use crate::plan::{LayerSettings, Plan, chain_id};
 use crate::progress::{Event, Phase, Sink, Tee};
 use crate::recipe::{Recipe, StepKind};
@@ -66,9 +68,12 @@ pub struct BuildOptions {
     /// `--artifact-mirror DIR_OR_URL`: where upstream artifacts are looked up
     /// (as `MIRROR/<component>/<version>/<file>`) instead of upstream.
     pub artifact_mirror: Option<String>,
-    /// `--offline`: fetch nothing over the network; fail up front naming
-    /// every download the build would need.
+    /// `--offline`: fetch nothing from upstream (only from caches and
+    /// mirrors); fail up front naming every download the build would need.
     pub offline: bool,
+    /// `--mirror FROM=TO`, in order; they add to and override the
+    /// `[mirrors]` of registries.toml.
+    pub mirrors: Vec<Rule>,
 }
 
 /// What a build produced.
@@ -160,9 +165,19 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         });
     }
 
+    let registries = opts.registry.load_config()?;
+    let mirrors = download_mirrors(&registries, &opts.mirrors)?;
+    if !mirrors.is_empty() {
+        let rules: Vec<String> = mirrors.rules().iter().map(Rule::to_string).collect();
+        sink.emit(&Event::Info {
+            message: format!("download mirrors: {}", rules.join(", ")),
+        });
+    }
+    let network = offline::step_network(opts.network, opts.offline, &mirrors);
+
     let store = Store::open(&opts.store)?;
     let _lock = store.lock_shared()?;
-    let fetcher = toolbox::fetcher(opts, &store);
+    let fetcher = toolbox::fetcher(opts, &store, &mirrors);
     toolbox::check_offline(&plan, &fetcher)?;
 
     let mapping = IdMapping::detect()?;
@@ -176,7 +191,8 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     };
     let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
 
-    let base = base::resolve(&plan, &store, &settings, &opts.registry, sink)?;
+    let offline_base = opts.offline.then_some(&registries);
+    let base = base::resolve(&plan, &store, &settings, &opts.registry, offline_base, sink)?;
     let mut config = base.config.clone();
     let mut layers: Vec<LayerInfo> = base.layers.clone();
     let mut run_env = env_for_steps(&config);
@@ -185,35 +201,45 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         phase: Phase::Building,
     });
     let total = plan.steps.len();
+    // Cached steps first: the first miss invalidates every later step, as
+    // their parents change.
     let mut cached_steps = 0;
-    let mut invalidated = opts.no_cache;
+    for ps in plan.steps.iter().take_while(|_| !opts.no_cache) {
+        let parent = chain_id(&diff_ids(&layers));
+        let key = ps.cache_key(
+            parent.as_ref(),
+            &step_env(&run_env, &ps.step.kind),
+            &settings,
+        );
+        let Some(hit) = store.cache_get(&key)? else {
+            break;
+        };
+        sink.emit(&Event::StepCached {
+            step: ps.number,
+            total,
+            description: ps.step.summary(),
+            layer: hit.layer.digest.clone(),
+        });
+        config.push_layer(
+            hit.layer.diff_id.clone(),
+            &ps.created_by,
+            plan.source_date_epoch,
+        );
+        layers.push(hit.layer);
+        toolbox::apply_step_env(&mut config, ps);
+        run_env = env_for_steps(&config);
+        cached_steps += 1;
+    }
+    let to_run = &plan.steps[cached_steps..];
+    if opts.offline {
+        offline::check(to_run, &mirrors)?;
+    }
     let mut runner: Option<lowers::Runner> = None;
-    for ps in &plan.steps {
-        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
-        let parent = chain_id(&diff_ids);
+    for ps in to_run {
+        let parent = chain_id(&diff_ids(&layers));
         let step_env = step_env(&run_env, &ps.step.kind);
         let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
         let description = ps.step.summary();
-        if !invalidated && let Some(hit) = store.cache_get(&key)? {
-            sink.emit(&Event::StepCached {
-                step: ps.number,
-                total,
-                description,
-                layer: hit.layer.digest.clone(),
-            });
-            config.push_layer(
-                hit.layer.diff_id.clone(),
-                &ps.created_by,
-                plan.source_date_epoch,
-            );
-            layers.push(hit.layer);
-            toolbox::apply_step_env(&mut config, ps);
-            run_env = env_for_steps(&config);
-            cached_steps += 1;
-            continue;
-        }
-        // The first miss invalidates every later step: their parents change.
-        invalidated = true;
         let r = match &mut runner {
             Some(r) => r,
             None => runner.insert(lowers::Runner::new(&store, &workers, opts.diff, sink)?),
@@ -243,18 +269,19 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         let mut tail = Tail::new(20);
         let number = ps.number;
         let mut on_line = |line: &str| {
-            tail.push(line);
-            sink.emit(&Event::Log {
-                step: number,
-                line: line.to_string(),
-            });
+            let line = mirrors.scrub(line);
+            tail.push(&line);
+            sink.emit(&Event::Log { step: number, line });
         };
-        let host = HostEnv::capture(opts.host_ca);
+        let host = HostEnv {
+            mirrors: mirrors.clone(),
+            ..HostEnv::capture(opts.host_ca)
+        };
         let outcome = r.run_step(
             &layers,
             action,
             mounts,
-            opts.network,
+            network,
             host,
             &settings,
             &mut on_line,
@@ -384,6 +411,22 @@ pub fn normalize_tag(name: &str) -> Result<String, BuildError> {
             "'{name}' is not a valid image name: use NAME[:TAG], e.g. demo:latest"
         ))
     })
+}
+
+/// The download mirrors of a build: registries.toml's `[mirrors]`, then
+/// `--mirror` (which wins for the same FROM).
+fn download_mirrors(
+    registries: &crate::registry::RegistriesConfig,
+    cli: &[Rule],
+) -> Result<Mirrors, BuildError> {
+    let config = registries
+        .mirror_rules()
+        .map_err(|e| BuildError::BadInput(format!("registries.toml [mirrors]: {e}")))?;
+    Ok(Mirrors::new(config.into_iter().chain(cli.iter().cloned())))
+}
+
+fn diff_ids(layers: &[LayerInfo]) -> Vec<Digest> {
+    layers.iter().map(|l| l.diff_id.clone()).collect()
 }
 
 /// Where steps run: the image's working directory, else `/`.

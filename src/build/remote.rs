@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use crate::progress::Sink;
-use crate::registry::{ClientOptions, Registry, TransferEvent};
+use crate::registry::{ClientOptions, RegistriesConfig, Registry, TransferEvent};
 use crate::store::Store;
+
+use super::BuildError;
 
 /// How to reach registries (from `--registries-conf` and `--tls-verify`).
 #[derive(Clone, Debug, Default)]
@@ -14,6 +16,18 @@ pub struct RegistryOptions {
     pub config: Option<PathBuf>,
     /// `Some(false)` turns TLS verification off for this call.
     pub tls_verify: Option<bool>,
+}
+
+impl RegistryOptions {
+    /// The registries.toml in force: an explicit file must exist, a missing
+    /// default file is an empty config. A bad file is bad input.
+    pub fn load_config(&self) -> Result<RegistriesConfig, BuildError> {
+        match &self.config {
+            Some(p) => RegistriesConfig::load(p),
+            None => RegistriesConfig::load_default(),
+        }
+        .map_err(|e| BuildError::BadInput(e.to_string()))
+    }
 }
 
 /// A registry client whose blob-info cache lives in the store's state.

@@ -4,6 +4,7 @@
 
 use crate::artifact::{Fetcher, Mirror, Request};
 use crate::image::{ConfigOverrides, ImageConfig};
+use crate::mirror::Mirrors;
 use crate::plan::{Plan, PlannedStep};
 use crate::recipe::labels;
 use crate::sandbox::BindMount;
@@ -15,13 +16,15 @@ use super::{BuildError, BuildOptions};
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The artifact fetcher of this build.
-pub(crate) fn fetcher(opts: &BuildOptions, store: &Store) -> Fetcher {
+/// The artifact fetcher of this build: `--artifact-mirror`, else upstream
+/// URLs through the download mirrors.
+pub(crate) fn fetcher(opts: &BuildOptions, store: &Store, mirrors: &Mirrors) -> Fetcher {
     Fetcher::new(
         store.artifacts_dir(),
         opts.artifact_mirror.as_deref().map(Mirror::parse),
         opts.offline,
     )
+    .with_rewrites(mirrors.clone())
 }
 
 fn request(a: &crate::recipe::ArtifactUse) -> Request<'_> {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use boxwright::build::{BuildOptions, DiffMethod};
 use boxwright::media::Compression;
+use boxwright::mirror::Rule;
 use boxwright::progress::{Clock, sink_for};
 use boxwright::sandbox::Network;
 
@@ -54,9 +55,16 @@ pub struct BuildArgs {
     /// <component>/<version>/<file> instead of upstream.
     #[arg(long, value_name = "DIR_OR_URL")]
     pub artifact_mirror: Option<String>,
-    /// Download nothing: fail up front naming every artifact the build needs that is not cached.
+    /// Download nothing from upstream, only from caches and mirrors: fail up front naming
+    /// every download the build needs that no cache or mirror covers. Without download
+    /// mirrors, steps run with no network.
     #[arg(long)]
     pub offline: bool,
+    /// Download from TO whatever is under FROM (two http(s) URLs): artifacts, apt sources,
+    /// the npm registry (https://registry.npmjs.org/), PyPI (https://pypi.org/simple/).
+    /// Repeatable; wins over [mirrors] in registries.toml.
+    #[arg(long = "mirror", value_name = "FROM=TO")]
+    pub mirrors: Vec<String>,
 }
 
 pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
@@ -72,6 +80,13 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         .or_else(|| a.recipe.clone())
         .ok_or_else(|| Failure::input("no recipe given: boxwright build RECIPE.toml"))?;
     let compression: Compression = a.compression.parse().map_err(Failure::input)?;
+    // Parsed here rather than by clap, whose error would echo the value
+    // (and any password in it).
+    let mirrors = a
+        .mirrors
+        .iter()
+        .map(|m| Rule::parse(m).map_err(|e| Failure::input(format!("--mirror: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     let worker_exe = std::env::current_exe()
         .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
     let opts = BuildOptions {
@@ -97,6 +112,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         push: a.push,
         artifact_mirror: a.artifact_mirror.clone(),
         offline: a.offline,
+        mirrors,
     };
     let mode = global.progress_mode();
     let sink = sink_for(mode, Clock::default());

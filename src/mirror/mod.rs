@@ -206,6 +206,12 @@ impl Mirrors {
         self.rewrite(url).is_some()
     }
 
+    /// Whether a rule covers `url` or a URL under it (the Debian archive
+    /// `http://deb.debian.org/debian/` is under `http://deb.debian.org/`).
+    pub fn reaches(&self, url: &str) -> bool {
+        self.covers(url) || self.rules.iter().any(|r| r.from.starts_with(url))
+    }
+
     /// The variables that point package managers in a run step at the
     /// mirrors. Given to steps as proxies are, never put in the image.
     pub fn step_env(&self) -> Vec<(String, String)> {

@@ -58,7 +58,7 @@ pub use expand::{
 };
 pub use image::{Base, ImageSection};
 pub use port::{Port, Protocol};
-pub use scripts::{ARTIFACTS_DIR, ENTRYPOINT_PATH, VSIX_DIR};
+pub use scripts::{ARTIFACTS_DIR, ENTRYPOINT_PATH, LIB_SH, VSIX_DIR};
 pub use step::{RunCommand, SUMMARY_CHARS, Step, StepKind};
 pub use toolbox::{CustomTool, Extension, RuntimeChoice, SectionLines, Toolbox};
 

@@ -9,6 +9,9 @@ pub(crate) const DEFAULT_PATH: &str =
 /// boxwright's apt configuration snippet, on the /run tmpfs.
 pub(crate) const APT_CONF_PATH: &str = "/run/boxwright/apt.conf";
 
+/// Where apt finds the image's sources rewritten for the download mirrors.
+pub(crate) const APT_SOURCES_DIR: &str = "/run/boxwright/apt";
+
 /// In a single-id namespace apt cannot drop to its `_apt` sandbox user.
 /// `APT_CONFIG` names a file apt reads *in addition to* /etc/apt/apt.conf
 /// and apt.conf.d (checked with `apt-config dump`), before them; it lives
@@ -42,8 +45,9 @@ const CA_VARS: [&str; 6] = [
     "GIT_SSL_CAINFO",
 ];
 
-/// Host proxies, then CA variables and `APT_CONFIG`, then the step's own
-/// variables (which win), plus a default `PATH` and `HOME` when unset.
+/// Host proxies, mirror variables, then CA variables and `APT_CONFIG`, then
+/// the step's own variables (which win), plus a default `PATH` and `HOME`
+/// when unset.
 pub(crate) fn step_env(
     spec_env: &[(String, String)],
     host: &HostEnv,
@@ -53,6 +57,9 @@ pub(crate) fn step_env(
     let mut env: Vec<(String, String)> = Vec::new();
     for (k, v) in &host.proxies {
         set(&mut env, k, v);
+    }
+    for (k, v) in host.mirrors.step_env() {
+        set(&mut env, &k, &v);
     }
     if host.ca_bundle.is_some() {
         for var in CA_VARS {
@@ -95,10 +102,18 @@ mod tests {
         let host = HostEnv {
             proxies: vec![("https_proxy".into(), "http://proxy:3128".into())],
             ca_bundle: Some("/etc/ssl/certs/ca-certificates.crt".into()),
+            mirrors: crate::mirror::Mirrors::new([crate::mirror::Rule::parse(
+                "https://registry.npmjs.org/=http://npm.internal/",
+            )
+            .unwrap()]),
         };
         let spec = vec![("SSL_CERT_FILE".to_string(), "/mine.pem".to_string())];
         let env = step_env(&spec, &host, true, 1000);
         assert_eq!(get(&env, "https_proxy"), Some("http://proxy:3128"));
+        assert_eq!(
+            get(&env, "NPM_CONFIG_REGISTRY"),
+            Some("http://npm.internal/")
+        );
         assert_eq!(get(&env, "SSL_CERT_FILE"), Some("/mine.pem"));
         assert_eq!(get(&env, "GIT_SSL_CAINFO"), Some(CA_BUNDLE_PATH));
         assert_eq!(get(&env, "APT_CONFIG"), Some(APT_CONF_PATH));

@@ -16,7 +16,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid};
 
 use super::copy::{CopyJob, copy_into};
-use super::environment::step_env;
+use super::environment::{APT_CONF_PATH, APT_SOURCES_DIR, step_env};
 use super::error::SandboxError;
 use super::mounts::{detach, mount_fs};
 use super::process::{Reporter, fork_child};
@@ -68,11 +68,37 @@ pub(crate) fn container_init(
             uid,
             gid,
         } => {
+            redirect_apt_sources(spec)?;
             let step = Step::prepare(spec, argv, env, cwd, *uid, *gid)?;
             let pid = fork_child(reporter, || step.exec())?;
             reap_until(pid)
         }
     }
+}
+
+/// With download mirrors, gives apt rewritten copies of the image's sources
+/// (read here, inside the root, so symlinks resolve in the image) on the
+/// /run tmpfs and adds the lines that point apt at them to boxwright's apt
+/// snippet. The image's own sources are left as they are.
+fn redirect_apt_sources(spec: &RunSpec) -> Result<(), SandboxError> {
+    let dir = Path::new(APT_SOURCES_DIR);
+    let conf = crate::mirror::apt::redirect_sources(
+        Path::new("/"),
+        dir,
+        APT_SOURCES_DIR,
+        &spec.host.mirrors,
+    )
+    .map_err(|e| SandboxError::io("rewrite apt's sources into", dir, e))?;
+    if let Some(lines) = conf {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(APT_CONF_PATH)
+            .and_then(|mut f| f.write_all(lines.as_bytes()))
+            .map_err(|e| SandboxError::io("write", APT_CONF_PATH, e))?;
+    }
+    Ok(())
 }
 
 /// Makes `merged` the root and drops every view of the host's tree.
@@ -122,7 +148,9 @@ impl Step {
             effective_id("uid", uid, "/proc/self/uid_map", spec.fake_root)?,
             effective_id("gid", gid, "/proc/self/gid_map", spec.fake_root)?,
         );
-        let env = step_env(env, &spec.host, spec.apt_conf(), uid);
+        // The snippet exists when the set-up or the mirrors wrote one.
+        let apt_conf = Path::new(APT_CONF_PATH).is_file();
+        let env = step_env(env, &spec.host, apt_conf, uid);
         let cstring = |s: &str| {
             CString::new(s).map_err(|_| SandboxError::InvalidSpec {
                 reason: "a NUL byte in the command or environment".to_string(),

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::mirror::Mirrors;
+
 /// Where a step's root filesystem comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rootfs {
@@ -61,13 +63,19 @@ pub enum Network {
     None,
 }
 
-/// What a step borrows from the host: proxy settings and a CA bundle.
+/// What a step borrows from the host: proxy settings, a CA bundle and the
+/// build's download mirrors. None of it is part of the image config, and
+/// what it puts in the container lives on the step's /run tmpfs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostEnv {
     /// Proxy variables (name, value), both spellings as set on the host.
     pub proxies: Vec<(String, String)>,
     /// Host CA bundle, exposed read-only at [`CA_BUNDLE_PATH`] inside.
     pub ca_bundle: Option<PathBuf>,
+    /// Download mirrors: package-manager variables, and rewritten copies of
+    /// the image's apt sources for apt (see [`crate::mirror`]).
+    #[serde(default)]
+    pub mirrors: Mirrors,
 }
 
 /// Where the host CA bundle appears inside the container.
@@ -110,7 +118,11 @@ impl HostEnv {
         } else {
             None
         };
-        HostEnv { proxies, ca_bundle }
+        HostEnv {
+            proxies,
+            ca_bundle,
+            mirrors: Mirrors::default(),
+        }
     }
 }
 
