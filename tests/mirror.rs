@@ -419,3 +419,70 @@ fn bad_mirrors_are_input_errors_that_hide_passwords() {
     );
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
+
+#[test]
+fn offline_registry_bases_come_from_the_store_or_not_at_all() {
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let store_arg = store.to_str().unwrap();
+    // Nothing listens on port 1: a pull attempt would fail differently.
+    let base = "127.0.0.1:1/team/base:1";
+    let child = write_recipe(
+        t.path(),
+        "child.toml",
+        &format!("[image]\nbase = \"{base}\"\n\n[[steps]]\nrun = \"echo child > /child\"\n"),
+    );
+    let run = boxwright(&[
+        "build",
+        "--store",
+        store_arg,
+        "--offline",
+        child.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "--offline: the base image {base} is not in the store and registry 127.0.0.1:1 has no mirrors in registries.toml: pull it first (boxwright pull {base})"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("STEP "), "{}", run.stderr);
+
+    // Once in the store (as a pull leaves it), it is used as it is.
+    let parent = write_recipe(
+        t.path(),
+        "parent.toml",
+        &format!(
+            "{}\n[[steps]]\nrun = \"echo parent > /parent\"\n",
+            busybox_base()
+        ),
+    );
+    boxwright(&[
+        "build",
+        "--store",
+        store_arg,
+        "-t",
+        base,
+        parent.to_str().unwrap(),
+    ])
+    .ok();
+    let run = boxwright(&[
+        "build",
+        "--progress",
+        "plain",
+        "--store",
+        store_arg,
+        "--offline",
+        "-t",
+        "child",
+        child.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(
+        run.stderr
+            .contains(&format!("--offline: using {base} as pulled before")),
+        "{}",
+        run.stderr
+    );
+}
