@@ -1,5 +1,5 @@
 //! The image a build starts from: nothing, a rootfs tarball, an image in an
-//! OCI layout, or (later) a registry image.
+//! OCI layout, a registry image, or a template's image (see [`super::template`]).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -7,7 +7,7 @@ use std::io::BufReader;
 use crate::digest::{Digest, Hasher};
 use crate::image::{self, ImageConfig};
 use crate::layer;
-use crate::media::{Compression, LayerInfo};
+use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::plan::{LayerSettings, Plan};
 use crate::progress::{Event, Sink};
 use crate::recipe::Base;
@@ -15,7 +15,7 @@ use crate::store::{CacheEntry, Layout, Store};
 
 use super::BuildError;
 use super::remote::{self, RegistryOptions};
-use crate::registry::Reference;
+use crate::registry::{Reference, Registry, RegistryError};
 
 /// The starting point of a build.
 #[derive(Clone, Debug)]
@@ -74,17 +74,7 @@ pub(crate) fn resolve(
             })?;
             pull_base(&reference, store, registry, sink)
         }
-        Base::Template(name) => {
-            // The template's image as built into this store; a registry copy
-            // is for the registry-base resolution to find.
-            let image = crate::catalog::template_image(name);
-            let desc = store.layout().resolve(&image).map_err(|e| {
-                BuildError::BadInput(format!(
-                    "template '{name}': {image} is not in the store ({e}); build it first: boxwright catalog templates --show {name} > {name}.toml && boxwright build {name}.toml -t {image}"
-                ))
-            })?;
-            copy_image(store.layout(), &desc, store, &image)
-        }
+        Base::Template(name) => super::template::resolve(name, store, registry, sink),
     }
 }
 
@@ -97,17 +87,38 @@ pub(crate) fn pull_base(
     sink: &dyn Sink,
 ) -> Result<BaseImage, BuildError> {
     let client = remote::client(registry, store).map_err(BuildError::Base)?;
+    let desc = pull_into_store(&client, reference, store, sink)
+        .map_err(|e| BuildError::Base(e.to_string()))?;
+    load_stored(store, &desc, &reference.to_string())
+}
+
+/// Pulls `reference` into the store, reporting each blob on `sink`, and
+/// names it there after the full reference; returns its manifest.
+pub(crate) fn pull_into_store(
+    client: &Registry,
+    reference: &Reference,
+    store: &Store,
+    sink: &dyn Sink,
+) -> Result<Descriptor, RegistryError> {
     sink.emit(&Event::Info {
         message: format!("pulling {reference}"),
     });
     let report = remote::transfer_reporter(sink);
-    let (_, desc) = crate::registry::pull_into_store(&client, store, reference, None, &report)
-        .map_err(|e| BuildError::Base(e.to_string()))?;
-    let img = image::load_image(store.layout(), &desc)
-        .map_err(|e| BuildError::Base(format!("{reference}: {e}")))?;
+    let (_, desc) = crate::registry::pull_into_store(client, store, reference, None, &report)?;
+    Ok(desc)
+}
+
+/// An image already in the store, as a base.
+pub(crate) fn load_stored(
+    store: &Store,
+    desc: &Descriptor,
+    what: &str,
+) -> Result<BaseImage, BuildError> {
+    let img = image::load_image(store.layout(), desc)
+        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
     let layers = img
         .layers()
-        .map_err(|e| BuildError::Base(format!("{reference}: {e}")))?;
+        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
     Ok(BaseImage {
         config: img.config,
         layers,
@@ -118,7 +129,7 @@ pub(crate) fn pull_base(
 /// each, and returns it as a base.
 pub(crate) fn copy_image(
     from: &Layout,
-    desc: &crate::media::Descriptor,
+    desc: &Descriptor,
     store: &Store,
     what: &str,
 ) -> Result<BaseImage, BuildError> {

@@ -50,6 +50,10 @@ pub struct BuildArgs {
     /// Download nothing: fail up front naming every artifact the build needs that is not cached.
     #[arg(long)]
     pub offline: bool,
+    /// Where `template = "NAME"` is pulled from when it is not in the store:
+    /// HOST[/ORG]/boxwright/template-NAME:latest [default: template_registry in registries.toml]
+    #[arg(long, value_name = "HOST[/ORG]", env = "BOXWRIGHT_TEMPLATE_REGISTRY")]
+    pub template_registry: Option<String>,
 }
 
 pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
@@ -80,7 +84,10 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         },
         worker_exe,
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
-        registry: global.registry_options(),
+        registry: boxwright::build::RegistryOptions {
+            template_registry: a.template_registry.clone(),
+            ..global.registry_options()
+        },
         push: a.push,
         artifact_mirror: a.artifact_mirror.clone(),
         offline: a.offline,
