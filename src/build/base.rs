@@ -1,5 +1,5 @@
 //! The image a build starts from: nothing, a rootfs tarball, an image in an
-//! OCI layout, or (later) a registry image.
+//! OCI layout, a registry image, or a template's image (see [`super::template`]).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -7,7 +7,7 @@ use std::io::BufReader;
 use crate::digest::{Digest, Hasher};
 use crate::image::{self, ImageConfig};
 use crate::layer;
-use crate::media::{Compression, LayerInfo};
+use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::plan::{LayerSettings, Plan};
 use crate::progress::{Event, Sink};
 use crate::recipe::Base;
@@ -15,7 +15,7 @@ use crate::store::{CacheEntry, Layout, Store};
 
 use super::BuildError;
 use super::remote::{self, RegistryOptions};
-use crate::registry::{Reference, RegistriesConfig};
+use crate::registry::{Reference, RegistriesConfig, Registry, RegistryError};
 
 /// The starting point of a build.
 #[derive(Clone, Debug)]
@@ -75,36 +75,40 @@ pub(crate) fn resolve(
             let reference: Reference = r.parse().map_err(|e| {
                 BuildError::BadInput(format!("base '{r}' is not an image reference: {e}"))
             })?;
-            if let Some(config) = offline {
-                let host = reference.registry();
-                let mirrored = config.settings(host).is_some_and(|s| !s.mirrors.is_empty());
-                if !mirrored {
-                    let name = reference.to_string();
-                    let desc = store.layout().resolve(&name).map_err(|_| {
-                        BuildError::Offline(format!(
-                            "--offline: the base image {name} is not in the store and registry {host} has no mirrors in registries.toml: pull it first (boxwright pull {name}), or give {host} internal mirrors, or build without --offline"
-                        ))
-                    })?;
-                    sink.emit(&Event::Info {
-                        message: format!("--offline: using {name} as pulled before"),
-                    });
-                    return copy_image(store.layout(), &desc, store, &name);
-                }
+            if let Some(stored) = offline_copy(&reference, "base image", offline, store, sink) {
+                return stored;
             }
             pull_base(&reference, store, registry, sink)
         }
-        Base::Template(name) => {
-            // The template's image as built into this store; a registry copy
-            // is for the registry-base resolution to find.
-            let image = crate::catalog::template_image(name);
-            let desc = store.layout().resolve(&image).map_err(|e| {
-                BuildError::BadInput(format!(
-                    "template '{name}': {image} is not in the store ({e}); build it first: boxwright catalog templates --show {name} > {name}.toml && boxwright build {name}.toml -t {image}"
-                ))
-            })?;
-            copy_image(store.layout(), &desc, store, &image)
-        }
+        Base::Template(name) => super::template::resolve(name, store, registry, offline, sink),
     }
+}
+
+/// Under `--offline` (`offline` holds the build's registries.toml), an image
+/// from a registry with no mirrors comes from the copy pulled into the store
+/// before, or the build fails naming it; `None` when the registry may be asked.
+pub(crate) fn offline_copy(
+    reference: &Reference,
+    what: &str,
+    offline: Option<&RegistriesConfig>,
+    store: &Store,
+    sink: &dyn Sink,
+) -> Option<Result<BaseImage, BuildError>> {
+    let config = offline?;
+    let host = reference.registry();
+    if config.settings(host).is_some_and(|s| !s.mirrors.is_empty()) {
+        return None;
+    }
+    let name = reference.to_string();
+    let Ok(desc) = store.layout().resolve(&name) else {
+        return Some(Err(BuildError::Offline(format!(
+            "--offline: the {what} {name} is not in the store and registry {host} has no mirrors in registries.toml: pull it first (boxwright pull {name}), or give {host} internal mirrors, or build without --offline"
+        ))));
+    };
+    sink.emit(&Event::Info {
+        message: format!("--offline: using {name} as pulled before"),
+    });
+    Some(copy_image(store.layout(), &desc, store, &name))
 }
 
 /// Pulls a registry base into the store (blobs already there are not
@@ -116,17 +120,38 @@ pub(crate) fn pull_base(
     sink: &dyn Sink,
 ) -> Result<BaseImage, BuildError> {
     let client = remote::client(registry, store).map_err(BuildError::Base)?;
+    let desc = pull_into_store(&client, reference, store, sink)
+        .map_err(|e| BuildError::Base(e.to_string()))?;
+    load_stored(store, &desc, &reference.to_string())
+}
+
+/// Pulls `reference` into the store, reporting each blob on `sink`, and
+/// names it there after the full reference; returns its manifest.
+pub(crate) fn pull_into_store(
+    client: &Registry,
+    reference: &Reference,
+    store: &Store,
+    sink: &dyn Sink,
+) -> Result<Descriptor, RegistryError> {
     sink.emit(&Event::Info {
         message: format!("pulling {reference}"),
     });
     let report = remote::transfer_reporter(sink);
-    let (_, desc) = crate::registry::pull_into_store(&client, store, reference, None, &report)
-        .map_err(|e| BuildError::Base(e.to_string()))?;
-    let img = image::load_image(store.layout(), &desc)
-        .map_err(|e| BuildError::Base(format!("{reference}: {e}")))?;
+    let (_, desc) = crate::registry::pull_into_store(client, store, reference, None, &report)?;
+    Ok(desc)
+}
+
+/// An image already in the store, as a base.
+pub(crate) fn load_stored(
+    store: &Store,
+    desc: &Descriptor,
+    what: &str,
+) -> Result<BaseImage, BuildError> {
+    let img = image::load_image(store.layout(), desc)
+        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
     let layers = img
         .layers()
-        .map_err(|e| BuildError::Base(format!("{reference}: {e}")))?;
+        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
     Ok(BaseImage {
         config: img.config,
         layers,
@@ -137,7 +162,7 @@ pub(crate) fn pull_base(
 /// each, and returns it as a base.
 pub(crate) fn copy_image(
     from: &Layout,
-    desc: &crate::media::Descriptor,
+    desc: &Descriptor,
     store: &Store,
     what: &str,
 ) -> Result<BaseImage, BuildError> {

@@ -8,6 +8,7 @@ mod log;
 mod lowers;
 mod offline;
 mod remote;
+mod template;
 mod toolbox;
 mod transfer;
 pub mod worker;
@@ -28,7 +29,9 @@ use crate::store::{CacheEntry, Store};
 
 pub use base::BaseImage;
 pub use error::BuildError;
-pub use remote::{RegistryOptions, client as registry_client, transfer_reporter};
+pub use remote::{
+    RegistryOptions, client as registry_client, template_namespace, transfer_reporter,
+};
 pub use transfer::transfer_event;
 use worker::Workers;
 

@@ -16,6 +16,10 @@ pub struct RegistryOptions {
     pub config: Option<PathBuf>,
     /// `Some(false)` turns TLS verification off for this call.
     pub tls_verify: Option<bool>,
+    /// `--template-registry HOST[/ORG]`: where `template = "NAME"` is pulled
+    /// from when it is not in the store; `None` falls back to
+    /// `template_registry` in the registries config.
+    pub template_registry: Option<String>,
 }
 
 impl RegistryOptions {
@@ -44,4 +48,18 @@ pub fn client(opts: &RegistryOptions, store: &Store) -> Result<Registry, String>
 /// progress event on `sink` (byte bars in the tty display, lines in plain).
 pub fn transfer_reporter(sink: &dyn Sink) -> impl Fn(TransferEvent) + Send + Sync + '_ {
     move |ev| sink.emit(&super::transfer_event(ev))
+}
+
+/// The registry namespace templates are pulled from: `--template-registry`,
+/// else `template_registry` in the registries config, else none.
+pub fn template_namespace(opts: &RegistryOptions) -> Result<Option<String>, String> {
+    if let Some(ns) = opts.template_registry.as_ref().filter(|n| !n.is_empty()) {
+        return Ok(Some(ns.clone()));
+    }
+    let config = match &opts.config {
+        Some(path) => RegistriesConfig::load(path),
+        None => RegistriesConfig::load_default(),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(config.template_registry)
 }

@@ -65,6 +65,10 @@ pub struct BuildArgs {
     /// Repeatable; wins over [mirrors] in registries.toml.
     #[arg(long = "mirror", value_name = "FROM=TO")]
     pub mirrors: Vec<String>,
+    /// Where `template = "NAME"` is pulled from when it is not in the store:
+    /// HOST[/ORG]/boxwright/template-NAME:latest [default: template_registry in registries.toml]
+    #[arg(long, value_name = "HOST[/ORG]", env = "BOXWRIGHT_TEMPLATE_REGISTRY")]
+    pub template_registry: Option<String>,
 }
 
 pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
@@ -108,7 +112,10 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         },
         worker_exe,
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
-        registry: global.registry_options(),
+        registry: boxwright::build::RegistryOptions {
+            template_registry: a.template_registry.clone(),
+            ..global.registry_options()
+        },
         push: a.push,
         artifact_mirror: a.artifact_mirror.clone(),
         offline: a.offline,

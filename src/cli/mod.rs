@@ -101,6 +101,7 @@ impl Global {
         boxwright::build::RegistryOptions {
             config: self.registries_conf.clone(),
             tls_verify: self.tls_verify,
+            template_registry: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! ca_files = ["/etc/boxwright/corp-ca.pem"]   # trusted for every registry
+//! template_registry = "registry.corp/team"      # where `template = "NAME"` is looked up
 //!
 //! [[registry]]
 //! host = "127.0.0.1:5000"
@@ -26,6 +27,11 @@
 //! in order, then the registry itself unless `mirror_only`. A push always goes
 //! to the registry named in the reference. A mirror is itself configured by its
 //! own `[[registry]]` entry (e.g. `insecure = true`).
+//!
+//! `template_registry = "HOST[/ORG]"` is where a recipe's `template = "NAME"`
+//! is pulled from when the template's image is not in the local store: the
+//! image `HOST/ORG/boxwright/template-NAME:latest` (the local name under
+//! that namespace). `build --template-registry` overrides it.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +39,7 @@ use serde::Deserialize;
 
 use crate::mirror::{Rule, RuleError};
 use crate::registry::error::{RegistryError, Result};
+use crate::registry::reference::Reference;
 
 /// Settings for one registry host.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -64,6 +71,9 @@ pub struct RegistriesConfig {
     /// Extra PEM CA files trusted for every registry.
     #[serde(default)]
     pub ca_files: Vec<PathBuf>,
+    /// `HOST[/ORG]` holding the templates' images (see the module docs).
+    #[serde(default)]
+    pub template_registry: Option<String>,
     #[serde(default, rename = "registry")]
     pub registries: Vec<RegistrySettings>,
     /// Download mirrors of builds, `FROM = TO` (`--mirror FROM=TO` adds to
@@ -115,6 +125,14 @@ impl RegistriesConfig {
                 message: format!("{line}{}", e.message().trim().replace('\n', " ")),
             }
         })?;
+        if let Some(ns) = &cfg.template_registry {
+            Reference::in_namespace(ns, "boxwright/template:latest").map_err(|message| {
+                RegistryError::Config {
+                    path: path.to_path_buf(),
+                    message: format!("template_registry: {message}"),
+                }
+            })?;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut seen = std::collections::BTreeSet::new();
         for r in &mut cfg.registries {
@@ -223,6 +241,7 @@ mod tests {
         let cfg = RegistriesConfig::parse(
             r#"
 ca_files = ["ca.pem"]
+template_registry = "127.0.0.1:5000/team"
 [[registry]]
 host = "127.0.0.1:5000"
 insecure = true
@@ -239,6 +258,10 @@ ca_files = ["/abs/ca.pem"]
         )
         .unwrap();
         assert_eq!(cfg.ca_files, [PathBuf::from("/etc/bw/ca.pem")]);
+        assert_eq!(
+            cfg.template_registry.as_deref(),
+            Some("127.0.0.1:5000/team")
+        );
         assert!(cfg.is_insecure("127.0.0.1:5000"));
         assert!(!cfg.is_insecure("docker.io"));
         assert_eq!(
@@ -294,6 +317,10 @@ ca_files = ["/abs/ca.pem"]
             (
                 "[mirrors]\n\"http://a/\" = \"ftp://u:hunter2@b/\"",
                 "[mirrors]: mirror http://a/=ftp://***@b/: TO must be an http:// or https:// URL",
+            ),
+            (
+                "template_registry = \"team\"",
+                "template_registry: 'team' is not",
             ),
         ] {
             let e = RegistriesConfig::parse(text, p).unwrap_err().to_string();

@@ -136,6 +136,23 @@ impl Reference {
         }
     }
 
+    /// The reference of `name` (`repo/path:tag`) under a registry namespace
+    /// `HOST[/ORG…]` written by a user (`--template-registry`). The
+    /// namespace must start with a registry host, so that `team` alone is
+    /// refused instead of being read as Docker Hub's `team`.
+    pub fn in_namespace(namespace: &str, name: &str) -> Result<Reference, String> {
+        let ns = namespace.trim_end_matches('/');
+        let first = ns.split('/').next().unwrap_or_default();
+        if ns.contains("://") || !looks_like_host(first) {
+            return Err(format!(
+                "'{namespace}' is not a registry namespace: write HOST[/ORG] without a scheme, e.g. registry.example.com/team or 127.0.0.1:5000/team"
+            ));
+        }
+        format!("{ns}/{name}")
+            .parse()
+            .map_err(|e: ReferenceError| format!("'{namespace}' is not a registry namespace: {e}"))
+    }
+
     /// `registry/repository` without tag or digest.
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
@@ -379,6 +396,29 @@ mod tests {
         assert_eq!(p("localhost/app").registry(), "localhost");
         assert_eq!(p("[::1]:5000/app:x").registry(), "[::1]:5000");
         assert_eq!(p("a__b/c.d/e-f--g:T_1").repository(), "a__b/c.d/e-f--g");
+    }
+
+    #[test]
+    fn names_under_a_namespace_need_a_host_first() {
+        let r = Reference::in_namespace("127.0.0.1:5000/team/", "boxwright/template-rust:latest")
+            .unwrap();
+        assert_eq!(
+            r.to_string(),
+            "127.0.0.1:5000/team/boxwright/template-rust:latest"
+        );
+        let r =
+            Reference::in_namespace("registry.example.com", "boxwright/template-x:latest").unwrap();
+        assert_eq!(r.repository(), "boxwright/template-x");
+        for bad in [
+            "team",
+            "team/sub",
+            "https://r.example.com/team",
+            "r.example.com/Team",
+            "",
+        ] {
+            let e = Reference::in_namespace(bad, "a:latest").unwrap_err();
+            assert!(e.contains("not a registry namespace"), "{bad}: {e}");
+        }
     }
 
     #[test]
