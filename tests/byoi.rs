@@ -218,3 +218,25 @@ impl Drop for Cleanup<'_> {
         podman_cleanup(self.0);
     }
 }
+
+#[test]
+fn byoi_input_errors_are_one_line() {
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let s = store.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec!["build", "--store", s, "--byoi", "Bad Ref!"],
+            "boxwright: --byoi 'Bad Ref!' is not an image reference (",
+        ),
+        (
+            vec!["build", "--store", s, "--skip", "ttyd"],
+            "boxwright: the following required arguments were not provided: --byoi <REF>",
+        ),
+    ] {
+        let run = boxwright(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with(expected), "{}", run.stderr);
+    }
+}

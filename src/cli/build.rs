@@ -141,6 +141,11 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
 /// Writes the recipe `--byoi REF` stands for into a temp dir: REF as base,
 /// the dev access layer on, `skip` left out.
 fn byoi_recipe(reference: &str, skip: &[String]) -> Result<tempfile::TempDir, Failure> {
+    if let Err(e) = reference.parse::<boxwright::registry::Reference>() {
+        return Err(Failure::input(format!(
+            "--byoi '{reference}' is not an image reference ({e}): give one such as registry.example.com/team/image:tag"
+        )));
+    }
     // Serialized by the toml crate so a reference can never bend the recipe.
     let mut image = toml::Table::new();
     image.insert("base".into(), reference.into());

@@ -171,11 +171,18 @@ pub fn main() -> i32 {
                     // clap's message is several lines; keep the first, which
                     // says what is wrong, and point at --help.
                     let text = e.to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
+                    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+                    let mut first = lines
+                        .next()
                         .unwrap_or("invalid arguments")
-                        .trim_start_matches("error: ");
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    // "…were not provided:" is followed by the list it announces.
+                    if first.ends_with(':')
+                        && let Some(next) = lines.next()
+                    {
+                        first = format!("{first} {next}");
+                    }
                     eprintln!("boxwright: {first} (see boxwright --help)");
                     2
                 }
