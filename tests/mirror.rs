@@ -442,7 +442,7 @@ fn offline_registry_bases_come_from_the_store_or_not_at_all() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
-            "--offline: the base image {base} is not in the store and registry 127.0.0.1:1 has no mirrors in registries.toml: pull it first (boxwright pull {base})"
+            "--offline: the base image {base} is not in the store and registry 127.0.0.1:1 has no mirror_only mirrors in registries.toml: pull it first (boxwright pull {base})"
         )),
         "{}",
         run.stderr

@@ -95,9 +95,12 @@ if command -v ttyd >/dev/null 2>&1; then
 fi
 
 if [ $# -gt 0 ]; then
-  # An asynchronous command reads /dev/null unless told otherwise: give it
-  # the container's stdin (podman run -i).
-  "$@" <&0 &
+  # Without job control, sh points an asynchronous command's stdin at
+  # /dev/null before its redirections, so `<&0` would copy that: keep the
+  # container's stdin (podman run -i) on fd 3 and hand that over.
+  exec 3<&0
+  "$@" <&3 3<&- &
+  exec 3<&-
   cmd=$!
   wait "$cmd"
   log "command exited with status $?; the dev access services keep running"

@@ -96,13 +96,18 @@ pub(crate) fn offline_copy(
 ) -> Option<Result<BaseImage, BuildError>> {
     let config = offline?;
     let host = reference.registry();
-    if config.settings(host).is_some_and(|s| !s.mirrors.is_empty()) {
+    // Only mirror_only keeps a pull off the registry itself: plain mirrors
+    // fall back to it when they lack the image.
+    if config
+        .settings(host)
+        .is_some_and(|s| s.mirror_only && !s.mirrors.is_empty())
+    {
         return None;
     }
     let name = reference.to_string();
     let Ok(desc) = store.layout().resolve(&name) else {
         return Some(Err(BuildError::Offline(format!(
-            "--offline: the {what} {name} is not in the store and registry {host} has no mirrors in registries.toml: pull it first (boxwright pull {name}), or give {host} internal mirrors, or build without --offline"
+            "--offline: the {what} {name} is not in the store and registry {host} has no mirror_only mirrors in registries.toml: pull it first (boxwright pull {name}), or give {host} internal mirrors with mirror_only = true, or build without --offline"
         ))));
     };
     sink.emit(&Event::Info {

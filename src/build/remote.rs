@@ -56,10 +56,6 @@ pub fn template_namespace(opts: &RegistryOptions) -> Result<Option<String>, Stri
     if let Some(ns) = opts.template_registry.as_ref().filter(|n| !n.is_empty()) {
         return Ok(Some(ns.clone()));
     }
-    let config = match &opts.config {
-        Some(path) => RegistriesConfig::load(path),
-        None => RegistriesConfig::load_default(),
-    }
-    .map_err(|e| e.to_string())?;
+    let config = opts.load_config().map_err(|e| e.to_string())?;
     Ok(config.template_registry)
 }

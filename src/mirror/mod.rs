@@ -59,10 +59,12 @@ impl Rule {
         let (from, to) = (from.trim(), to.trim());
         for (what, url) in [("FROM", from), ("TO", to)] {
             if let Err(why) = check_url(url) {
+                // A URL that failed the check may hide a password where
+                // `redact` does not look: mask up to its last '@'.
                 return Err(RuleError(format!(
                     "mirror {}={}: {what} {why}",
-                    redact(from),
-                    redact(to)
+                    redact_unchecked(from),
+                    redact_unchecked(to)
                 )));
             }
         }
@@ -133,6 +135,22 @@ fn check_url(url: &str) -> Result<(), &'static str> {
     if host.is_empty() || host.starts_with(':') {
         return Err("has no host");
     }
+    // A password with a raw '/' ends the authority early ("http://u:p/w@h/"):
+    // what is left looks like HOST:PORT with a port that is no number, and the
+    // password would escape redaction. Such URLs are refused.
+    let port = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(_, after)| after.strip_prefix(':')),
+        None => Some(host.rsplit_once(':').map(|(_, p)| p)),
+    };
+    match port {
+        None => return Err("has an unterminated [IPv6] host"),
+        Some(Some(p)) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(
+                "has a port that is no number (percent-encode '/', '@' and ':' in a user name or password)",
+            );
+        }
+        _ => {}
+    }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("contains a space or control character");
     }
@@ -151,6 +169,17 @@ pub fn redact(url: &str) -> String {
     match rest[..end].rfind('@') {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
         None => url.to_string(),
+    }
+}
+
+/// `url` with everything between `://` and its last `@` shown as `***`: for
+/// URLs that may not parse, where any `@` may end a password.
+fn redact_unchecked(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) if at > scheme.len() => {
+            format!("{scheme}://***@{}", &url[at + 1..])
+        }
+        _ => url.to_string(),
     }
 }
 

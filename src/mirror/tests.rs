@@ -84,6 +84,14 @@ fn bad_rules_are_one_line_and_hide_credentials() {
         .unwrap_err()
         .to_string();
     assert!(!e.contains("hunter2"), "{e}");
+    // A raw '/' in a password: refused, and not shown.
+    let e = Rule::parse("http://deb.debian.org/=http://bob:s3cr/t@mirror/")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has a port that is no number"), "{e}");
+    assert!(!e.contains("s3cr"), "{e}");
+    assert!(Rule::parse("http://a/=http://[::1]:8080/x/").is_ok());
+    assert!(Rule::parse("http://a/=http://h:8080/@scope/").is_ok());
     let r = rule("https://pypi.org/simple=https://me:hunter2-secret@m.internal/pypi/");
     assert!(!format!("{r:?} {r}").contains("hunter2"));
 }
