@@ -208,6 +208,33 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
         assert!(seen.contains(expected), "{expected} in:\n{seen}");
         assert!(seen.lines().any(|l| l == "sshd"), "sshd running:\n{seen}");
     }
+
+    // `podman run -i`: the command reads the container's stdin (then stops
+    // the container through PID 1, which the entrypoint answers by exiting).
+    let mut child = podman(&pod)
+        .args(["run", "-i", "--rm", "--network", "none", &id])
+        .args(["sh", "-c", "read line; echo got-$line; kill -TERM 1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"piped-line\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("got-piped-line"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Removes podman's per-test storage even when an assertion fails.
