@@ -18,6 +18,12 @@ bw_pm() {
     bw_os
     bw_die "the base image ($BW_PRETTY, /etc/os-release ID=$ID) has no supported package manager: boxwright knows apt-get, apk, dnf and microdnf"
   fi
+  # Only apt's sources are redirected to download mirrors: under --offline,
+  # apk and dnf would reach their upstream repositories.
+  if [ "$BW_PM" != apt ] && [ "${BOXWRIGHT_OFFLINE:-}" = 1 ]; then
+    bw_os
+    bw_die "--offline: the base image ($BW_PRETTY) installs with $BW_PM, whose repositories boxwright cannot send to a mirror (only apt's): build without --offline, or on an apt-based base"
+  fi
 }
 BW_APT_UPDATED=
 bw_apt_update() {

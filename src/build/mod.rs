@@ -278,6 +278,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         };
         let host = HostEnv {
             mirrors: mirrors.clone(),
+            offline: opts.offline,
             ..HostEnv::capture(opts.host_ca)
         };
         let outcome = r.run_step(

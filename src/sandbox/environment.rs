@@ -45,6 +45,9 @@ const CA_VARS: [&str; 6] = [
     "GIT_SSL_CAINFO",
 ];
 
+/// Set to `1` in steps of an `--offline` build (read by recipes/scripts/lib.sh).
+pub const OFFLINE_VAR: &str = "BOXWRIGHT_OFFLINE";
+
 /// Host proxies, mirror variables, then CA variables and `APT_CONFIG`, then
 /// the step's own variables (which win), plus a default `PATH` and `HOME`
 /// when unset.
@@ -60,6 +63,9 @@ pub(crate) fn step_env(
     }
     for (k, v) in host.mirrors.step_env() {
         set(&mut env, &k, &v);
+    }
+    if host.offline {
+        set(&mut env, OFFLINE_VAR, "1");
     }
     if host.ca_bundle.is_some() {
         for var in CA_VARS {
@@ -106,9 +112,13 @@ mod tests {
                 "https://registry.npmjs.org/=http://npm.internal/",
             )
             .unwrap()]),
+            offline: true,
         };
         let spec = vec![("SSL_CERT_FILE".to_string(), "/mine.pem".to_string())];
         let env = step_env(&spec, &host, true, 1000);
+        assert_eq!(get(&env, OFFLINE_VAR), Some("1"));
+        let online = step_env(&[], &HostEnv::default(), false, 0);
+        assert_eq!(get(&online, OFFLINE_VAR), None);
         assert_eq!(get(&env, "https_proxy"), Some("http://proxy:3128"));
         assert_eq!(
             get(&env, "NPM_CONFIG_REGISTRY"),

@@ -76,6 +76,10 @@ pub struct HostEnv {
     /// the image's apt sources for apt (see [`crate::mirror`]).
     #[serde(default)]
     pub mirrors: Mirrors,
+    /// `--offline`: steps see `BOXWRIGHT_OFFLINE=1`, so boxwright's own
+    /// component scripts refuse package managers they cannot send to a mirror.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// Where the host CA bundle appears inside the container.
@@ -122,6 +126,7 @@ impl HostEnv {
             proxies,
             ca_bundle,
             mirrors: Mirrors::default(),
+            offline: false,
         }
     }
 }
