@@ -301,6 +301,27 @@ fn a_template_from_a_registry_is_pulled_once_and_only_the_child_steps_run() {
     assert_eq!(offline.stdout.trim(), finished["digest"].as_str().unwrap());
     proxy.clear_rules();
 
+    // Refused credentials are reported, not papered over with the old copy.
+    proxy.add_rule(None, "/manifests/", 100, Action::Status(403));
+    let refused = boxwright(&[
+        "build",
+        "--store",
+        s,
+        "--registries-conf",
+        team_conf,
+        "-t",
+        "child",
+        child.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("the registry refused access to ")
+            && refused.stderr.contains("log in: boxwright login "),
+        "{}",
+        refused.stderr
+    );
+    proxy.clear_rules();
+
     // --offline: the registry is not asked; the stored copy serves.
     proxy.clear_log();
     let stored = boxwright(&[

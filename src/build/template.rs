@@ -62,6 +62,12 @@ pub(crate) fn resolve(
         Err(e) if is_not_found(&e) => Err(BuildError::BadInput(format!(
             "template '{name}': {local} is not in the store and {reference} is not in the registry (HTTP 404); build it first: {build_it}, then push it there: boxwright push {local} {reference}"
         ))),
+        // Refused credentials are for the user to fix, not a reason to fall
+        // back to an older copy without saying so.
+        Err(e) if matches!(e.status(), Some(401 | 403)) => Err(BuildError::Base(format!(
+            "template '{name}': the registry refused access to {reference} ({e}); log in: boxwright login {}",
+            reference.registry()
+        ))),
         Err(e) => match store.layout().resolve(&reference.to_string()) {
             Ok(desc) => {
                 sink.emit(&Event::Warning {
