@@ -15,24 +15,13 @@ use support::*;
 
 #[test]
 fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
-    require_tool("umoci", "umoci");
-    require_tool("skopeo", "skopeo");
     let reg = TestRegistry::start();
     let host = reg.host();
     let t = tempfile::tempdir().unwrap();
 
-    // A Debian minbase image made by umoci, with its own env, user and cmd.
-    let layout = t.path().join("byo");
-    let image = format!("{}:t", layout.display());
-    sh(Command::new("umoci").args(["init", "--layout", layout.to_str().unwrap()]));
-    sh(Command::new("umoci").args(["new", "--image", &image]));
-    sh(Command::new("umoci")
-        .args(["raw", "add-layer", "--image", &image])
-        .arg(debian_base()));
-    sh(Command::new("umoci").args([
-        "config",
-        "--image",
-        &image,
+    // A Debian minbase image made by umoci, with its own env, user, entrypoint and cmd.
+    let base_ref = format!("{host}/byo/debian:1");
+    let config = [
         "--config.env",
         "TEAM=platform",
         "--config.user",
@@ -45,19 +34,8 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
         "-c",
         "--config.cmd",
         "echo base-cmd-$TEAM",
-        "--os",
-        "linux",
-        "--architecture",
-        "amd64",
-    ]));
-    sh(Command::new("umoci").args(["gc", "--layout", layout.to_str().unwrap()]));
-    let base_ref = format!("{host}/byo/debian:1");
-    sh(Command::new("skopeo").args([
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci:{image}"),
-        &format!("docker://{base_ref}"),
-    ]));
+    ];
+    push_umoci_image(t.path(), &debian_base(), &config, &base_ref);
     let conf = t.path().join("registries.toml");
     fs::write(
         &conf,
@@ -143,7 +121,7 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
     );
 
     let pod = t.path().join("podman");
-    let _cleanup = Cleanup(&pod);
+    let _cleanup = PodmanStorage(&pod);
     let id = podman_pull(&pod, &store, "byoi:1");
     let check = podman(&pod)
         .args([
@@ -173,38 +151,22 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
         (vec![], "base-cmd-platform"),
         (vec!["sh", "-c", "echo args-$TEAM"], "args-platform"),
     ] {
-        let started = podman(&pod)
-            .args(["run", "-d", "--network", "none", &id])
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            started.status.success(),
-            "{}",
-            String::from_utf8_lossy(&started.stderr)
-        );
-        let container = String::from_utf8_lossy(&started.stdout).trim().to_string();
+        let container = Container::start(&pod, &id, &args);
         let mut seen = String::new();
         for _ in 0..50 {
-            let logs = podman(&pod).args(["logs", &container]).output().unwrap();
-            let comms = podman(&pod)
-                .args(["exec", &container, "sh", "-c", "cat /proc/[0-9]*/comm"])
-                .output()
-                .unwrap();
+            let logs = podman(&pod).args(["logs", &container.id]).output().unwrap();
             seen = format!(
                 "{}{}\n{}",
                 String::from_utf8_lossy(&logs.stdout),
                 String::from_utf8_lossy(&logs.stderr),
-                String::from_utf8_lossy(&comms.stdout)
+                container.exec(&["sh", "-c", "cat /proc/[0-9]*/comm"])
             );
             if seen.contains(expected) && seen.lines().any(|l| l == "sshd") {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        let _ = podman(&pod)
-            .args(["rm", "-f", "-t", "0", &container])
-            .output();
+        drop(container);
         assert!(seen.contains(expected), "{expected} in:\n{seen}");
         assert!(seen.lines().any(|l| l == "sshd"), "sshd running:\n{seen}");
     }
@@ -235,15 +197,6 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Removes podman's per-test storage even when an assertion fails.
-struct Cleanup<'a>(&'a std::path::Path);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        podman_cleanup(self.0);
-    }
 }
 
 #[test]

@@ -32,35 +32,8 @@ fn registries_conf(dir: &Path, hosts: &[String]) -> PathBuf {
 /// The busybox fixture as a one-layer OCI image made by umoci (Go), pushed
 /// by skopeo: an image boxwright did not build.
 fn push_foreign_base(dir: &Path, dest: &str) {
-    require_tool("umoci", "umoci");
-    require_tool("skopeo", "skopeo");
-    let layout = dir.join("foreign");
-    let image = format!("{}:t", layout.display());
-    sh(Command::new("umoci").args(["init", "--layout", layout.to_str().unwrap()]));
-    sh(Command::new("umoci").args(["new", "--image", &image]));
-    sh(Command::new("umoci")
-        .args(["raw", "add-layer", "--image", &image])
-        .arg(busybox_tar()));
-    sh(Command::new("umoci").args([
-        "config",
-        "--image",
-        &image,
-        "--config.env",
-        "FOREIGN=yes",
-        "--config.cmd",
-        "/bin/sh",
-        "--os",
-        "linux",
-        "--architecture",
-        "amd64",
-    ]));
-    sh(Command::new("umoci").args(["gc", "--layout", layout.to_str().unwrap()]));
-    sh(Command::new("skopeo").args([
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci:{image}"),
-        &format!("docker://{dest}"),
-    ]));
+    let config = ["--config.env", "FOREIGN=yes", "--config.cmd", "/bin/sh"];
+    push_umoci_image(dir, &busybox_tar(), &config, dest);
 }
 
 fn raw_manifest(image: &str) -> serde_json::Value {

@@ -196,7 +196,7 @@ fn code_server_ttyd_and_gh_come_from_the_mirror() {
     );
 
     let pod = dir.join("podman");
-    let _cleanup = Cleanup(&pod);
+    let _cleanup = PodmanStorage(&pod);
     let id = podman_pull(&pod, &store, "devaccess:latest");
     let check = podman(&pod)
         .args(["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", &id, "-c"])
@@ -237,31 +237,16 @@ fn code_server_ttyd_and_gh_come_from_the_mirror() {
     );
 
     // The entrypoint starts code-server and ttyd as the dev access layer says.
-    let started = podman(&pod)
-        .args(["run", "-d", "--network", "none", &id])
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let container = String::from_utf8_lossy(&started.stdout).trim().to_string();
+    let container = Container::start(&pod, &id, &[]);
     let mut calls = String::new();
     for _ in 0..50 {
-        let o = podman(&pod)
-            .args(["exec", &container, "cat", CALLS])
-            .output()
-            .unwrap();
-        calls = String::from_utf8_lossy(&o.stdout).into_owned();
+        calls = container.exec(&["cat", CALLS]);
         if calls.contains("code-server --bind-addr") && calls.contains("ttyd --writable") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let _ = podman(&pod)
-        .args(["rm", "-f", "-t", "0", &container])
-        .output();
+    drop(container);
     assert!(
         calls.contains("code-server --bind-addr 0.0.0.0:8443 --disable-telemetry"),
         "{calls}"
@@ -271,13 +256,4 @@ fn code_server_ttyd_and_gh_come_from_the_mirror() {
             || calls.contains("ttyd --writable --port 7681 /bin/bash -l"),
         "{calls}"
     );
-}
-
-/// Removes podman's per-test storage even when an assertion fails.
-struct Cleanup<'a>(&'a Path);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        podman_cleanup(self.0);
-    }
 }

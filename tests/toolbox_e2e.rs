@@ -43,20 +43,6 @@ run = "echo ready > /etc/toolbox-ready"
     )
 }
 
-/// Stops and removes a container when dropped.
-struct Container<'a> {
-    pod: &'a Path,
-    id: String,
-}
-
-impl Drop for Container<'_> {
-    fn drop(&mut self) {
-        let _ = podman(self.pod)
-            .args(["rm", "-f", "-t", "0", &self.id])
-            .output();
-    }
-}
-
 #[test]
 fn toolbox_image_on_debian_runs_under_podman() {
     require_root("root mode and podman");
@@ -126,7 +112,7 @@ fn toolbox_image_on_debian_runs_under_podman() {
     }
 
     let pod = t.path().join("podman");
-    let _cleanup = scopeguard(&pod);
+    let _cleanup = PodmanStorage(&pod);
     let id = podman_pull(&pod, &store, "toolbox:latest");
     let check = podman(&pod)
         .args(["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", &id, "-c"])
@@ -155,19 +141,7 @@ fn toolbox_image_on_debian_runs_under_podman() {
     }
 
     // The entrypoint makes host keys at boot and serves SSH.
-    let started = podman(&pod)
-        .args(["run", "-d", "--network", "none", &id])
-        .output()
-        .expect("podman run -d");
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let container = Container {
-        pod: &pod,
-        id: String::from_utf8_lossy(&started.stdout).trim().to_string(),
-    };
+    let container = Container::start(&pod, &id, &[]);
     let probe = r#"
 import socket, time
 def banner():
@@ -231,15 +205,4 @@ print(banner())
         "0",
         "keys made at boot"
     );
-}
-
-/// Removes podman's storage when the test ends, passed or failed.
-fn scopeguard(pod: &Path) -> impl Drop + '_ {
-    struct Guard<'a>(&'a Path);
-    impl Drop for Guard<'_> {
-        fn drop(&mut self) {
-            podman_cleanup(self.0);
-        }
-    }
-    Guard(pod)
 }

@@ -284,6 +284,87 @@ pub fn podman_run(dir: &Path, layout: &Path, tag: &str, args: &[&str]) -> Output
         .expect("podman run")
 }
 
+/// Removes podman's storage under `dir` when dropped, so a failed test
+/// leaves nothing behind either.
+pub struct PodmanStorage<'a>(pub &'a Path);
+
+impl Drop for PodmanStorage<'_> {
+    fn drop(&mut self) {
+        podman_cleanup(self.0);
+    }
+}
+
+/// A container started with `podman run -d`, removed when dropped.
+pub struct Container<'a> {
+    pod: &'a Path,
+    pub id: String,
+}
+
+impl<'a> Container<'a> {
+    /// Starts image `id` detached, without a network, with `args` as its command.
+    pub fn start(pod: &'a Path, id: &str, args: &[&str]) -> Container<'a> {
+        let started = podman(pod)
+            .args(["run", "-d", "--network", "none", id])
+            .args(args)
+            .output()
+            .expect("podman run -d");
+        assert!(
+            started.status.success(),
+            "podman run -d: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        Container {
+            pod,
+            id: String::from_utf8_lossy(&started.stdout).trim().to_string(),
+        }
+    }
+
+    /// stdout of `podman exec` of `args` in the container.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let out = podman(self.pod)
+            .arg("exec")
+            .arg(&self.id)
+            .args(args)
+            .output()
+            .expect("podman exec");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        let _ = podman(self.pod)
+            .args(["rm", "-f", "-t", "0", &self.id])
+            .output();
+    }
+}
+
+/// A one-layer image that another tool made: umoci builds it from the
+/// root filesystem tar `rootfs` with `config` (umoci config flags), and
+/// skopeo pushes it to `dest` (`HOST/REPO:TAG`, plain HTTP).
+pub fn push_umoci_image(dir: &Path, rootfs: &Path, config: &[&str], dest: &str) {
+    require_tool("umoci", "umoci");
+    require_tool("skopeo", "skopeo");
+    let layout = dir.join(format!("umoci-{}", dest.replace(['/', ':'], "_")));
+    let image = format!("{}:t", layout.display());
+    sh(Command::new("umoci").args(["init", "--layout", layout.to_str().unwrap()]));
+    sh(Command::new("umoci").args(["new", "--image", &image]));
+    sh(Command::new("umoci")
+        .args(["raw", "add-layer", "--image", &image])
+        .arg(rootfs));
+    sh(Command::new("umoci")
+        .args(["config", "--image", &image])
+        .args(config)
+        .args(["--os", "linux", "--architecture", "amd64"]));
+    sh(Command::new("umoci").args(["gc", "--layout", layout.to_str().unwrap()]));
+    sh(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{image}"),
+        &format!("docker://{dest}"),
+    ]));
+}
+
 /// Pulls `tag` of the OCI layout `layout` into podman's storage under `dir`;
 /// returns the image id.
 pub fn podman_pull(dir: &Path, layout: &Path, tag: &str) -> String {
