@@ -5,11 +5,13 @@
 //! with `progress` events alongside and `build` driving the whole.
 //! `artifact` fetches and verifies the catalog's pinned upstream files for
 //! `build`; `mirror` holds the download mirror rules `artifact`, `sandbox` and
-//! `build` apply. `digest` and `media` hold the primitives every stage shares. A module
+//! `build` apply. `digest`, `media`, `quote` and `units` hold the primitives every stage shares. A module
 //! uses the types of the stages before it, never those after it.
 
 pub mod digest;
 pub mod media;
+pub mod quote;
+pub mod units;
 
 pub mod artifact;
 pub mod catalog;

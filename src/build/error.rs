@@ -33,8 +33,12 @@ pub enum BuildError {
         exit_code: i32,
         last_lines: Vec<String>,
     },
-    #[error("step {step} could not run: {message}")]
-    StepError { step: usize, message: String },
+    #[error("step {step} (`{command}`) could not run: {message}")]
+    StepError {
+        step: usize,
+        command: String,
+        message: String,
+    },
     #[error(transparent)]
     Artifact(#[from] crate::artifact::ArtifactError),
     /// `--offline` and the build would reach the network (see `offline`).

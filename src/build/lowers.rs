@@ -27,6 +27,7 @@ pub(crate) struct Runner<'a> {
     store: &'a Store,
     workers: &'a Workers,
     method: Method,
+    max_layer_size: u64,
     sink: &'a dyn Sink,
 }
 
@@ -36,6 +37,7 @@ impl<'a> Runner<'a> {
         store: &'a Store,
         workers: &'a Workers,
         diff: DiffMethod,
+        max_layer_size: u64,
         sink: &'a dyn Sink,
     ) -> Result<Runner<'a>, BuildError> {
         let snapshot = |store: &Store| -> Result<Method, BuildError> {
@@ -96,6 +98,7 @@ impl<'a> Runner<'a> {
             store,
             workers,
             method,
+            max_layer_size,
             sink,
         })
     }
@@ -110,6 +113,7 @@ impl<'a> Runner<'a> {
         network: Network,
         host: HostEnv,
         settings: &LayerSettings,
+        timeout_secs: Option<u64>,
         on_line: &mut dyn FnMut(&str),
     ) -> Result<StepResult, String> {
         let tmp = self.store.temp_dir().map_err(|e| e.to_string())?;
@@ -148,6 +152,7 @@ impl<'a> Runner<'a> {
                     host,
                     fake_root: settings.fake_root,
                     mounts,
+                    timeout_secs,
                 };
                 let answer = self.step(spec, Diff::Upperdir(upper.clone()), settings, on_line)?;
                 if let StepResult::Layer(l) = &answer {
@@ -171,6 +176,7 @@ impl<'a> Runner<'a> {
                     host,
                     fake_root: settings.fake_root,
                     mounts,
+                    timeout_secs,
                 };
                 let answer = self.step(spec, Diff::Snapshot(tree), settings, on_line)?;
                 if let (StepResult::Layer(_), Method::Snapshot { applied, .. }) =
@@ -238,15 +244,16 @@ impl<'a> Runner<'a> {
             layer: layer.clone(),
             mode,
             dest: dest.to_path_buf(),
+            max_size: self.max_layer_size,
         };
         match self.workers.run(&op, &mut |_| {})? {
             Answer::Unpacked {
                 skipped_devices, ..
             } => {
                 if skipped_devices > 0 {
-                    self.sink.emit(&Event::Info {
+                    self.sink.emit(&Event::Warning {
                         message: format!(
-                            "layer {}: {skipped_devices} device node(s) not created (a user namespace cannot make them; /dev is provided by the sandbox)",
+                            "layer {}: {skipped_devices} device node(s) not created where steps run (a user namespace cannot make them; steps get the sandbox's /dev); the image's layer keeps them",
                             layer.digest.short()
                         ),
                     });

@@ -77,6 +77,12 @@ pub struct BuildOptions {
     /// `--mirror FROM=TO`, in order; they add to and override the
     /// `[mirrors]` of registries.toml.
     pub mirrors: Vec<Rule>,
+    /// The most bytes one layer may expand to when it is unpacked (also
+    /// capped by the store's free space); see [`crate::layer::DEFAULT_MAX_LAYER_SIZE`].
+    pub max_layer_size: u64,
+    /// `--step-timeout`: seconds any run step may take, unless the step sets
+    /// its own `timeout`.
+    pub step_timeout: Option<u64>,
 }
 
 /// What a build produced.
@@ -135,7 +141,9 @@ pub fn build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 Some(*exit_code),
                 last_lines.clone(),
             ),
-            BuildError::StepError { step, .. } => (Some(*step), None, None, Vec::new()),
+            BuildError::StepError { step, command, .. } => {
+                (Some(*step), Some(command.clone()), None, Vec::new())
+            }
             _ => (None, None, None, Vec::new()),
         };
         sink.emit(&Event::Failed {
@@ -154,7 +162,6 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         phase: Phase::Creating,
     });
     let recipe = Recipe::load(&opts.recipe)?;
-    recipe.check_sources()?;
     let plan = Plan::new(recipe, opts.source_date_epoch_env.as_deref())?;
     let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
     if opts.push && name.is_none() {
@@ -245,7 +252,13 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         let description = ps.step.summary();
         let r = match &mut runner {
             Some(r) => r,
-            None => runner.insert(lowers::Runner::new(&store, &workers, opts.diff, sink)?),
+            None => runner.insert(lowers::Runner::new(
+                &store,
+                &workers,
+                opts.diff,
+                opts.max_layer_size,
+                sink,
+            )?),
         };
         sink.emit(&Event::StepStarted {
             step: ps.number,
@@ -288,6 +301,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             network,
             host,
             &settings,
+            ps.step.timeout.or(opts.step_timeout),
             &mut on_line,
         );
         let layer = match outcome {
@@ -303,6 +317,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             Err(message) => {
                 return Err(BuildError::StepError {
                     step: ps.number,
+                    command: description,
                     message,
                 });
             }
@@ -349,9 +364,13 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         config.push_empty_history("boxwright: config from the recipe", plan.source_date_epoch);
     }
     config.created = Some(image::rfc3339(plan.source_date_epoch));
-    // The recipe travels with the image, so `clone` can write it out again.
+    // The recipe travels with the image, so `clone` can write it out again;
+    // its steps' env values stay behind.
     let mut annotations = std::collections::BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(&plan.recipe.path) {
+    if let Some(text) = std::fs::read_to_string(&plan.recipe.path)
+        .ok()
+        .and_then(|t| crate::recipe::redact_step_env(&t))
+    {
         annotations.insert(RECIPE_ANNOTATION.to_string(), text);
     }
     let manifest = image::write_image(store.layout(), &config, &layers, annotations)?;

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{self, ApplyMode, Snapshot, WriteOptions};
+use crate::layer::{self, ApplyChecks, ApplyMode, SizeCap, Snapshot, WriteOptions};
 use crate::media::{Compression, LayerInfo};
 use crate::sandbox::{self, RunSpec, Userns};
 use crate::store::Store;
@@ -46,11 +46,14 @@ pub enum Op {
     /// Can an overlay be mounted under this directory?
     ProbeOverlay { scratch: PathBuf },
     /// Apply a layer blob of `store` onto `dest`.
+    /// The layer's uncompressed stream is checked against its diff_id, and
+    /// refused past `max_size` bytes or the free space at `dest`.
     Unpack {
         store: PathBuf,
         layer: LayerInfo,
         mode: Unpack,
         dest: PathBuf,
+        max_size: u64,
     },
     /// Run a step, then write its layer into `store`.
     Step {
@@ -183,6 +186,7 @@ fn execute(op: Op) -> Result<Answer, String> {
             layer: info,
             mode,
             dest,
+            max_size,
         } => {
             let store = Store::open(&store).map_err(|e| e.to_string())?;
             let blob = store.open_blob(&info.digest).map_err(|e| e.to_string())?;
@@ -198,9 +202,18 @@ fn execute(op: Op) -> Result<Answer, String> {
                 Unpack::Flatten => ApplyMode::Flatten,
             };
             std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-            let report =
-                layer::apply_layer(std::io::BufReader::new(blob), compression, &dest, mode)
-                    .map_err(|e| format!("layer {}: {e}", info.digest))?;
+            let checks = ApplyChecks {
+                diff_id: Some(info.diff_id.clone()),
+                max_size: Some(size_cap(max_size, &dest)),
+            };
+            let report = layer::apply_layer_checked(
+                std::io::BufReader::new(blob),
+                compression,
+                &dest,
+                mode,
+                &checks,
+            )
+            .map_err(|e| format!("layer {}: {e}", info.digest))?;
             Ok(Answer::Unpacked {
                 skipped_devices: report.skipped_devices,
                 ownership_failures: report.ownership_failures,
@@ -253,6 +266,24 @@ fn execute(op: Op) -> Result<Answer, String> {
             }
             Ok(Answer::Ok)
         }
+    }
+}
+
+/// The cap on a layer's uncompressed size: the configured one, or the free
+/// space of the file system it is unpacked on when that is less.
+fn size_cap(max_size: u64, dest: &Path) -> SizeCap {
+    let free = rustix::fs::statvfs(dest)
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+    match free {
+        Some(free) if free < max_size => SizeCap {
+            bytes: free,
+            why: "the free space of the store's file system: free some, or use a store elsewhere with --store".into(),
+        },
+        _ => SizeCap {
+            bytes: max_size,
+            why: "the cap set by --max-layer-size: raise it if the layer is genuine".into(),
+        },
     }
 }
 

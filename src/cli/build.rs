@@ -69,6 +69,18 @@ pub struct BuildArgs {
     /// HOST[/ORG]/boxwright/template-NAME:latest [default: template_registry in registries.toml]
     #[arg(long, value_name = "HOST[/ORG]", env = "BOXWRIGHT_TEMPLATE_REGISTRY")]
     pub template_registry: Option<String>,
+    /// Kill a run step (its whole process tree) that runs longer than this, e.g. 30m;
+    /// a step's own `timeout` wins. Default: no limit.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_flag)]
+    pub step_timeout: Option<u64>,
+}
+
+fn parse_duration_flag(text: &str) -> Result<u64, String> {
+    match boxwright::units::parse_duration(text) {
+        Ok(0) => Err("the timeout must be above 0 seconds".into()),
+        Ok(s) => Ok(s),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
@@ -120,6 +132,8 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         artifact_mirror: a.artifact_mirror.clone(),
         offline: a.offline,
         mirrors,
+        max_layer_size: global.max_layer_size,
+        step_timeout: a.step_timeout,
     };
     let mode = global.progress_mode();
     let sink = sink_for(mode, Clock::default());

@@ -17,6 +17,7 @@ use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 use tar::EntryType;
 
+use crate::digest::{Digest, DigestReader};
 use crate::media::Compression;
 
 use super::error::LayerError;
@@ -84,12 +85,48 @@ impl Read for Failed {
     }
 }
 
-/// Applies the layer blob read from `r` to directory `dest`.
+/// What an apply checks the layer's uncompressed stream against.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyChecks {
+    /// The diff_id the image claims for the layer: the sha256 of the whole
+    /// uncompressed stream must equal it, or the apply fails (and whoever
+    /// unpacked must not file the result under that diff_id).
+    pub diff_id: Option<Digest>,
+    /// The most uncompressed bytes to read before refusing the layer (a
+    /// decompression bomb), with the reason shown when it is reached.
+    pub max_size: Option<SizeCap>,
+}
+
+/// A cap on a layer's uncompressed size, and what sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SizeCap {
+    pub bytes: u64,
+    /// Ends "…expands to more than N bytes (WHY)", e.g. "--max-layer-size".
+    pub why: String,
+}
+
+/// Applies the layer blob read from `r` to directory `dest`, without checks
+/// on its content's digest or size; see [`apply_layer_checked`].
 pub fn apply_layer(
     r: impl Read,
     compression: Compression,
     dest: &Path,
     mode: ApplyMode,
+) -> Result<ApplyReport, LayerError> {
+    apply_layer_checked(r, compression, dest, mode, &ApplyChecks::default())
+}
+
+/// Applies the layer blob read from `r` to directory `dest`, hashing and
+/// counting the uncompressed stream on the way: more than `checks.max_size`
+/// bytes stops the apply, and a stream whose sha256 is not `checks.diff_id`
+/// fails it once read to the end (what was written by then is the caller's
+/// to discard: `dest` must be a fresh directory that nothing trusts yet).
+pub fn apply_layer_checked(
+    r: impl Read,
+    compression: Compression,
+    dest: &Path,
+    mode: ApplyMode,
+    checks: &ApplyChecks,
 ) -> Result<ApplyReport, LayerError> {
     let root = Root::open(dest).map_err(|source| LayerError::Dest {
         path: dest.to_path_buf(),
@@ -103,12 +140,67 @@ pub fn apply_layer(
         dir_times: Vec::new(),
         buf: vec![0; 256 * 1024],
     };
-    let mut archive = tar::Archive::new(open_layer(r, compression));
-    for entry in archive.entries().map_err(LayerError::ReadLayer)? {
-        let entry = entry.map_err(LayerError::ReadLayer)?;
-        applier.entry(entry)?;
+    let stream = Capped {
+        inner: DigestReader::new(open_layer(r, compression)),
+        cap: checks.max_size.as_ref().map(|c| c.bytes),
+        exceeded: false,
+    };
+    let mut archive = tar::Archive::new(stream);
+    let over = |s: &Capped<_>, e: LayerError| match (&checks.max_size, s.exceeded) {
+        (Some(cap), true) => LayerError::TooLarge {
+            limit: cap.bytes,
+            why: cap.why.clone(),
+        },
+        _ => e,
+    };
+    let entries = archive.entries().map_err(LayerError::ReadLayer);
+    let result = entries.and_then(|entries| {
+        for entry in entries {
+            let entry = entry.map_err(LayerError::ReadLayer)?;
+            applier.entry(entry)?;
+        }
+        Ok(())
+    });
+    let mut stream = archive.into_inner();
+    if let Err(e) = result {
+        return Err(over(&stream, e));
+    }
+    // What follows the end-of-archive blocks is part of the stream the
+    // diff_id covers, so it is read (and counted) too.
+    if let Err(e) = io::copy(&mut stream, &mut io::sink()) {
+        return Err(over(&stream, LayerError::ReadLayer(e)));
+    }
+    let (_, actual, _) = stream.inner.finish();
+    if let Some(expected) = &checks.diff_id
+        && *expected != actual
+    {
+        return Err(LayerError::DiffIdMismatch {
+            expected: expected.clone(),
+            actual,
+        });
     }
     applier.finish()
+}
+
+/// The uncompressed stream of a layer: hashed, counted, and cut off once it
+/// grows past the cap.
+struct Capped<R> {
+    inner: DigestReader<R>,
+    cap: Option<u64>,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(cap) = self.cap
+            && self.inner.len() > cap
+        {
+            self.exceeded = true;
+            return Err(io::Error::other("the layer is larger than allowed"));
+        }
+        Ok(n)
+    }
 }
 
 /// Checks a tar entry name and returns it normalized: no `./` prefix, no

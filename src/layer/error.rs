@@ -22,7 +22,8 @@ pub enum LayerError {
     WriteLayer(io::Error),
 
     /// The layer stream could not be read or decompressed, or is not a tar.
-    #[error("cannot read the layer: {0}")]
+    /// (The tar reader's messages quote header bytes: only an excerpt is shown.)
+    #[error("cannot read the layer: {}", tar_reason(&.0.to_string()))]
     ReadLayer(io::Error),
 
     /// A tar to import is malformed.
@@ -41,6 +42,22 @@ pub enum LayerError {
         source: io::Error,
     },
 
+    /// The uncompressed layer is not what the image's config says it is.
+    #[error(
+        "the layer's content has digest {actual}, but the image claims diff_id {expected}: refusing it; the image is damaged or forged, pull or build it again from a source you trust"
+    )]
+    DiffIdMismatch {
+        expected: crate::digest::Digest,
+        actual: crate::digest::Digest,
+    },
+
+    /// The uncompressed layer grew past the allowed size (a decompression bomb).
+    #[error(
+        "the layer expands to more than {} ({why}): refusing it",
+        crate::units::human_bytes(*limit)
+    )]
+    TooLarge { limit: u64, why: String },
+
     /// The destination directory of an apply could not be opened.
     #[error("cannot open the destination {path}: {source}")]
     Dest { path: PathBuf, source: io::Error },
@@ -52,6 +69,12 @@ impl LayerError {
             path: path.into(),
             source,
         }
+    }
+
+    /// A tar that cannot be read: the reader's message, cut short (it quotes
+    /// header bytes, which may be anything, a password file included).
+    pub(crate) fn not_a_tar(e: &io::Error) -> LayerError {
+        LayerError::NotATar(tar_reason(&e.to_string()))
     }
 
     pub(crate) fn apply(entry: &[u8], action: &'static str, source: io::Error) -> LayerError {
@@ -70,8 +93,42 @@ impl LayerError {
     }
 }
 
+/// What the tar reader found wrong, without the bytes it quotes: its
+/// messages read "numeric field was not a number: DATA when getting cksum
+/// for NAME", where DATA and NAME are whatever the file holds (a password
+/// file's lines, say). Only the reader's own words are kept.
+pub(crate) fn tar_reason(message: &str) -> String {
+    let Some((head, rest)) = message.split_once(": ") else {
+        return crate::quote::excerpt_n(message, 80);
+    };
+    let field = rest
+        .rsplit_once(" when getting ")
+        .and_then(|(_, f)| f.split_whitespace().next())
+        .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    match field {
+        Some(f) => format!(
+            "{} (in a header's {f} field)",
+            crate::quote::excerpt_n(head, 80)
+        ),
+        None => crate::quote::excerpt_n(head, 80),
+    }
+}
+
 /// An entry name for a message: lossy UTF-8, control characters escaped so a
 /// hostile name cannot forge extra lines in a log.
 pub(crate) fn show(name: &[u8]) -> String {
     String::from_utf8_lossy(name).escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod reason_tests {
+    #[test]
+    fn tar_reasons_keep_no_file_content() {
+        let m = "numeric field was not a number: 999:7::: when getting cksum for root:*:20228:0:99999:7:::\ndaemon:*:1";
+        assert_eq!(
+            super::tar_reason(m),
+            "numeric field was not a number (in a header's cksum field)"
+        );
+        assert_eq!(super::tar_reason("unexpected EOF"), "unexpected EOF");
+    }
 }

@@ -58,12 +58,10 @@ pub fn import_tar<W: Write>(
 /// checking the structure and refusing names that would leave the root.
 fn check_entries<R: Read, W: Write>(tee: &mut Tee<R, W>) -> Result<(), LayerError> {
     let mut archive = tar::Archive::new(tee);
-    let entries = archive
-        .entries()
-        .map_err(|e| LayerError::NotATar(e.to_string()))?;
+    let entries = archive.entries().map_err(|e| LayerError::not_a_tar(&e))?;
     let mut count = 0u64;
     for entry in entries {
-        let mut entry = entry.map_err(|e| LayerError::NotATar(e.to_string()))?;
+        let mut entry = entry.map_err(|e| LayerError::not_a_tar(&e))?;
         count += 1;
         let name = entry.path_bytes().into_owned();
         normalize_entry_name(&name)?;
@@ -74,7 +72,7 @@ fn check_entries<R: Read, W: Write>(tee: &mut Tee<R, W>) -> Result<(), LayerErro
                 .unwrap_or_default();
             check_link_target(&name, &target)?;
         }
-        io::copy(&mut entry, &mut io::sink()).map_err(|e| LayerError::NotATar(e.to_string()))?;
+        io::copy(&mut entry, &mut io::sink()).map_err(|e| LayerError::not_a_tar(&e))?;
     }
     if count == 0 {
         return Err(LayerError::NotATar("the archive holds no entries".into()));

@@ -31,7 +31,9 @@ mod upperdir;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{ApplyMode, ApplyReport, apply_layer, open_layer};
+pub use apply::{
+    ApplyChecks, ApplyMode, ApplyReport, SizeCap, apply_layer, apply_layer_checked, open_layer,
+};
 pub use compress::Compressor;
 pub use error::LayerError;
 pub use import::import_tar;
@@ -39,6 +41,11 @@ pub use snapshot::{Snapshot, write_snapshot_diff};
 pub use upperdir::write_upperdir;
 
 use crate::media::Compression;
+
+/// The default cap on the bytes one layer may expand to when unpacked: far
+/// above any real layer, low enough to stop a decompression bomb before it
+/// fills a disk.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 64 << 30;
 
 /// How layers are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::units::human_bytes;
+
 use super::{Clock, Event, Sink};
 use crate::digest::Digest;
 
@@ -207,7 +209,6 @@ pub fn render(event: &Event, tag_logs: bool) -> String {
                 (Some(n), Some(c), Some(code)) => s.push_str(&format!(
                     "error: step {n} failed: `{c}` exited with code {code}"
                 )),
-                (Some(n), _, _) => s.push_str(&format!("error: step {n} failed: {message}")),
                 _ => s.push_str(&format!("error: {message}")),
             }
             s
@@ -220,22 +221,6 @@ fn percent(done: u64, size: u64) -> u64 {
         100
     } else {
         (u128::from(done.min(size)) * 100 / u128::from(size)) as u64
-    }
-}
-
-/// Sizes for humans, in binary units as `du -h` prints them.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 
@@ -306,12 +291,5 @@ mod tests {
             render(&progress, true),
             "  sha256:fa2c8cc4f281: 1 B of 4 B (25%)"
         );
-    }
-
-    #[test]
-    fn human_bytes_uses_binary_units() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
     }
 }

@@ -8,7 +8,11 @@ use super::reader::{self, Doc, Keys, Value};
 /// A copy step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopySpec {
-    /// The source on the build host, resolved against the recipe's directory.
+    /// The source on the build host: inside the build context (the recipe's
+    /// directory), where an absolute path is read as relative to the context
+    /// and `..` may not leave it, as Docker reads COPY sources. Symlinks on the
+    /// way are resolved (and checked to stay inside) by
+    /// [`super::Recipe::check_sources`].
     pub src: PathBuf,
     /// The source as the recipe wrote it, for history and messages.
     pub src_as_written: String,
@@ -89,14 +93,43 @@ pub(super) fn parse_copy(
         })?),
     };
 
+    let Some(inside) = context_relative(src) else {
+        return Err(doc.invalid(
+            &src_value.span(),
+            &path,
+            format!(
+                "'src' {} leaves the build context (the recipe's directory {}): copy sources must be inside it; move the file there",
+                doc.written(&src_value.span()),
+                dir.display()
+            ),
+        ));
+    };
     Ok(CopySpec {
-        src: dir.join(src),
+        src: dir.join(inside),
         src_as_written: src.to_string(),
         src_line: doc.line(src_value.span().start),
         dest: dest.to_string(),
         mode,
         owner,
     })
+}
+
+/// A source path read inside the build context, lexically: an absolute path
+/// is relative to the context, `.` and empty components go, `..` drops the
+/// previous component. `None` when a `..` would leave the context. Empty
+/// means the context itself.
+pub(crate) fn context_relative(src: &str) -> Option<PathBuf> {
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in src.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.iter().collect())
 }
 
 /// `"0644"`, `"644"`, `"4755"`: octal digits only, at most 0o7777.
@@ -126,6 +159,18 @@ fn parse_id(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_stay_in_the_context() {
+        assert_eq!(context_relative("files/motd"), Some("files/motd".into()));
+        assert_eq!(context_relative("/etc/skel/"), Some("etc/skel".into()));
+        assert_eq!(context_relative("a/../b"), Some("b".into()));
+        assert_eq!(context_relative("./"), Some(PathBuf::new()));
+        assert_eq!(context_relative(".."), None);
+        assert_eq!(context_relative("../../etc/passwd"), None);
+        assert_eq!(context_relative("a/../../x"), None);
+        assert_eq!(context_relative("/../etc/shadow"), None);
+    }
 
     #[test]
     fn modes() {

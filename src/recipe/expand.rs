@@ -289,6 +289,7 @@ fn run_step(component: &str, script: String, line: usize, caches: Vec<String>) -
                 env: BTreeMap::new(),
             },
             cache: Vec::new(),
+            timeout: None,
         },
         component: component.to_string(),
         artifacts: Vec::new(),

@@ -37,6 +37,7 @@ mod expand;
 mod image;
 mod port;
 mod reader;
+mod redact;
 mod scripts;
 mod sources;
 mod step;
@@ -58,6 +59,7 @@ pub use expand::{
 };
 pub use image::{Base, ImageSection};
 pub use port::{Port, Protocol};
+pub use redact::{REDACTED, redact_step_env};
 pub use scripts::{ARTIFACTS_DIR, ENTRYPOINT_PATH, LIB_SH, VSIX_DIR};
 pub use step::{RunCommand, SUMMARY_CHARS, Step, StepKind};
 pub use toolbox::{CustomTool, Extension, RuntimeChoice, SectionLines, Toolbox};
@@ -107,7 +109,7 @@ impl Recipe {
             file: path.to_path_buf(),
             source,
         })?;
-        let recipe = Recipe::parse(&text, path)?;
+        let mut recipe = Recipe::parse(&text, path)?;
         recipe.check_sources()?;
         Ok(recipe)
     }

@@ -15,7 +15,13 @@ use super::step::StepKind;
 impl Recipe {
     /// Checks that the base rootfs tar or OCI layout and every copy source exist and
     /// are readable. Reports the first one that is not, at its line in the recipe.
-    pub fn check_sources(&self) -> Result<(), RecipeError> {
+    ///
+    /// Copy sources and `.vsix` files are confined to the build context (the
+    /// recipe's directory): each is resolved, symlinks included, and replaced by
+    /// its real path, which must lie inside the context, so a recipe (which may
+    /// travel inside an image) cannot read host files outside it. Bases are the
+    /// user's own choice and may be anywhere.
+    pub fn check_sources(&mut self) -> Result<(), RecipeError> {
         let at = |line: usize, table: String| Location {
             file: self.path.clone(),
             line,
@@ -36,27 +42,53 @@ impl Recipe {
             })?,
             Base::Scratch | Base::Registry(_) | Base::Template(_) => {}
         }
-        for ext in &self.toolbox.extensions {
+        let context = match fs::canonicalize(&self.dir) {
+            Ok(c) => c,
+            Err(_) => self.dir.clone(),
+        };
+        let vscode_line = self.toolbox.lines.vscode;
+        for ext in &mut self.toolbox.extensions {
             if let super::Extension::Vsix { path, .. } = ext {
-                readable_file(path).map_err(|reason| RecipeError::Source {
-                    at: at(self.toolbox.lines.vscode, "vscode".into()),
+                let err = |path: &Path, reason| RecipeError::Source {
+                    at: at(vscode_line, "vscode".into()),
                     what: "VS Code extension",
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     reason,
-                })?;
+                };
+                *path = confine(&context, path).map_err(|r| err(path, r))?;
+                readable_file(path).map_err(|r| err(path, r))?;
             }
         }
-        for step in &self.steps {
-            if let StepKind::Copy(copy) = &step.kind {
-                readable_file_or_dir(&copy.src).map_err(|reason| RecipeError::Source {
-                    at: at(copy.src_line, format!("steps[{}].copy", step.index)),
+        for step in &mut self.steps {
+            let index = step.index;
+            if let StepKind::Copy(copy) = &mut step.kind {
+                let err = |path: &Path, reason| RecipeError::Source {
+                    at: at(copy.src_line, format!("steps[{index}].copy")),
                     what: "copy source",
-                    path: copy.src.clone(),
+                    path: path.to_path_buf(),
                     reason,
-                })?;
+                };
+                let real = confine(&context, &copy.src).map_err(|r| err(&copy.src, r))?;
+                readable_file_or_dir(&real).map_err(|r| err(&copy.src, r))?;
+                copy.src = real;
             }
         }
         Ok(())
+    }
+}
+
+/// The real path of `path` (symlinks resolved), refused unless it lies inside
+/// `context` (itself a real path).
+fn confine(context: &Path, path: &Path) -> Result<std::path::PathBuf, String> {
+    let real = fs::canonicalize(path).map_err(|e| e.to_string())?;
+    if real.starts_with(context) {
+        Ok(real)
+    } else {
+        Err(format!(
+            "it resolves (through a symlink) to {}, outside the build context {}: sources must be inside the recipe's directory; copy the file there instead of linking to it",
+            real.display(),
+            context.display()
+        ))
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Step {
     /// Extra cache mounts for a run step (`cache = ["/root/.cargo/registry"]`):
     /// absolute directories kept per store across builds, never in the layer.
     pub cache: Vec<String>,
+    /// Seconds a run step may take (`timeout = "10m"` or `timeout = 600`);
+    /// `None` for no limit (the build's `--step-timeout` may still set one).
+    pub timeout: Option<u64>,
 }
 
 /// What a step does.
@@ -59,12 +62,18 @@ impl RunCommand {
 
 impl Step {
     /// The step in the style of an image history's `created_by`, also used in error
-    /// messages: `RUN /bin/sh -c echo hi`, `RUN LANG=C /bin/sh -c make` (step env first),
-    /// `COPY --chmod=0644 --chown=0:0 files/motd /etc/motd` (source as written).
+    /// messages: `RUN /bin/sh -c echo hi`, `RUN --env=LANG,TOKEN /bin/sh -c make`
+    /// (the step env's names only: its values are build-time input, never written
+    /// into an image), `COPY --chmod=0644 --chown=0:0 files/motd /etc/motd` (source
+    /// as written).
     pub fn describe(&self) -> String {
         match &self.kind {
             StepKind::Run { command, env } => {
-                let mut words: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let mut words: Vec<String> = Vec::new();
+                if !env.is_empty() {
+                    let names: Vec<&str> = env.keys().map(String::as_str).collect();
+                    words.push(format!("--env={}", names.join(",")));
+                }
                 words.extend(command.argv());
                 format!("RUN {}", words.join(" "))
             }
@@ -118,7 +127,7 @@ pub const SUMMARY_CHARS: usize = 80;
 
 /// The keys of a step. Later steps gain keys (such as `cache`) here.
 const STEP_KEYS: Keys = Keys {
-    known: &["name", "run", "env", "copy", "cache"],
+    known: &["name", "run", "env", "copy", "cache", "timeout"],
     later: &[],
 };
 
@@ -188,7 +197,7 @@ fn parse_step(
             },
         },
         (None, Some(copy)) => {
-            for key in ["env", "cache"] {
+            for key in ["env", "cache", "timeout"] {
                 if let Some(v) = fields.get(key) {
                     return Err(doc.invalid(
                         &v.span(),
@@ -205,12 +214,37 @@ fn parse_step(
         None => Vec::new(),
     };
 
+    let timeout = match fields.get("timeout") {
+        Some(v) => Some(parse_timeout(doc, v, &path)?),
+        None => None,
+    };
+
     Ok(Step {
         index,
         line: doc.line(value.span().start),
         name,
         kind,
         cache,
+        timeout,
+    })
+}
+
+/// `timeout = 600` (seconds) or `timeout = "10m"` / `"1h 30m"`: more than zero seconds.
+fn parse_timeout(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<u64, RecipeError> {
+    let seconds = match value.get_ref() {
+        DeValue::Integer(_) => reader::integer(value).and_then(|i| u64::try_from(i).ok()),
+        DeValue::String(s) => crate::units::parse_duration(s).ok(),
+        _ => None,
+    };
+    seconds.filter(|s| *s > 0).ok_or_else(|| {
+        doc.invalid(
+            &value.span(),
+            path,
+            format!(
+                "'timeout' must be a duration such as \"10m\", \"90s\" or \"1h 30m\", or a number of seconds above 0; got {}",
+                doc.written(&value.span())
+            ),
+        )
     })
 }
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::Metadata;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{UtimensatFlags, utimensat};
@@ -45,7 +45,12 @@ pub(crate) fn copy_into(job: &CopyJob) -> Result<(), SandboxError> {
     if src_meta.is_dir() {
         create_parents(&dest)?;
         let created = match std::fs::symlink_metadata(&dest) {
-            Ok(m) if m.is_dir() => false,
+            Ok(_) if dest.is_dir() => false,
+            Ok(m) if m.file_type().is_symlink() => {
+                // A dangling link: its target becomes the directory.
+                mkdir_all(&dest, 0)?;
+                false
+            }
             Ok(_) => {
                 return Err(copy_err(&dest, "exists and is not a directory"));
             }
@@ -177,13 +182,42 @@ impl Copier {
 
 /// Creates the missing parents of `path` with mode 0755.
 fn create_parents(path: &Path) -> Result<(), SandboxError> {
-    let Some(parent) = path.parent() else {
-        return Ok(());
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .create(parent)
-        .map_err(|e| copy_err(parent, e))
+    match path.parent() {
+        Some(parent) => mkdir_all(parent, 0),
+        None => Ok(()),
+    }
+}
+
+/// `mkdir -p` that follows symlinks on the way, dangling ones included: a
+/// symlink `/dl -> /srv` with no `/srv` yet makes `/srv` (std's
+/// `create_dir_all` stops with "File exists" there). This runs chrooted in
+/// the image, so absolute targets resolve inside the image, as Docker
+/// resolves COPY destinations. `depth` bounds symlink loops.
+fn mkdir_all(dir: &Path, depth: u32) -> Result<(), SandboxError> {
+    if depth > 40 {
+        return Err(copy_err(dir, "too many levels of symbolic links"));
+    }
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(m) if m.file_type().is_symlink() => {
+            if dir.is_dir() {
+                return Ok(());
+            }
+            let target = std::fs::read_link(dir).map_err(|e| copy_err(dir, e))?;
+            let target = dir.parent().unwrap_or(Path::new("/")).join(target);
+            return mkdir_all(&target, depth + 1);
+        }
+        Ok(_) => return Err(copy_err(dir, "exists and is not a directory")),
+        Err(_) => {}
+    }
+    if let Some(parent) = dir.parent() {
+        mkdir_all(parent, depth)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(copy_err(dir, e)),
+    }
 }
 
 fn remove_non_dir(path: &Path) -> Result<(), SandboxError> {

@@ -102,6 +102,12 @@ pub enum SandboxError {
     #[error("cannot install the fake-root seccomp filter ({reason})")]
     Seccomp { reason: String },
 
+    /// The step ran longer than its timeout; all its processes were killed.
+    #[error(
+        "timed out after {seconds}s; every process it started was killed (raise the step's timeout, or --step-timeout)"
+    )]
+    TimedOut { seconds: u64 },
+
     /// A process of the sandbox itself died unexpectedly.
     #[error("sandbox process failed ({reason}): this is a boxwright bug, please report it")]
     Internal { reason: String },

@@ -11,8 +11,11 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Gid, Pid, Uid};
 
 use super::copy::{CopyJob, copy_into};
@@ -70,8 +73,19 @@ pub(crate) fn container_init(
         } => {
             redirect_apt_sources(spec)?;
             let step = Step::prepare(spec, argv, env, cwd, *uid, *gid)?;
-            let pid = fork_child(reporter, || step.exec())?;
-            reap_until(pid)
+            match spec.timeout_secs {
+                None => {
+                    let pid = fork_child(reporter, || step.exec())?;
+                    reap_until(pid)
+                }
+                Some(seconds) => {
+                    // Blocked before the fork, so no SIGCHLD is lost between
+                    // the fork and the wait; the step unblocks it before exec.
+                    let chld = block_sigchld()?;
+                    let pid = fork_child(reporter, || step.exec())?;
+                    reap_until_deadline(pid, &chld, seconds)
+                }
+            }
         }
     }
 }
@@ -120,6 +134,49 @@ fn reap_until(step: Pid) -> Result<i32, SandboxError> {
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(SandboxError::io("wait for", "the step", e)),
         }
+    }
+}
+
+/// Blocks SIGCHLD and returns a signalfd that reports it.
+fn block_sigchld() -> Result<SignalFd, SandboxError> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    set.thread_block()
+        .map_err(|e| SandboxError::io("block SIGCHLD in", "the sandbox init", e))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| SandboxError::io("create a signalfd in", "the sandbox init", e))
+}
+
+/// [`reap_until`] with a deadline: when `seconds` have passed and the step
+/// still runs, kills every process of the pid namespace (init is its pid 1,
+/// so `kill(-1)` reaches them all and no other) and fails.
+fn reap_until_deadline(step: Pid, chld: &SignalFd, seconds: u64) -> Result<i32, SandboxError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == step => return Ok(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == step => {
+                    return Ok(128 + sig as i32);
+                }
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => return Err(SandboxError::io("wait for", "the step", e)),
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+            return Err(SandboxError::TimedOut { seconds });
+        }
+        let ms = u16::try_from(left.as_millis().clamp(1, 60_000)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(chld.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(SandboxError::io("wait for", "the step", e)),
+        }
+        // Drain the pending SIGCHLDs; the waitpid loop does the real work.
+        while let Ok(Some(_)) = chld.read_signal() {}
     }
 }
 
@@ -216,6 +273,7 @@ impl Step {
         if self.fake_root {
             install_fake_root()?;
         }
+        super::signals::reset_for_exec();
         let mut denied = false;
         for candidate in &self.candidates {
             match nix::unistd::execve(candidate, &self.argv, &self.envp) {

@@ -28,6 +28,7 @@ mod overlay;
 mod process;
 mod run;
 mod seccomp;
+mod signals;
 mod spec;
 mod userns;
 

@@ -175,6 +175,10 @@ pub struct RunSpec {
     /// Cache mounts and read-only inputs.
     #[serde(default)]
     pub mounts: Vec<BindMount>,
+    /// Seconds the step may run; then every process of its pid namespace is
+    /// killed and the run fails with [`super::SandboxError::TimedOut`].
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 impl RunSpec {

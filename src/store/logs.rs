@@ -8,6 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -110,9 +111,12 @@ impl BuildLogs {
             // Locked before it gets its name, so no reader ever sees the
             // log of a live build unlocked (it would call it interrupted).
             let tmp = self.dir.join(format!(".{id}.tmp"));
+            // 0600: a build's output is its user's (steps may print what
+            // they were given).
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(0o600)
                 .open(&tmp)
                 .map_err(|e| StoreError::io(&tmp, e))?;
             file.lock().map_err(|e| StoreError::io(&tmp, e))?;

@@ -54,7 +54,7 @@ fn unknown_key_in_image() {
 fn unknown_key_in_step() {
     assert_fails(
         &with_head("\n[[steps]]\nrun = \"x\"\ncwd = \"/tmp\"\n"),
-        "recipe.toml:6: steps[0]: unknown key 'cwd' (expected one of: name, run, env, copy, cache)",
+        "recipe.toml:6: steps[0]: unknown key 'cwd' (expected one of: name, run, env, copy, cache, timeout)",
     );
     // `cache` is for run steps only, and names absolute, normalized directories.
     assert_fails(

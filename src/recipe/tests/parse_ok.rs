@@ -59,6 +59,7 @@ fn full_example() {
                     env: BTreeMap::new(),
                 },
                 cache: vec![],
+                timeout: None,
             },
             Step {
                 index: 1,
@@ -73,6 +74,7 @@ fn full_example() {
                     owner: None,
                 }),
                 cache: vec![],
+                timeout: None,
             },
         ],
         config: ConfigSection {
@@ -186,7 +188,7 @@ mkdir -p /x
     );
     assert_eq!(
         first.describe(),
-        "RUN A_B= GREETING=hello /bin/echo hi there"
+        "RUN --env=A_B,GREETING /bin/echo hi there"
     );
     assert_eq!(first.summary(), format!("say hi: {}", first.describe()));
     assert_eq!(second.summary(), "RUN /bin/sh -c set -e mkdir -p /x");
@@ -222,7 +224,7 @@ mode = "4755"
     assert_eq!(
         step.kind,
         StepKind::Copy(CopySpec {
-            src: "/etc/skel/".into(),
+            src: "/r/etc/skel".into(),
             src_as_written: "/etc/skel/".into(),
             src_line: 8,
             dest: "/home/dev/".into(),

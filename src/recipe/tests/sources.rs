@@ -51,20 +51,20 @@ fn present_sources_load() {
     );
     dir.write("files/motd", "hello\n");
     dir.write("files/tree/a", "a\n");
+    // An absolute source is read inside the build context, as Docker does.
     let abs = dir.write("elsewhere/abs.txt", "abs\n");
     let recipe = dir
-        .load(&format!(
+        .load(
             r#"[image]
 base = "rootfs:base.tar"
 [[steps]]
-copy = {{ src = "files/motd", dest = "/etc/motd" }}
+copy = { src = "files/motd", dest = "/etc/motd" }
 [[steps]]
-copy = {{ src = "files/tree", dest = "/opt/tree" }}
+copy = { src = "files/tree", dest = "/opt/tree" }
 [[steps]]
-copy = {{ src = "{}", dest = "/abs" }}
+copy = { src = "/elsewhere/abs.txt", dest = "/abs" }
 "#,
-            abs.display()
-        ))
+        )
         .expect("valid recipe");
     assert_eq!(recipe.dir, dir.0.path());
     assert_eq!(recipe.image.base, Base::Rootfs(dir.path("base.tar")));
@@ -91,7 +91,7 @@ fn missing_rootfs_is_reported_at_the_base_line() {
     let dir = Dir::new();
     let text = "# base from a tar\n[image]\nbase = \"rootfs:../nope/base.tar\"\n";
     // Schema-only parsing does not look at files...
-    let recipe = Recipe::parse(text, &dir.path("recipe.toml")).expect("schema is fine");
+    let mut recipe = Recipe::parse(text, &dir.path("recipe.toml")).expect("schema is fine");
     // ...check_sources does, and load runs both.
     let expected = format!(
         "{}:3: image: cannot use base rootfs tar '{}': {NOT_FOUND}",
@@ -234,4 +234,38 @@ fn unreadable_recipe_file() {
         format!("{}: cannot read the recipe: {NOT_FOUND}", path.display())
     );
     assert!(err.location().is_none());
+}
+
+#[test]
+fn copy_sources_cannot_leave_the_build_context() {
+    let dir = Dir::new();
+    dir.write("files/motd", "hello\n");
+    std::os::unix::fs::symlink("/etc/passwd", dir.path("files/passwd")).unwrap();
+    std::os::unix::fs::symlink("/etc", dir.path("etc-link")).unwrap();
+    std::os::unix::fs::symlink("motd", dir.path("files/inside")).unwrap();
+    let step = |src: &str| {
+        format!(
+            "[image]\nbase = \"scratch\"\n[[steps]]\ncopy = {{ src = \"{src}\", dest = \"/x\" }}\n"
+        )
+    };
+    for (src, why) in [
+        ("../../etc/passwd", "leaves the build context"),
+        ("files/../../x", "leaves the build context"),
+        ("files/passwd", "outside the build context"),
+        ("etc-link/passwd", "outside the build context"),
+    ] {
+        let err = dir.load_err(&step(src));
+        assert!(err.contains(why), "{src}: {err}");
+        assert!(err.contains(":4: steps[0].copy:"), "{src}: {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+    // A link that stays inside is followed to its real path.
+    let recipe = dir.load(&step("files/inside")).expect("inside");
+    let StepKind::Copy(c) = &recipe.steps[0].kind else {
+        panic!("not a copy")
+    };
+    assert_eq!(
+        c.src,
+        std::fs::canonicalize(dir.path("files/motd")).unwrap()
+    );
 }
