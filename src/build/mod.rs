@@ -4,6 +4,7 @@
 
 mod base;
 mod error;
+mod housekeeping;
 mod log;
 mod lowers;
 mod offline;
@@ -29,6 +30,7 @@ use crate::store::{CacheEntry, Store};
 
 pub use base::BaseImage;
 pub use error::BuildError;
+pub use housekeeping::{GcOutcome, clean_stale, collect_garbage, fsck};
 pub use remote::{
     RegistryOptions, client as registry_client, template_namespace, transfer_reporter,
 };
@@ -186,20 +188,30 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     let network = offline::step_network(opts.network, opts.offline, &mirrors);
 
     let store = Store::open(&opts.store)?;
-    let _lock = store.lock_shared()?;
-    let fetcher = toolbox::fetcher(opts, &store, &mirrors);
-    toolbox::check_offline(&plan, &fetcher)?;
-
     let mapping = IdMapping::detect()?;
     sink.emit(&Event::Info {
         message: format!("id mapping: {}", mapping.describe()),
     });
+    let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
+    if let Some(freed) = clean_stale(&store, &workers)?
+        && freed > 0
+    {
+        sink.emit(&Event::Info {
+            message: format!(
+                "removed {} left in the store by interrupted runs",
+                crate::units::human_bytes(freed)
+            ),
+        });
+    }
+    let _lock = store.lock_shared()?;
+    let fetcher = toolbox::fetcher(opts, &store, &mirrors);
+    toolbox::check_offline(&plan, &fetcher)?;
+
     let settings = LayerSettings {
         compression: opts.compression,
         source_date_epoch: plan.source_date_epoch,
         fake_root: mapping.fake_root(),
     };
-    let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
 
     let offline_base = opts.offline.then_some(&registries);
     let base = base::resolve(&plan, &store, &settings, &opts.registry, offline_base, sink)?;

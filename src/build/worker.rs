@@ -63,8 +63,18 @@ pub enum Op {
         compression: Compression,
         source_date_epoch: u64,
     },
-    /// Remove directory trees (they may hold files of subordinate ids).
+    /// Remove directory trees (they may hold files of subordinate ids);
+    /// answers how many bytes of disk they used.
     Remove { paths: Vec<PathBuf> },
+    /// Compare the unpacked layer `dir` with a fresh unpack of its blob (whose
+    /// content is checked against its diff_id on the way) in `scratch`.
+    VerifyLayerDir {
+        store: PathBuf,
+        layer: LayerInfo,
+        dir: PathBuf,
+        scratch: PathBuf,
+        max_size: u64,
+    },
 }
 
 /// What a worker answers.
@@ -78,6 +88,13 @@ pub enum Answer {
     Step {
         exit_code: i32,
         layer: Option<LayerInfo>,
+    },
+    Removed {
+        bytes: u64,
+    },
+    /// `difference` is `None` when the layer dir matches its blob.
+    Verified {
+        difference: Option<String>,
     },
     Failed {
         message: String,
@@ -261,12 +278,59 @@ fn execute(op: Op) -> Result<Answer, String> {
             })
         }
         Op::Remove { paths } => {
+            let mut bytes = 0;
             for p in paths {
+                bytes += disk_usage(&p);
                 remove_tree(&p)?;
             }
-            Ok(Answer::Ok)
+            Ok(Answer::Removed { bytes })
+        }
+        Op::VerifyLayerDir {
+            store,
+            layer: info,
+            dir,
+            scratch,
+            max_size,
+        } => {
+            let store = Store::open(&store).map_err(|e| e.to_string())?;
+            let blob = store.open_blob(&info.digest).map_err(|e| e.to_string())?;
+            let compression = Compression::from_layer_media_type(&info.media_type)
+                .ok_or_else(|| format!("unsupported media type {}", info.media_type))?;
+            std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+            let checks = ApplyChecks {
+                diff_id: Some(info.diff_id.clone()),
+                max_size: Some(size_cap(max_size, &scratch)),
+            };
+            layer::apply_layer_checked(
+                std::io::BufReader::new(blob),
+                compression,
+                &scratch,
+                ApplyMode::OverlayLower,
+                &checks,
+            )
+            .map_err(|e| format!("layer {}: {e}", info.digest))?;
+            let fresh = layer::fingerprint(&scratch).map_err(|e| e.to_string())?;
+            let kept = layer::fingerprint(&dir).map_err(|e| e.to_string())?;
+            Ok(Answer::Verified {
+                difference: layer::first_difference(&kept, &fresh),
+            })
         }
     }
+}
+
+/// Bytes of disk used by the tree at `path` (blocks, each inode once);
+/// what cannot be read counts as nothing.
+fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.nlink() <= 1 || seen.insert((m.dev(), m.ino())))
+        .map(|m| m.blocks() * 512)
+        .sum()
 }
 
 /// The cap on a layer's uncompressed size: the configured one, or the free

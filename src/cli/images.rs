@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use boxwright::build::normalize_tag;
-use boxwright::build::worker::{Op, Workers};
+use boxwright::build::worker::Workers;
 use boxwright::image;
 use boxwright::progress::human_bytes;
 use boxwright::sandbox::{IdMapping, Userns};
@@ -259,32 +259,73 @@ pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
 
 pub fn gc(global: &Global, a: &GcArgs) -> CliResult {
     let store = open_store(global)?;
-    let report = store.gc().context("collecting garbage")?;
-    let pruned = store
-        .prune_build_caches(a.cache_mounts, a.artifacts)
-        .context("emptying the build caches")?;
-    let trash = store.trash_entries();
-    if !trash.is_empty() {
-        // Unpacked layers may hold files of subordinate ids: remove them
-        // from inside the user namespace where those ids are ours.
-        let exe = std::env::current_exe().context("finding boxwright's executable")?;
-        let mapping = IdMapping::detect().map_err(|e| Failure::failed(e.to_string()))?;
-        let workers = Workers::new(exe, Userns::new(mapping));
-        workers
-            .run(&Op::Remove { paths: trash }, &mut |l| eprintln!("{l}"))
-            .map_err(Failure::failed)?;
-    }
+    let workers = workers()?;
+    let done = boxwright::build::collect_garbage(&store, &workers, a.cache_mounts, a.artifacts)
+        .map_err(|e| Failure::failed(format!("collecting garbage: {e}")))?;
+    let report = &done.report;
     eprintln!(
         "removed {} blobs, {} cache entries, {} unpacked layers and {} leftovers; freed {}; {} blobs kept",
         report.removed_blobs.len(),
         report.removed_cache_entries.len(),
         report.trashed_layer_dirs.len(),
         report.cleared_strays.len(),
-        human_bytes(report.freed_bytes),
+        human_bytes(done.freed_bytes),
         report.kept_blobs
     );
     if a.cache_mounts || a.artifacts {
-        eprintln!("emptied {} cache mounts and artifact dirs", pruned.len());
+        eprintln!(
+            "emptied {} cache mounts and artifact dirs",
+            done.pruned.len()
+        );
     }
     Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FsckArgs {
+    /// Remove what is broken: corrupt blobs, bad cache records, damaged unpacked
+    /// layers, leftovers. Tags and valid blobs are never removed.
+    #[arg(long)]
+    pub repair: bool,
+}
+
+pub fn fsck(global: &Global, a: &FsckArgs) -> CliResult {
+    let store = open_store(global)?;
+    let workers = workers()?;
+    let report = boxwright::build::fsck(&store, &workers, a.repair, global.max_layer_size)
+        .map_err(|e| Failure::failed(format!("fsck: {e}")))?;
+    for p in &report.problems {
+        let fixed = if p.repaired { " (removed)" } else { "" };
+        println!("{}{fixed}", p.message);
+    }
+    let broken = report.problems.iter().filter(|p| !p.repaired).count();
+    eprintln!(
+        "checked {} blobs, {} tags, {} layers, {} cache records, {} unpacked layers: {}",
+        report.blobs_checked,
+        report.tags_checked,
+        report.layers_checked,
+        report.cache_records_checked,
+        report.layer_dirs_checked,
+        match (report.problems.len(), broken) {
+            (0, _) => "no problems".to_string(),
+            (n, 0) => format!("{n} problem(s), all repaired"),
+            (n, b) if a.repair =>
+                format!("{n} problem(s), {b} left: pull or build the damaged images again"),
+            (n, _) =>
+                format!("{n} problem(s): run boxwright fsck --repair to remove what is broken"),
+        }
+    );
+    if report.is_clean() {
+        Ok(())
+    } else {
+        Err(Failure::reported(1))
+    }
+}
+
+/// Namespace workers for store chores (removing trees of subordinate ids).
+fn workers() -> Result<Workers, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
+    let mapping = IdMapping::detect().map_err(|e| Failure::failed(e.to_string()))?;
+    Ok(Workers::new(exe, Userns::new(mapping)))
 }

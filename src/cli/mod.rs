@@ -130,7 +130,7 @@ impl Global {
 pub enum Command {
     /// Build an image from a recipe; prints the manifest digest on stdout
     /// (with --progress json, stdout carries the events and the last one holds the digest).
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// List the images in the local store.
     Images(images::ImagesArgs),
     /// Print an image's manifest and config as JSON.
@@ -145,6 +145,8 @@ pub enum Command {
     Load(images::LoadArgs),
     /// Remove blobs, layers and cache entries no image uses.
     Gc(images::GcArgs),
+    /// Check every blob, tag, layer, cache record and unpacked layer against its digest.
+    Fsck(images::FsckArgs),
     /// Pull an image from a registry into the store; prints its manifest digest.
     Pull(registry::PullArgs),
     /// Push a stored image to a registry; prints its manifest digest.
@@ -218,6 +220,7 @@ pub fn main() -> i32 {
         Command::Save(a) => images::save(&cli.global, a),
         Command::Load(a) => images::load(&cli.global, a),
         Command::Gc(a) => images::gc(&cli.global, a),
+        Command::Fsck(a) => images::fsck(&cli.global, a),
         Command::Pull(a) => registry::pull(&cli.global, a),
         Command::Push(a) => registry::push(&cli.global, a),
         Command::Login(a) => registry::login(&cli.global, a),

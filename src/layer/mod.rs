@@ -19,6 +19,7 @@
 mod apply;
 mod compress;
 mod error;
+mod fingerprint;
 mod fsmeta;
 mod import;
 mod inroot;
@@ -36,6 +37,7 @@ pub use apply::{
 };
 pub use compress::Compressor;
 pub use error::LayerError;
+pub use fingerprint::{Entry as FingerprintEntry, fingerprint, first_difference};
 pub use import::import_tar;
 pub use snapshot::{Snapshot, write_snapshot_diff};
 pub use upperdir::write_upperdir;

@@ -157,6 +157,10 @@ fn enter_userns(fds: ChildFds) -> std::io::Result<()> {
         if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        // The helper dies with the thread that spawned it: a killed build
+        // must not leave a step running in the background (set after the id
+        // switch, which would clear it).
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
     Ok(())
 }

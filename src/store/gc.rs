@@ -82,17 +82,34 @@ impl Store {
         }
 
         // Nothing writes into tmp without the shared lock, which we exclude.
+        let (freed, strays) = self.clear_temp_entries()?;
+        report.freed_bytes += freed;
+        report.cleared_strays.extend(strays);
+        Ok(report)
+    }
+
+    /// Clears `ROOT.state/tmp`, where only a process holding the store lock
+    /// writes: files are removed, dirs (which may hold files of subordinate
+    /// ids) moved to the trash. Returns the bytes of the files removed. The
+    /// caller holds the exclusive store lock.
+    pub fn clear_temp(&self) -> Result<u64> {
+        Ok(self.clear_temp_entries()?.0)
+    }
+
+    fn clear_temp_entries(&self) -> Result<(u64, Vec<PathBuf>)> {
+        let mut freed = 0;
+        let mut cleared = Vec::new();
         for (_, path) in list_dir(&self.tmp_dir())? {
             let meta = fs::symlink_metadata(&path).map_err(|e| StoreError::io(&path, e))?;
             if meta.is_dir() {
                 self.move_to_trash(&path)?;
             } else {
                 fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
-                report.freed_bytes += meta.len();
+                freed += meta.len();
             }
-            report.cleared_strays.push(path);
+            cleared.push(path);
         }
-        Ok(report)
+        Ok((freed, cleared))
     }
 
     /// Empties the build-time caches that images never reference, under the

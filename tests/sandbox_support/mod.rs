@@ -26,7 +26,9 @@ const MARK: &str = "BOXWRIGHT-SANDBOX-TEST-RESULT:";
 /// A helper that runs longer than this is killed and the test fails.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// What a re-executed test binary does.
+/// What a re-executed test binary does. (One is sent per helper process,
+/// so the size of its largest variant does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Job {
     /// `run_in_namespace(spec)` (run inside a user namespace).
@@ -350,6 +352,7 @@ pub fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         host: HostEnv::default(),
         fake_root: false,
         mounts: vec![],
+        timeout_secs: None,
     }
 }
 

@@ -1,0 +1,127 @@
+//! Keeping the store tidy with the namespace worker's help: emptying the
+//! trash, clearing what killed or failed runs left behind, garbage
+//! collection that reports what it really frees, and `fsck`'s comparison of
+//! unpacked layers with their blobs. Each needs a worker because unpacked
+//! layers and step leftovers hold files of subordinate ids.
+
+use std::path::PathBuf;
+
+use crate::store::{FsckReport, GcReport, LockKind, Store};
+
+use super::BuildError;
+use super::worker::{Answer, Op, Workers};
+
+/// Removes everything in the store's trash (in a worker); returns the bytes freed.
+/// The caller holds the exclusive store lock.
+fn empty_trash(store: &Store, workers: &Workers) -> Result<u64, BuildError> {
+    let trash = store.trash_entries();
+    if trash.is_empty() {
+        return Ok(0);
+    }
+    match workers.run(&Op::Remove { paths: trash }, &mut |_| {}) {
+        Ok(Answer::Removed { bytes }) => Ok(bytes),
+        Ok(Answer::Failed { message }) | Err(message) => Err(BuildError::Sandbox(format!(
+            "cannot empty the store's trash: {message}"
+        ))),
+        Ok(other) => Err(BuildError::Sandbox(format!(
+            "unexpected worker answer {other:?}"
+        ))),
+    }
+}
+
+/// Clears what killed or failed runs left in the store (temp files and
+/// dirs, the trash) when no other process is using it: the exclusive store
+/// lock is taken without waiting, and nothing is touched if another build,
+/// pull or gc holds the store. Returns the bytes freed (`None`: the store
+/// was busy).
+pub fn clean_stale(store: &Store, workers: &Workers) -> Result<Option<u64>, BuildError> {
+    let Some(_lock) = store.try_lock(LockKind::Exclusive)? else {
+        return Ok(None);
+    };
+    let mut freed = store.clear_temp()?;
+    freed += empty_trash(store, workers)?;
+    Ok(Some(freed))
+}
+
+/// What a garbage collection did, the trash emptied included.
+#[derive(Clone, Debug, Default)]
+pub struct GcOutcome {
+    pub report: GcReport,
+    /// Cache mounts and artifact dirs emptied.
+    pub pruned: Vec<PathBuf>,
+    /// Every byte freed: blobs, cache records, unpacked layers, leftovers.
+    pub freed_bytes: u64,
+}
+
+/// `gc`: removes what no tag reaches, optionally empties the build caches
+/// (`mounts`: apt/npm/pip cache mounts; `artifacts`: downloaded upstream
+/// files), then empties the trash, counting every byte that really went.
+pub fn collect_garbage(
+    store: &Store,
+    workers: &Workers,
+    mounts: bool,
+    artifacts: bool,
+) -> Result<GcOutcome, BuildError> {
+    let report = store.gc()?;
+    let pruned = store.prune_build_caches(mounts, artifacts)?;
+    let _lock = store.lock_exclusive()?;
+    let trash = empty_trash(store, workers)?;
+    Ok(GcOutcome {
+        freed_bytes: report.freed_bytes + trash,
+        report,
+        pruned,
+    })
+}
+
+/// `fsck`: checks blobs, tags, layers and cache records
+/// ([`Store::fsck_files`]), then compares every unpacked layer dir with a
+/// fresh, diff_id-checked unpack of its blob. With `repair`, removes what is
+/// broken (never a tag, never a valid blob). Holds the exclusive store lock.
+pub fn fsck(
+    store: &Store,
+    workers: &Workers,
+    repair: bool,
+    max_layer_size: u64,
+) -> Result<FsckReport, BuildError> {
+    let _lock = store.lock_exclusive()?;
+    let (mut report, dirs) = store.fsck_files(repair)?;
+    for layer in dirs.known {
+        let dir = store.layer_dir(&layer.diff_id);
+        let scratch = store.temp_dir()?;
+        let answer = workers.run(
+            &Op::VerifyLayerDir {
+                store: store.root().to_path_buf(),
+                layer: layer.clone(),
+                dir: dir.clone(),
+                scratch: scratch.join("fresh"),
+                max_size: max_layer_size,
+            },
+            &mut |_| {},
+        );
+        let _ = workers.run(
+            &Op::Remove {
+                paths: vec![scratch],
+            },
+            &mut |_| {},
+        );
+        let why = match answer {
+            Ok(Answer::Verified { difference: None }) => continue,
+            Ok(Answer::Verified {
+                difference: Some(d),
+            }) => format!("differs from its layer {}: {d}", layer.digest.short()),
+            Ok(Answer::Failed { message }) | Err(message) => message,
+            Ok(other) => format!("unexpected worker answer {other:?}"),
+        };
+        // A broken unpack is only a cache of its blob: the next build
+        // unpacks the blob again.
+        let fixed = repair && store.move_to_trash(&dir).is_ok();
+        report.add_problem(
+            format!("unpacked layer {}: {why}", layer.diff_id.short()),
+            fixed,
+        );
+    }
+    if repair {
+        empty_trash(store, workers)?;
+    }
+    Ok(report)
+}
