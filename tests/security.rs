@@ -699,7 +699,7 @@ fn device_nodes_stay_in_layers_with_a_warning() {
     let warnings: Vec<&str> = r
         .stderr
         .lines()
-        .filter(|l| l.contains("device node(s) not created"))
+        .filter(|l| l.contains("warning: layer") && l.contains("device node(s) not created"))
         .collect();
     assert_eq!(
         warnings.len(),
