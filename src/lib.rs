@@ -25,4 +25,5 @@ pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod sandbox;
+pub mod session;
 pub mod store;

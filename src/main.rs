@@ -5,9 +5,10 @@ mod cli;
 fn main() {
     // A worker is boxwright re-executed inside the build's user namespace:
     // it speaks JSON on stdin/stdout and never parses a command line.
-    if std::env::args_os().nth(1).as_deref() == Some(boxwright::build::worker::WORKER_ARG.as_ref())
+    if std::env::args_os().nth(1).as_deref()
+        == Some(boxwright::session::worker::WORKER_ARG.as_ref())
     {
-        std::process::exit(boxwright::build::worker::worker_main());
+        std::process::exit(boxwright::session::worker::worker_main());
     }
     std::process::exit(cli::main());
 }

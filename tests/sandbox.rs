@@ -391,6 +391,7 @@ fn a_missing_program_is_an_error_that_names_it() {
             cwd: "/".into(),
             uid: 0,
             gid: 0,
+            user: None,
         };
         let out = as_root(&Job::Run(spec));
         match out.error() {

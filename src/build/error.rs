@@ -41,6 +41,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Artifact(#[from] crate::artifact::ArtifactError),
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
     /// `--offline` and the build would reach the network (see `offline`).
     #[error("{0}")]
     Offline(String),

@@ -4,22 +4,19 @@
 
 mod base;
 mod error;
-mod housekeeping;
 mod log;
-mod lowers;
 mod offline;
 mod remote;
 mod template;
 mod toolbox;
 mod transfer;
-pub mod worker;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::digest::Digest;
-use crate::image::{self, ConfigOverrides, ImageConfig};
+use crate::image::{ConfigOverrides, Derived, ImageConfig};
 use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::mirror::{Mirrors, Rule};
 use crate::plan::{LayerSettings, Plan, chain_id};
@@ -28,28 +25,17 @@ use crate::recipe::{Recipe, StepKind};
 use crate::sandbox::{Action, HostEnv, IdMapping, Network, Userns};
 use crate::store::{CacheEntry, Store};
 
+pub use crate::session::DiffMethod;
+use crate::session::{StepResult, StepRunner, Workers, clean_stale};
 pub use base::BaseImage;
 pub use error::BuildError;
-pub use housekeeping::{GcOutcome, clean_stale, collect_garbage, fsck};
 pub use remote::{
     RegistryOptions, client as registry_client, template_namespace, transfer_reporter,
 };
 pub use transfer::transfer_event;
-use worker::Workers;
 
 /// The manifest annotation that carries the recipe an image was built from.
 pub const RECIPE_ANNOTATION: &str = "io.boxwright.recipe";
-
-/// How a step's changes are found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DiffMethod {
-    /// Overlay when it can be mounted, else the snapshot fallback.
-    #[default]
-    Auto,
-    Overlay,
-    /// Copy the tree, snapshot stats before the step, compare after.
-    Snapshot,
-}
 
 /// Everything a build needs besides the recipe.
 #[derive(Clone, Debug)]
@@ -215,9 +201,8 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
 
     let offline_base = opts.offline.then_some(&registries);
     let base = base::resolve(&plan, &store, &settings, &opts.registry, offline_base, sink)?;
-    let mut config = base.config.clone();
-    let mut layers: Vec<LayerInfo> = base.layers.clone();
-    let mut run_env = env_for_steps(&config);
+    let mut image = Derived::new(base.config.clone(), base.layers.clone());
+    let mut run_env = env_for_steps(&image.config);
 
     sink.emit(&Event::Phase {
         phase: Phase::Building,
@@ -227,7 +212,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     // their parents change.
     let mut cached_steps = 0;
     for ps in plan.steps.iter().take_while(|_| !opts.no_cache) {
-        let parent = chain_id(&diff_ids(&layers));
+        let parent = chain_id(&diff_ids(&image.layers));
         let key = ps.cache_key(
             parent.as_ref(),
             &step_env(&run_env, &ps.step.kind),
@@ -242,29 +227,24 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             description: ps.step.summary(),
             layer: hit.layer.digest.clone(),
         });
-        config.push_layer(
-            hit.layer.diff_id.clone(),
-            &ps.created_by,
-            plan.source_date_epoch,
-        );
-        layers.push(hit.layer);
-        toolbox::apply_step_env(&mut config, ps);
-        run_env = env_for_steps(&config);
+        image.add_layer(hit.layer, &ps.created_by, plan.source_date_epoch);
+        toolbox::apply_step_env(&mut image.config, ps);
+        run_env = env_for_steps(&image.config);
         cached_steps += 1;
     }
     let to_run = &plan.steps[cached_steps..];
     if opts.offline {
         offline::check(to_run, &mirrors)?;
     }
-    let mut runner: Option<lowers::Runner> = None;
+    let mut runner: Option<StepRunner> = None;
     for ps in to_run {
-        let parent = chain_id(&diff_ids(&layers));
+        let parent = chain_id(&diff_ids(&image.layers));
         let step_env = step_env(&run_env, &ps.step.kind);
         let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
         let description = ps.step.summary();
         let r = match &mut runner {
             Some(r) => r,
-            None => runner.insert(lowers::Runner::new(
+            None => runner.insert(StepRunner::new(
                 &store,
                 &workers,
                 opts.diff,
@@ -282,9 +262,10 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             StepKind::Run { command, .. } => Action::Exec {
                 argv: command.argv(),
                 env: step_env.clone(),
-                cwd: working_dir(&config),
+                cwd: working_dir(&image.config),
                 uid: 0,
                 gid: 0,
+                user: None,
             },
             StepKind::Copy(c) => Action::Copy {
                 src: c.src.clone(),
@@ -307,7 +288,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             ..HostEnv::capture(opts.host_ca)
         };
         let outcome = r.run_step(
-            &layers,
+            &image.layers,
             action,
             mounts,
             network,
@@ -326,11 +307,11 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                     last_lines: tail.lines.into_iter().collect(),
                 });
             }
-            Err(message) => {
+            Err(e) => {
                 return Err(BuildError::StepError {
                     step: ps.number,
                     command: description,
-                    message,
+                    message: e.to_string(),
                 });
             }
         };
@@ -349,43 +330,35 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             layer: layer.digest.clone(),
             size: layer.size,
         });
-        config.push_layer(
-            layer.diff_id.clone(),
-            &ps.created_by,
-            plan.source_date_epoch,
-        );
-        layers.push(layer);
-        toolbox::apply_step_env(&mut config, ps);
-        run_env = env_for_steps(&config);
+        image.add_layer(layer, &ps.created_by, plan.source_date_epoch);
+        toolbox::apply_step_env(&mut image.config, ps);
+        run_env = env_for_steps(&image.config);
     }
     if let Some(r) = runner {
         r.finish();
     }
 
-    let components = toolbox::toolbox_overrides(&plan, &config);
-    if !components.is_empty() {
-        config.apply(&components);
-        config.push_empty_history(
-            "boxwright: dev access config and component labels",
-            plan.source_date_epoch,
-        );
-    }
-    let overrides = overrides_from(&plan.recipe);
-    if !overrides.is_empty() {
-        config.apply(&overrides);
-        config.push_empty_history("boxwright: config from the recipe", plan.source_date_epoch);
-    }
-    config.created = Some(image::rfc3339(plan.source_date_epoch));
+    let epoch = plan.source_date_epoch;
+    let components = toolbox::toolbox_overrides(&plan, &image.config);
+    image.apply(
+        &components,
+        "boxwright: dev access config and component labels",
+        epoch,
+    );
+    image.apply(
+        &overrides_from(&plan.recipe),
+        "boxwright: config from the recipe",
+        epoch,
+    );
     // The recipe travels with the image, so `clone` can write it out again;
     // its steps' env values stay behind.
-    let mut annotations = std::collections::BTreeMap::new();
     if let Some(text) = std::fs::read_to_string(&plan.recipe.path)
         .ok()
         .and_then(|t| crate::recipe::redact_step_env(&t))
     {
-        annotations.insert(RECIPE_ANNOTATION.to_string(), text);
+        image.annotate(RECIPE_ANNOTATION, text);
     }
-    let manifest = image::write_image(store.layout(), &config, &layers, annotations)?;
+    let manifest = image.write(store.layout(), epoch)?;
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
     }
@@ -431,12 +404,6 @@ pub fn push(
         message: format!("pushed {reference}@{digest}"),
     });
     Ok(digest)
-}
-
-/// The outcome of one step in a worker.
-pub(crate) enum StepResult {
-    Layer(LayerInfo),
-    Exit(i32),
 }
 
 /// `NAME` → `NAME:latest`; a name that already has a tag or digest stays.

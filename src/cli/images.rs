@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use boxwright::build::normalize_tag;
-use boxwright::build::worker::Workers;
 use boxwright::image;
 use boxwright::progress::human_bytes;
 use boxwright::sandbox::{IdMapping, Userns};
+use boxwright::session::Workers;
 use boxwright::store::{self, Store};
 
 use super::{CliResult, Failure, Global};
@@ -260,7 +260,7 @@ pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
 pub fn gc(global: &Global, a: &GcArgs) -> CliResult {
     let store = open_store(global)?;
     let workers = workers()?;
-    let done = boxwright::build::collect_garbage(&store, &workers, a.cache_mounts, a.artifacts)
+    let done = boxwright::session::collect_garbage(&store, &workers, a.cache_mounts, a.artifacts)
         .map_err(|e| Failure::failed(format!("collecting garbage: {e}")))?;
     let report = &done.report;
     eprintln!(
@@ -292,7 +292,7 @@ pub struct FsckArgs {
 pub fn fsck(global: &Global, a: &FsckArgs) -> CliResult {
     let store = open_store(global)?;
     let workers = workers()?;
-    let report = boxwright::build::fsck(&store, &workers, a.repair, global.max_layer_size)
+    let report = boxwright::session::fsck(&store, &workers, a.repair, global.max_layer_size)
         .map_err(|e| Failure::failed(format!("fsck: {e}")))?;
     for p in &report.problems {
         let fixed = if p.repaired { " (removed)" } else { "" };

@@ -6,6 +6,7 @@
 //! [`load_image`] move images in and out of any [`crate::store::Layout`].
 
 mod config;
+mod derive;
 mod image_io;
 mod manifest;
 mod overrides;
@@ -18,6 +19,7 @@ mod image_io_tests;
 mod tool_tests;
 
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
+pub use derive::Derived;
 pub use image_io::{Image, load_image, load_image_for, write_image};
 pub use manifest::{Manifest, ManifestKind, platform_name, select_manifest};
 pub use overrides::ConfigOverrides;

@@ -42,7 +42,7 @@ pub(crate) fn setup_and_run(
         reason: format!("cannot create mount, pid and other namespaces: {e}"),
     })?;
     make_private_recursively()?;
-    nix::unistd::sethostname("boxwright")
+    nix::unistd::sethostname(spec.hostname.as_deref().unwrap_or("boxwright"))
         .map_err(|e| SandboxError::io("set the hostname in", "the uts namespace", e))?;
     if spec.network == Network::None {
         loopback_up()?;
@@ -67,6 +67,13 @@ pub(crate) fn setup_and_run(
     points.seal();
     let outcome = prepared.and_then(|()| {
         let init = fork_child(reporter, || container_init(spec, merged, reporter))?;
+        if let Some(file) = &spec.pid_file {
+            // Written beside and renamed, so a reader never sees half a pid.
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, init.to_string())
+                .and_then(|()| std::fs::rename(&tmp, file))
+                .map_err(|e| SandboxError::io("write", file, e))?;
+        }
         wait_for(init)
     });
     // Stubs come out of the base only once the overlay is gone: the kernel

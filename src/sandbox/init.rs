@@ -24,7 +24,7 @@ use super::error::SandboxError;
 use super::mounts::{detach, mount_fs};
 use super::process::{Reporter, fork_child};
 use super::seccomp::install_fake_root;
-use super::spec::{Action, RunSpec};
+use super::spec::{Action, RunSpec, StdioMode};
 
 /// Body of pid 1; returns the step's exit code.
 pub(crate) fn container_init(
@@ -70,9 +70,23 @@ pub(crate) fn container_init(
             cwd,
             uid,
             gid,
+            user,
         } => {
             redirect_apt_sources(spec)?;
-            let step = Step::prepare(spec, argv, env, cwd, *uid, *gid)?;
+            let (uid, gid, home) = match user.as_deref().filter(|u| !u.is_empty()) {
+                Some(u) => {
+                    let found = super::users::resolve(u, Path::new("/"))?;
+                    (found.uid, found.gid, found.home)
+                }
+                None => (*uid, *gid, None),
+            };
+            let mut env = env.clone();
+            if let Some(home) = home
+                && !env.iter().any(|(k, _)| k == "HOME")
+            {
+                env.push(("HOME".into(), home));
+            }
+            let step = Step::prepare(spec, argv, &env, cwd, uid, gid)?;
             match spec.timeout_secs {
                 None => {
                     let pid = fork_child(reporter, || step.exec())?;
@@ -190,6 +204,7 @@ struct Step {
     uid: u32,
     gid: u32,
     fake_root: bool,
+    stdio: StdioMode,
 }
 
 impl Step {
@@ -248,6 +263,7 @@ impl Step {
             uid,
             gid,
             fake_root: spec.fake_root,
+            stdio: spec.stdio,
         })
     }
 
@@ -257,7 +273,21 @@ impl Step {
         // the helper's process group (a Ctrl-C reaches the helper, whose
         // death takes the sandbox down).
         let _ = nix::unistd::setsid();
-        redirect_stdio()?;
+        match self.stdio {
+            StdioMode::Step => redirect_stdio()?,
+            StdioMode::Inherit => {}
+            StdioMode::Tty => {
+                // SAFETY: ioctl on the standard input, which is a terminal
+                // this new session has no controlling terminal for yet.
+                if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+                    return Err(SandboxError::io(
+                        "make the terminal the controlling one of",
+                        "the program",
+                        Errno::last(),
+                    ));
+                }
+            }
+        }
         nix::unistd::chdir(self.cwd.as_c_str())
             .map_err(|e| SandboxError::io("enter", self.cwd.to_string_lossy().as_ref(), e))?;
         match nix::unistd::setgroups(&[]) {

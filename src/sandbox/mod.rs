@@ -31,11 +31,12 @@ mod seccomp;
 mod signals;
 mod spec;
 mod userns;
+mod users;
 
 pub use container::prepare_mountpoints;
 pub use error::SandboxError;
 pub use idmap::{IdMapping, IdMode, IdRange};
 pub use overlay::probe_overlay;
 pub use run::run_in_namespace;
-pub use spec::{Action, BindMount, CA_BUNDLE_PATH, HostEnv, Network, Rootfs, RunSpec};
+pub use spec::{Action, BindMount, CA_BUNDLE_PATH, HostEnv, Network, Rootfs, RunSpec, StdioMode};
 pub use userns::Userns;

@@ -39,6 +39,11 @@ pub enum Action {
         uid: u32,
         /// Gid the program runs as.
         gid: u32,
+        /// A user as an image's `User` names it (`name`, `uid`, `name:group`,
+        /// `uid:gid`), looked up in the image's /etc/passwd and /etc/group
+        /// inside the root; when set it replaces `uid` and `gid`.
+        #[serde(default)]
+        user: Option<String>,
     },
     /// Copies a host file or directory into the container (a `COPY` step).
     Copy {
@@ -52,6 +57,20 @@ pub enum Action {
         /// Owner of everything copied; root by default.
         owner: Option<(u32, u32)>,
     },
+}
+
+/// What the program's standard streams are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StdioMode {
+    /// A build step: stdin is /dev/null, stdout joins stderr (the helper's
+    /// stdout carries its answer).
+    #[default]
+    Step,
+    /// The helper's own stdin, stdout and stderr, as they are (`run`).
+    Inherit,
+    /// The helper's stdin is a terminal (a pty's slave end): it becomes the
+    /// program's controlling terminal, and stdout and stderr go to it too.
+    Tty,
 }
 
 /// The network a step sees.
@@ -179,6 +198,17 @@ pub struct RunSpec {
     /// killed and the run fails with [`super::SandboxError::TimedOut`].
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The program's standard streams.
+    #[serde(default)]
+    pub stdio: StdioMode,
+    /// The hostname inside (default `boxwright`).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Where the set-up process writes the host pid of the container's init
+    /// (pid 1 inside) once it runs: `exec` joins its namespaces, `stop`
+    /// signals its child.
+    #[serde(default)]
+    pub pid_file: Option<PathBuf>,
 }
 
 impl RunSpec {

@@ -347,12 +347,16 @@ pub fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
             cwd: "/".into(),
             uid: 0,
             gid: 0,
+            user: None,
         },
         network: Network::Host,
         host: HostEnv::default(),
         fake_root: false,
         mounts: vec![],
         timeout_secs: None,
+        stdio: Default::default(),
+        hostname: None,
+        pid_file: None,
     }
 }
 

@@ -8,22 +8,22 @@ use std::path::PathBuf;
 
 use crate::store::{FsckReport, GcReport, LockKind, Store};
 
-use super::BuildError;
+use super::SessionError;
 use super::worker::{Answer, Op, Workers};
 
 /// Removes everything in the store's trash (in a worker); returns the bytes freed.
 /// The caller holds the exclusive store lock.
-fn empty_trash(store: &Store, workers: &Workers) -> Result<u64, BuildError> {
+fn empty_trash(store: &Store, workers: &Workers) -> Result<u64, SessionError> {
     let trash = store.trash_entries();
     if trash.is_empty() {
         return Ok(0);
     }
     match workers.run(&Op::Remove { paths: trash }, &mut |_| {}) {
         Ok(Answer::Removed { bytes }) => Ok(bytes),
-        Ok(Answer::Failed { message }) | Err(message) => Err(BuildError::Sandbox(format!(
+        Ok(Answer::Failed { message }) | Err(message) => Err(SessionError::Worker(format!(
             "cannot empty the store's trash: {message}"
         ))),
-        Ok(other) => Err(BuildError::Sandbox(format!(
+        Ok(other) => Err(SessionError::Worker(format!(
             "unexpected worker answer {other:?}"
         ))),
     }
@@ -34,7 +34,7 @@ fn empty_trash(store: &Store, workers: &Workers) -> Result<u64, BuildError> {
 /// lock is taken without waiting, and nothing is touched if another build,
 /// pull or gc holds the store. Returns the bytes freed (`None`: the store
 /// was busy).
-pub fn clean_stale(store: &Store, workers: &Workers) -> Result<Option<u64>, BuildError> {
+pub fn clean_stale(store: &Store, workers: &Workers) -> Result<Option<u64>, SessionError> {
     let Some(_lock) = store.try_lock(LockKind::Exclusive)? else {
         return Ok(None);
     };
@@ -61,7 +61,7 @@ pub fn collect_garbage(
     workers: &Workers,
     mounts: bool,
     artifacts: bool,
-) -> Result<GcOutcome, BuildError> {
+) -> Result<GcOutcome, SessionError> {
     let report = store.gc()?;
     let pruned = store.prune_build_caches(mounts, artifacts)?;
     let _lock = store.lock_exclusive()?;
@@ -82,7 +82,7 @@ pub fn fsck(
     workers: &Workers,
     repair: bool,
     max_layer_size: u64,
-) -> Result<FsckReport, BuildError> {
+) -> Result<FsckReport, SessionError> {
     let _lock = store.lock_exclusive()?;
     let (mut report, dirs) = store.fsck_files(repair)?;
     for layer in dirs.known {

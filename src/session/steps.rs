@@ -1,16 +1,38 @@
-//! Running steps on the layers built so far: overlay lowerdirs, or the
-//! snapshot fallback when an overlay cannot be mounted.
+//! A build's steps, each run on the layers built so far: overlay lowerdirs
+//! with a fresh upperdir, or the snapshot fallback when an overlay cannot be
+//! mounted; each successful step's changes come back as one layer.
 
 use std::path::PathBuf;
 
 use crate::media::LayerInfo;
 use crate::plan::LayerSettings;
 use crate::progress::{Event, Sink};
-use crate::sandbox::{Action, BindMount, HostEnv, Network, Rootfs, RunSpec};
+use crate::sandbox::{Action, BindMount, HostEnv, Network, Rootfs, RunSpec, StdioMode};
 use crate::store::Store;
 
+use super::SessionError;
+use super::lowers::Unpacker;
 use super::worker::{Answer, Diff, Op, Unpack, Workers};
-use super::{BuildError, DiffMethod, StepResult};
+
+/// How a step's changes are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DiffMethod {
+    /// Overlay when it can be mounted, else the snapshot fallback.
+    #[default]
+    Auto,
+    Overlay,
+    /// Copy the tree, snapshot stats before the step, compare after.
+    Snapshot,
+}
+
+/// The outcome of one step.
+#[derive(Clone, Debug)]
+pub enum StepResult {
+    /// It succeeded; its changes are this layer (already in the store).
+    Layer(LayerInfo),
+    /// It exited with this non-zero code.
+    Exit(i32),
+}
 
 enum Method {
     Overlay,
@@ -23,7 +45,7 @@ enum Method {
 }
 
 /// Runs the steps of one build.
-pub(crate) struct Runner<'a> {
+pub struct StepRunner<'a> {
     store: &'a Store,
     workers: &'a Workers,
     method: Method,
@@ -31,16 +53,16 @@ pub(crate) struct Runner<'a> {
     sink: &'a dyn Sink,
 }
 
-impl<'a> Runner<'a> {
+impl<'a> StepRunner<'a> {
     /// Chooses overlay or snapshot (probing overlay in a worker) and says which.
-    pub(crate) fn new(
+    pub fn new(
         store: &'a Store,
         workers: &'a Workers,
         diff: DiffMethod,
         max_layer_size: u64,
         sink: &'a dyn Sink,
-    ) -> Result<Runner<'a>, BuildError> {
-        let snapshot = |store: &Store| -> Result<Method, BuildError> {
+    ) -> Result<StepRunner<'a>, SessionError> {
+        let snapshot = |store: &Store| -> Result<Method, SessionError> {
             Ok(Method::Snapshot {
                 tree: store.temp_dir()?.join("rootfs"),
                 applied: 0,
@@ -80,9 +102,7 @@ impl<'a> Runner<'a> {
                             Ok(a) => format!("unexpected answer {a:?}"),
                         };
                         if diff == DiffMethod::Overlay {
-                            return Err(BuildError::Sandbox(format!(
-                                "{why}; use --diff snapshot (or auto) to build without overlayfs"
-                            )));
+                            return Err(SessionError::NoOverlay { why });
                         }
                         sink.emit(&Event::Warning {
                             message: format!(
@@ -94,7 +114,7 @@ impl<'a> Runner<'a> {
                 }
             }
         };
-        Ok(Runner {
+        Ok(StepRunner {
             store,
             workers,
             method,
@@ -105,7 +125,7 @@ impl<'a> Runner<'a> {
 
     /// Runs one step on top of `layers`, with `mounts` bound into it.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_step(
+    pub fn run_step(
         &mut self,
         layers: &[LayerInfo],
         action: Action,
@@ -115,31 +135,16 @@ impl<'a> Runner<'a> {
         settings: &LayerSettings,
         timeout_secs: Option<u64>,
         on_line: &mut dyn FnMut(&str),
-    ) -> Result<StepResult, String> {
-        let tmp = self.store.temp_dir().map_err(|e| e.to_string())?;
+    ) -> Result<StepResult, SessionError> {
+        let tmp = self.store.temp_dir()?;
         let result = match &mut self.method {
             Method::Overlay => {
-                let mut lowerdirs: Vec<PathBuf> = Vec::with_capacity(layers.len().max(1));
-                for l in layers.iter().rev() {
-                    let dir = self.ensure_unpacked(l)?;
-                    // overlayfs refuses a directory twice in its stack (ELOOP).
-                    // Two steps with the same result share a layer dir; the
-                    // topmost copy shadows everything the lower copy shows or
-                    // hides, so dropping the lower one changes nothing.
-                    if !lowerdirs.contains(&dir) {
-                        lowerdirs.push(dir);
-                    }
-                }
-                if lowerdirs.is_empty() {
-                    // overlayfs needs a lowerdir even on an empty base.
-                    let empty = tmp.join("empty");
-                    std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
-                    lowerdirs.push(empty);
-                }
+                let lowerdirs = self.unpacker().lowerdirs(layers, &tmp)?;
                 let upper = tmp.join("upper");
                 let work = tmp.join("work");
                 for d in [&upper, &work] {
-                    std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+                    std::fs::create_dir_all(d)
+                        .map_err(|e| SessionError::io(format!("{}", d.display()), e))?;
                 }
                 let spec = RunSpec {
                     rootfs: Rootfs::Overlay {
@@ -153,21 +158,22 @@ impl<'a> Runner<'a> {
                     fake_root: settings.fake_root,
                     mounts,
                     timeout_secs,
+                    stdio: StdioMode::Step,
+                    hostname: None,
+                    pid_file: None,
                 };
                 let answer = self.step(spec, Diff::Upperdir(upper.clone()), settings, on_line)?;
                 if let StepResult::Layer(l) = &answer {
                     // The upperdir is already the layer in overlay form: keep
                     // it as the layer's lowerdir instead of unpacking the blob.
-                    self.store
-                        .commit_layer_dir(&upper, &l.diff_id)
-                        .map_err(|e| e.to_string())?;
+                    self.store.commit_layer_dir(&upper, &l.diff_id)?;
                 }
                 Ok(answer)
             }
             Method::Snapshot { tree, applied } => {
                 let tree = tree.clone();
                 for l in &layers[*applied..] {
-                    self.unpack(l, Unpack::Flatten, &tree)?;
+                    self.unpacker().unpack(l, Unpack::Flatten, &tree)?;
                 }
                 let spec = RunSpec {
                     rootfs: Rootfs::Directory(tree.clone()),
@@ -177,6 +183,9 @@ impl<'a> Runner<'a> {
                     fake_root: settings.fake_root,
                     mounts,
                     timeout_secs,
+                    stdio: StdioMode::Step,
+                    hostname: None,
+                    pid_file: None,
                 };
                 let answer = self.step(spec, Diff::Snapshot(tree), settings, on_line)?;
                 if let (StepResult::Layer(_), Method::Snapshot { applied, .. }) =
@@ -198,7 +207,7 @@ impl<'a> Runner<'a> {
         diff: Diff,
         settings: &LayerSettings,
         on_line: &mut dyn FnMut(&str),
-    ) -> Result<StepResult, String> {
+    ) -> Result<StepResult, SessionError> {
         let op = Op::Step {
             store: self.store.root().to_path_buf(),
             spec: Box::new(spec),
@@ -206,75 +215,38 @@ impl<'a> Runner<'a> {
             compression: settings.compression,
             source_date_epoch: settings.source_date_epoch,
         };
-        match self.workers.run(&op, on_line)? {
+        match self
+            .workers
+            .run(&op, on_line)
+            .map_err(SessionError::Worker)?
+        {
             Answer::Step {
                 exit_code: 0,
                 layer: Some(l),
             } => Ok(StepResult::Layer(l)),
             Answer::Step { exit_code, .. } => Ok(StepResult::Exit(exit_code)),
-            Answer::Failed { message } => Err(message),
-            other => Err(format!("unexpected worker answer {other:?}")),
+            Answer::Failed { message } => Err(SessionError::Worker(message)),
+            other => Err(SessionError::Worker(format!(
+                "unexpected worker answer {other:?}"
+            ))),
         }
     }
 
-    /// The overlay lowerdir of a layer, unpacking its blob the first time.
-    fn ensure_unpacked(&self, layer: &LayerInfo) -> Result<PathBuf, String> {
-        let dir = self.store.layer_dir(&layer.diff_id);
-        if self.store.has_layer_dir(&layer.diff_id) {
-            return Ok(dir);
-        }
-        let tmp = self.store.temp_dir().map_err(|e| e.to_string())?;
-        let dest = tmp.join("layer");
-        self.unpack(layer, Unpack::OverlayLower, &dest)?;
-        self.store
-            .commit_layer_dir(&dest, &layer.diff_id)
-            .map_err(|e| e.to_string())?;
-        self.remove(tmp);
-        Ok(dir)
-    }
-
-    fn unpack(
-        &self,
-        layer: &LayerInfo,
-        mode: Unpack,
-        dest: &std::path::Path,
-    ) -> Result<(), String> {
-        let op = Op::Unpack {
-            store: self.store.root().to_path_buf(),
-            layer: layer.clone(),
-            mode,
-            dest: dest.to_path_buf(),
-            max_size: self.max_layer_size,
-        };
-        match self.workers.run(&op, &mut |_| {})? {
-            Answer::Unpacked {
-                skipped_devices, ..
-            } => {
-                if skipped_devices > 0 {
-                    self.sink.emit(&Event::Warning {
-                        message: format!(
-                            "layer {}: {skipped_devices} device node(s) not created where steps run (a user namespace cannot make them; steps get the sandbox's /dev); the image's layer keeps them",
-                            layer.digest.short()
-                        ),
-                    });
-                }
-                Ok(())
-            }
-            Answer::Failed { message } => Err(message),
-            other => Err(format!("unexpected worker answer {other:?}")),
+    fn unpacker(&self) -> Unpacker<'_> {
+        Unpacker {
+            store: self.store,
+            workers: self.workers,
+            max_layer_size: self.max_layer_size,
+            sink: self.sink,
         }
     }
 
-    /// Removes a temporary tree through a worker (it may hold files of
-    /// subordinate ids); a failure leaves garbage for `gc`, not a failed build.
     fn remove(&self, path: PathBuf) {
-        let _ = self
-            .workers
-            .run(&Op::Remove { paths: vec![path] }, &mut |_| {});
+        self.unpacker().remove(path);
     }
 
     /// Cleans up the snapshot tree, if any.
-    pub(crate) fn finish(self) {
+    pub fn finish(self) {
         if let Method::Snapshot { tree, .. } = &self.method
             && let Some(parent) = tree.parent()
         {
