@@ -10,5 +10,16 @@ fn main() {
     {
         std::process::exit(boxwright::session::worker::worker_main());
     }
+    // Sandbox monitors and `exec` entries are boxwright re-executed too; an
+    // entry must stay single-threaded until it has joined the namespaces.
+    match std::env::args_os().nth(1).as_deref() {
+        Some(a) if a == boxwright::session::MONITOR_ARG => {
+            std::process::exit(boxwright::session::monitor_main())
+        }
+        Some(a) if a == boxwright::session::ENTER_ARG => {
+            std::process::exit(boxwright::session::enter_main())
+        }
+        _ => {}
+    }
     std::process::exit(cli::main());
 }

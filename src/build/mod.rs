@@ -445,7 +445,7 @@ fn working_dir(config: &ImageConfig) -> String {
 fn env_for_steps(config: &ImageConfig) -> Vec<(String, String)> {
     let mut env = config.env();
     if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".to_string(), toolbox::DEFAULT_PATH.to_string()));
+        env.push(("PATH".to_string(), crate::sandbox::DEFAULT_PATH.to_string()));
     }
     env
 }

@@ -12,9 +12,7 @@ use crate::store::Store;
 
 use super::{BuildError, BuildOptions};
 
-/// The PATH a config without one has (Docker's default).
-pub(crate) const DEFAULT_PATH: &str =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::sandbox::DEFAULT_PATH;
 
 /// The artifact fetcher of this build: `--artifact-mirror`, else upstream
 /// URLs through the download mirrors.

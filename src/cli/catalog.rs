@@ -2,6 +2,7 @@
 
 use boxwright::catalog::{Catalog, template_image};
 
+use super::table::render as table;
 use super::{CliResult, Failure, Global};
 
 #[derive(clap::Args, Debug)]
@@ -53,33 +54,6 @@ pub fn run(_global: &Global, a: &CatalogArgs) -> CliResult {
     };
     print!("{text}");
     Ok(())
-}
-
-/// Rows as columns separated by two spaces, the last column unpadded.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let cols = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate().take(cols) {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let all = std::iter::once(header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .chain(rows.iter().cloned());
-    for r in all {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn runtimes(c: &Catalog) -> String {

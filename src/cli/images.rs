@@ -9,9 +9,9 @@ use boxwright::image;
 use boxwright::progress::human_bytes;
 use boxwright::sandbox::{IdMapping, Userns};
 use boxwright::session::Workers;
-use boxwright::store::{self, Store};
+use boxwright::store;
 
-use super::{CliResult, Failure, Global};
+use super::{CliResult, Failure, Global, open_store};
 
 #[derive(clap::Args, Debug)]
 pub struct ImagesArgs {
@@ -82,11 +82,6 @@ pub struct GcArgs {
     /// Also remove the upstream artifacts (runtime tarballs…) downloaded for builds.
     #[arg(long)]
     pub artifacts: bool,
-}
-
-fn open_store(global: &Global) -> Result<Store, Failure> {
-    let root = global.store_root();
-    Store::open(&root).map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
 }
 
 fn name_arg(name: &str) -> Result<String, Failure> {

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use boxwright::progress::{BuildSummary, Event, LogTail, Record, first_and_last, render, stamp};
-use boxwright::store::{BuildLogFile, Store, StoreError};
+use boxwright::store::{BuildLogFile, StoreError};
 
-use super::{CliResult, Failure, Global};
+use super::{CliResult, Failure, Global, open_store};
 
 /// How often `--follow` looks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -21,6 +21,9 @@ pub struct LogsArgs {
     /// Print the raw events (JSON Lines, see docs/progress-events.md).
     #[arg(long)]
     pub json: bool,
+    /// Print the output of a detached sandbox instead of a build's log.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["id", "json"])]
+    pub sandbox: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -33,11 +36,6 @@ pub struct BuildsArgs {
     pub no_trunc: bool,
 }
 
-fn open_store(global: &Global) -> Result<Store, Failure> {
-    let root = global.store_root();
-    Store::open(&root).map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
-}
-
 fn lookup_failure(e: StoreError) -> Failure {
     match e {
         StoreError::NoSuchBuild { .. } | StoreError::AmbiguousBuild { .. } => {
@@ -48,6 +46,9 @@ fn lookup_failure(e: StoreError) -> Failure {
 }
 
 pub fn logs(global: &Global, a: &LogsArgs) -> CliResult {
+    if let Some(name) = &a.sandbox {
+        return super::sandbox::sandbox_logs(global, name, a.follow);
+    }
     let store = open_store(global)?;
     let builds = store.build_logs();
     let log = match &a.id {

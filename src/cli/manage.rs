@@ -9,7 +9,7 @@ use boxwright::progress::human_bytes;
 use boxwright::registry::{Reference, Registry};
 use boxwright::store::Store;
 
-use super::{CliResult, Failure, Global};
+use super::{CliResult, Failure, Global, open_store};
 
 /// The local settings file: `$XDG_CONFIG_HOME/boxwright/config.toml`.
 fn config_path() -> PathBuf {
@@ -49,11 +49,6 @@ fn write_settings(path: &Path, s: &Settings) -> Result<(), Failure> {
 /// The configured default image, if any (for `images` to mark it).
 pub fn local_default() -> Option<String> {
     read_settings(&config_path()).ok()?.default_image
-}
-
-fn open_store(global: &Global) -> Result<Store, Failure> {
-    let root = global.store_root();
-    Store::open(&root).map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
 }
 
 fn client(global: &Global, store: &Store) -> Result<Registry, Failure> {

@@ -8,6 +8,8 @@ mod images;
 mod logs;
 mod manage;
 mod registry;
+mod sandbox;
+mod table;
 
 use std::path::PathBuf;
 
@@ -54,6 +56,13 @@ impl From<anyhow::Error> for Failure {
 }
 
 pub type CliResult = Result<(), Failure>;
+
+/// The store the global options name, opened (and created if missing).
+pub fn open_store(global: &Global) -> Result<boxwright::store::Store, Failure> {
+    let root = global.store_root();
+    boxwright::store::Store::open(&root)
+        .map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -165,6 +174,18 @@ pub enum Command {
     Builds(logs::BuildsArgs),
     /// List what toolbox recipes can ask for: runtimes, packages, ai-tools, dev-access, templates.
     Catalog(catalog::CatalogArgs),
+    /// Run an image as a sandbox (daemonless): its entrypoint and cmd, or COMMAND.
+    Run(Box<sandbox::RunArgs>),
+    /// Run a command in a running sandbox.
+    Exec(sandbox::ExecArgs),
+    /// List sandboxes: name, image, status, created, size of changes.
+    Ps(sandbox::PsArgs),
+    /// Stop running sandboxes (SIGTERM, then SIGKILL after --time).
+    Stop(sandbox::StopArgs),
+    /// Start stopped sandboxes again, in the background, with their changes.
+    Start(sandbox::StartArgs),
+    /// Remove sandboxes and their changes.
+    Rm(sandbox::RmArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -230,6 +251,12 @@ pub fn main() -> i32 {
         Command::Logs(a) => logs::logs(&cli.global, a),
         Command::Builds(a) => logs::builds(&cli.global, a),
         Command::Catalog(a) => catalog::run(&cli.global, a),
+        Command::Run(a) => sandbox::run(&cli.global, a),
+        Command::Exec(a) => sandbox::exec(&cli.global, a),
+        Command::Ps(a) => sandbox::ps(&cli.global, a),
+        Command::Stop(a) => sandbox::stop(&cli.global, a),
+        Command::Start(a) => sandbox::start(&cli.global, a),
+        Command::Rm(a) => sandbox::rm(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

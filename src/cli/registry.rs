@@ -5,9 +5,8 @@ use std::io::Read;
 use boxwright::build::{self, normalize_tag, registry_client, transfer_reporter};
 use boxwright::progress::{Clock, Event, sink_for};
 use boxwright::registry::{Reference, Secret, parse_platform, pull_into_store};
-use boxwright::store::Store;
 
-use super::{CliResult, Failure, Global};
+use super::{CliResult, Failure, Global, open_store};
 
 #[derive(clap::Args, Debug)]
 pub struct PullArgs {
@@ -41,11 +40,6 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     /// The registry host.
     pub registry: String,
-}
-
-fn open_store(global: &Global) -> Result<Store, Failure> {
-    let root = global.store_root();
-    Store::open(&root).map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
 }
 
 fn reference(s: &str) -> Result<Reference, Failure> {

@@ -3,8 +3,7 @@
 use super::spec::{CA_BUNDLE_PATH, HostEnv};
 
 /// `PATH` when neither the image nor the step sets one (Docker's default).
-pub(crate) const DEFAULT_PATH: &str =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// boxwright's apt configuration snippet, on the /run tmpfs.
 pub(crate) const APT_CONF_PATH: &str = "/run/boxwright/apt.conf";

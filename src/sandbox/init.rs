@@ -24,7 +24,7 @@ use super::error::SandboxError;
 use super::mounts::{detach, mount_fs};
 use super::process::{Reporter, fork_child};
 use super::seccomp::install_fake_root;
-use super::spec::{Action, RunSpec, StdioMode};
+use super::spec::{Action, HostEnv, RunSpec, StdioMode};
 
 /// Body of pid 1; returns the step's exit code.
 pub(crate) fn container_init(
@@ -86,7 +86,16 @@ pub(crate) fn container_init(
             {
                 env.push(("HOME".into(), home));
             }
-            let step = Step::prepare(spec, argv, &env, cwd, uid, gid)?;
+            let step = Step::prepare(
+                &spec.host,
+                spec.fake_root,
+                spec.stdio,
+                argv,
+                &env,
+                cwd,
+                uid,
+                gid,
+            )?;
             match spec.timeout_secs {
                 None => {
                     let pid = fork_child(reporter, || step.exec())?;
@@ -140,7 +149,7 @@ fn enter_root(merged: &Path) -> Result<(), SandboxError> {
 }
 
 /// Waits for `step`, reaping any other child (orphans re-parent to pid 1).
-fn reap_until(step: Pid) -> Result<i32, SandboxError> {
+pub(crate) fn reap_until(step: Pid) -> Result<i32, SandboxError> {
     loop {
         match waitpid(None::<Pid>, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == step => return Ok(code),
@@ -195,7 +204,7 @@ fn reap_until_deadline(step: Pid, chld: &SignalFd, seconds: u64) -> Result<i32, 
 }
 
 /// Everything the step process needs, computed before fork.
-struct Step {
+pub(crate) struct Step {
     program: String,
     candidates: Vec<CString>,
     argv: Vec<CString>,
@@ -208,8 +217,11 @@ struct Step {
 }
 
 impl Step {
-    fn prepare(
-        spec: &RunSpec,
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prepare(
+        host: &HostEnv,
+        fake_root: bool,
+        stdio: StdioMode,
         argv: &[String],
         env: &[(String, String)],
         cwd: &str,
@@ -217,12 +229,12 @@ impl Step {
         gid: u32,
     ) -> Result<Step, SandboxError> {
         let (uid, gid) = (
-            effective_id("uid", uid, "/proc/self/uid_map", spec.fake_root)?,
-            effective_id("gid", gid, "/proc/self/gid_map", spec.fake_root)?,
+            effective_id("uid", uid, "/proc/self/uid_map", fake_root)?,
+            effective_id("gid", gid, "/proc/self/gid_map", fake_root)?,
         );
         // The snippet exists when the set-up or the mirrors wrote one.
         let apt_conf = Path::new(APT_CONF_PATH).is_file();
-        let env = step_env(env, &spec.host, apt_conf, uid);
+        let env = step_env(env, host, apt_conf, uid);
         let cstring = |s: &str| {
             CString::new(s).map_err(|_| SandboxError::InvalidSpec {
                 reason: "a NUL byte in the command or environment".to_string(),
@@ -262,13 +274,13 @@ impl Step {
             program,
             uid,
             gid,
-            fake_root: spec.fake_root,
-            stdio: spec.stdio,
+            fake_root,
+            stdio,
         })
     }
 
     /// Body of the step process: only returns on failure.
-    fn exec(&self) -> Result<i32, SandboxError> {
+    pub(crate) fn exec(&self) -> Result<i32, SandboxError> {
         // Its own session: no controlling terminal from the host, and out of
         // the helper's process group (a Ctrl-C reaches the helper, whose
         // death takes the sandbox down).

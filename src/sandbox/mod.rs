@@ -17,6 +17,7 @@
 mod container;
 mod copy;
 mod devices;
+mod enter;
 mod environment;
 mod error;
 mod idmap;
@@ -34,6 +35,8 @@ mod userns;
 mod users;
 
 pub use container::prepare_mountpoints;
+pub use enter::{EnterSpec, enter_and_run};
+pub use environment::DEFAULT_PATH;
 pub use error::SandboxError;
 pub use idmap::{IdMapping, IdMode, IdRange};
 pub use overlay::probe_overlay;

@@ -15,10 +15,16 @@
 mod error;
 mod housekeeping;
 mod lowers;
+mod pty;
+mod sandbox;
 mod steps;
 pub mod worker;
 
 pub use error::SessionError;
 pub use housekeeping::{GcOutcome, clean_stale, collect_garbage, fsck};
+pub use sandbox::{
+    ENTER_ARG, MONITOR_ARG, RunRequest, SandboxInfo, SandboxRecord, SandboxState, Sandboxes,
+    Status, check_name, enter_main, monitor_main,
+};
 pub use steps::{DiffMethod, StepResult, StepRunner};
 pub use worker::Workers;

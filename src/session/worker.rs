@@ -166,9 +166,71 @@ impl Workers {
     }
 }
 
+/// The argument after [`WORKER_ARG`] that makes an attached worker: it reads
+/// its [`RunSpec`] from the file named next, runs it with the worker's own
+/// stdin, stdout and stderr, and exits with the program's status.
+pub const ATTACHED_ARG: &str = "--attached";
+
+/// Exit status of an attached worker whose sandbox could not start (as podman's 125).
+pub const ATTACHED_FAILED: i32 = 125;
+
+impl Workers {
+    /// Starts an attached worker for `spec`, written to `request` first: the
+    /// program gets `stdin`, `stdout` and `stderr` as they are, and the
+    /// worker's exit status is the program's (or [`ATTACHED_FAILED`], with a
+    /// one-line reason on stderr, when the sandbox could not start).
+    pub fn spawn_attached(
+        &self,
+        spec: &RunSpec,
+        request: &Path,
+        stdin: Stdio,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<std::process::Child, String> {
+        let bytes = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
+        crate::store::replace_file(request, &bytes, Some(0o600))
+            .map_err(|e| format!("cannot write {}: {e}", request.display()))?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg(WORKER_ARG)
+            .arg(ATTACHED_ARG)
+            .arg(request)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr);
+        self.userns
+            .spawn(cmd)
+            .map_err(|e| format!("cannot start a worker in a user namespace: {e}"))
+    }
+}
+
+/// The attached worker: runs the spec in `request`, exits with its status.
+fn attached_main(request: &Path) -> i32 {
+    let spec = std::fs::read(request)
+        .map_err(|e| format!("cannot read {}: {e}", request.display()))
+        .and_then(|b| serde_json::from_slice::<RunSpec>(&b).map_err(|e| e.to_string()));
+    match spec.map(|s| sandbox::run_in_namespace(&s)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("boxwright: {e}");
+            ATTACHED_FAILED
+        }
+        Err(e) => {
+            eprintln!("boxwright: bad sandbox request: {e}");
+            ATTACHED_FAILED
+        }
+    }
+}
+
 /// The worker side: reads one op from stdin, does it, prints the answer.
-/// Returns the process exit code.
+/// Returns the process exit code. (Attached workers run a sandbox instead.)
 pub fn worker_main() -> i32 {
+    let mut args = std::env::args_os().skip(2);
+    if args.next().as_deref() == Some(ATTACHED_ARG.as_ref()) {
+        return match args.next() {
+            Some(request) => attached_main(Path::new(&request)),
+            None => ATTACHED_FAILED,
+        };
+    }
     let mut input = String::new();
     let answer = match std::io::stdin().read_to_string(&mut input) {
         Err(e) => Answer::Failed {

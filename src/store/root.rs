@@ -139,6 +139,12 @@ impl Store {
         self.extras.join("artifacts")
     }
 
+    /// Where named sandboxes live (`ROOT.state/sandboxes/NAME/`): their
+    /// records, upperdirs and logs (see `crate::session`).
+    pub fn sandboxes_dir(&self) -> PathBuf {
+        self.extras.join("sandboxes")
+    }
+
     /// Where the cache mounts' host directories live (`ROOT.state/mounts`).
     pub fn mounts_dir(&self) -> PathBuf {
         self.extras.join("mounts")

@@ -1,0 +1,425 @@
+//! Sandboxes: `run`, `exec`, `ps`, `stop`, `start`, `rm`, `logs --sandbox`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use boxwright::build::{normalize_tag, registry_client, transfer_reporter};
+use boxwright::media::Descriptor;
+use boxwright::progress::{Clock, NullSink, human_bytes, sink_for};
+use boxwright::registry::{Reference, pull_into_store};
+use boxwright::sandbox::{BindMount, Network};
+use boxwright::session::{RunRequest, Sandboxes, SessionError, Status};
+use boxwright::store::Store;
+
+use super::{CliResult, Failure, Global, open_store};
+
+/// The network of a sandbox.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkArg {
+    /// The host's network (ports bind on the host).
+    Host,
+    /// Loopback only.
+    None,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Name the sandbox [default: a generated name such as brave_turing].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the sandbox when its program exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background; print the sandbox's name.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open for the program.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the program a terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set an environment variable (K=V, or K to take the host's value).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Bind a host path: HOST:CONTAINER[:ro].
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+    /// Working directory inside.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Run as this user (name, uid, name:group, uid:gid).
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// The network.
+    #[arg(long, value_enum, default_value = "host")]
+    pub network: NetworkArg,
+    /// Replace the image's entrypoint (its cmd is dropped too, as in podman).
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+    /// The image: a name in the store, or a registry reference (pulled if missing).
+    pub image: String,
+    /// The command and its arguments [default: the image's cmd].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The running sandbox.
+    pub name: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PsArgs {
+    /// Show every sandbox, not only running ones.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// One JSON object per sandbox.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Remove running sandboxes too (they are killed first).
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+fn exe() -> Result<PathBuf, Failure> {
+    std::env::current_exe()
+        .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))
+}
+
+fn session_failure(e: SessionError) -> Failure {
+    if e.is_bad_input() {
+        Failure::input(e.to_string())
+    } else {
+        Failure::failed(e.to_string())
+    }
+}
+
+fn sandboxes<'a>(
+    store: &'a Store,
+    global: &Global,
+    sink: &'a NullSink,
+) -> Result<Sandboxes<'a>, Failure> {
+    Sandboxes::new(store, exe()?, global.max_layer_size, sink).map_err(session_failure)
+}
+
+/// `K=V`, or `K` alone for the host's value (podman's rule; unset: skipped).
+fn parse_env(items: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.split_once('=') {
+            Some((k, _)) if k.is_empty() => {
+                return Err(Failure::input(format!(
+                    "-e '{item}': the variable needs a name: -e NAME=VALUE"
+                )));
+            }
+            Some((k, v)) => out.push((k.to_string(), v.to_string())),
+            None => {
+                if let Ok(v) = std::env::var(item) {
+                    out.push((item.clone(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `HOST:CTR[:ro|:rw]`: the host path must exist (as podman requires).
+fn parse_volume(v: &str) -> Result<BindMount, Failure> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, ctr, readonly) = match parts.as_slice() {
+        [h, c] => (*h, *c, false),
+        [h, c, "ro"] => (*h, *c, true),
+        [h, c, "rw"] => (*h, *c, false),
+        _ => {
+            return Err(Failure::input(format!(
+                "-v '{v}': write HOST:CONTAINER[:ro], such as -v $PWD:/work or -v /data:/data:ro"
+            )));
+        }
+    };
+    let source = std::fs::canonicalize(host)
+        .map_err(|e| Failure::input(format!("-v '{v}': {host}: {e}")))?;
+    if !ctr.starts_with('/') {
+        return Err(Failure::input(format!(
+            "-v '{v}': the container path must be absolute"
+        )));
+    }
+    let target = ctr.trim_end_matches('/').to_string();
+    Ok(BindMount {
+        source,
+        target: if target.is_empty() {
+            "/".into()
+        } else {
+            target
+        },
+        readonly,
+    })
+}
+
+/// The image `reference` names in the store, pulled first when it is a
+/// registry reference the store lacks (as podman run does).
+fn resolve_image(global: &Global, store: &Store, reference: &str) -> Result<Descriptor, Failure> {
+    let name = normalize_tag(reference).map_err(|e| Failure::input(e.to_string()))?;
+    if let Ok(desc) = store.layout().resolve(&name) {
+        return Ok(desc);
+    }
+    let parsed: Reference = reference.parse().map_err(|_| {
+        Failure::input(format!(
+            "no image '{reference}' in the store: build it or pull it first"
+        ))
+    })?;
+    if !reference.contains('/') {
+        return Err(Failure::input(format!(
+            "no image '{reference}' in the store: build it (boxwright build -t {reference}) or give a registry reference"
+        )));
+    }
+    let client = registry_client(&global.registry_options(), store).map_err(Failure::failed)?;
+    let sink = sink_for(global.progress_mode(), Clock::default());
+    let report = transfer_reporter(sink.as_ref());
+    let pulled = pull_into_store(&client, store, &parsed, None, &report);
+    sink.finish();
+    let (_, desc) = pulled.map_err(|e| Failure::failed(e.to_string()))?;
+    Ok(desc)
+}
+
+pub fn run(global: &Global, a: &RunArgs) -> CliResult {
+    if a.detach && a.rm {
+        return Err(Failure::input(
+            "--rm with -d is not supported yet: remove the sandbox with boxwright rm once it ends",
+        ));
+    }
+    let store = open_store(global)?;
+    let desc = resolve_image(global, &store, &a.image)?;
+    let volumes = a
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entrypoint = match &a.entrypoint {
+        Some(e) if e.is_empty() => Some(Vec::new()),
+        Some(e) => Some(vec![e.clone()]),
+        None => None,
+    };
+    let stdin_tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let req = RunRequest {
+        name: a.name.clone(),
+        image_ref: a.image.clone(),
+        entrypoint,
+        cmd: a.command.clone(),
+        env: parse_env(&a.env)?,
+        volumes,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        network: Some(match a.network {
+            NetworkArg::Host => Network::Host,
+            NetworkArg::None => Network::None,
+        }),
+        // A terminal when asked, or (podman's rule for -i) when stdin is one.
+        tty: a.tty || (a.interactive && stdin_tty && !a.detach),
+        interactive: a.interactive && !a.detach,
+    };
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    let record = boxes.create(&req, &desc).map_err(session_failure)?;
+    if a.detach {
+        boxes
+            .start_detached(&record.name, &exe()?)
+            .map_err(session_failure)?;
+        println!("{}", record.name);
+        return Ok(());
+    }
+    let code = boxes.run_attached(&record.name).map_err(session_failure);
+    if a.rm {
+        boxes.remove(&record.name, true).map_err(session_failure)?;
+    }
+    let code = code?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::reported(code))
+    }
+}
+
+pub fn exec(global: &Global, a: &ExecArgs) -> CliResult {
+    let store = open_store(global)?;
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    let code = boxes
+        .exec(
+            &a.name,
+            &exe()?,
+            &a.command,
+            &parse_env(&a.env)?,
+            a.interactive,
+            a.tty,
+            a.user.as_deref(),
+            a.workdir.as_deref(),
+        )
+        .map_err(session_failure)?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::reported(code))
+    }
+}
+
+/// "5 seconds ago", "3 minutes ago" …
+fn ago(epoch: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let s = now.saturating_sub(epoch);
+    let (n, unit) = match s {
+        0..60 => (s, "second"),
+        60..3600 => (s / 60, "minute"),
+        3600..86400 => (s / 3600, "hour"),
+        _ => (s / 86400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+pub fn ps(global: &Global, a: &PsArgs) -> CliResult {
+    let store = open_store(global)?;
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    let list = boxes.list().map_err(session_failure)?;
+    let shown: Vec<_> = list
+        .into_iter()
+        .filter(|i| a.all || i.state.status == Status::Running)
+        .collect();
+    if a.json {
+        for i in &shown {
+            let v = serde_json::json!({
+                "name": i.record.name,
+                "image": i.record.image_ref,
+                "image_digest": i.record.image.digest,
+                "command": i.record.argv,
+                "status": i.state.status.as_str(),
+                "exit_code": i.state.exit_code,
+                "created": i.record.created,
+                "changes_bytes": i.changes_bytes,
+            });
+            println!("{v}");
+        }
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = shown
+        .iter()
+        .map(|i| {
+            let status = match (i.state.status, i.state.exit_code) {
+                (Status::Exited, Some(c)) => format!("exited ({c})"),
+                (s, _) => s.as_str().to_string(),
+            };
+            [
+                i.record.name.clone(),
+                i.record.image_ref.clone(),
+                status,
+                ago(i.record.created),
+                human_bytes(i.changes_bytes),
+            ]
+        })
+        .collect();
+    super::table::print(&["NAME", "IMAGE", "STATUS", "CREATED", "CHANGES"], &rows);
+    Ok(())
+}
+
+pub fn stop(global: &Global, a: &StopArgs) -> CliResult {
+    let store = open_store(global)?;
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    for name in &a.names {
+        boxes
+            .stop(name, Duration::from_secs(a.time))
+            .map_err(session_failure)?;
+        println!("{name}");
+    }
+    Ok(())
+}
+
+pub fn start(global: &Global, a: &StartArgs) -> CliResult {
+    let store = open_store(global)?;
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    for name in &a.names {
+        boxes
+            .start_detached(name, &exe()?)
+            .map_err(session_failure)?;
+        println!("{name}");
+    }
+    Ok(())
+}
+
+pub fn rm(global: &Global, a: &RmArgs) -> CliResult {
+    let store = open_store(global)?;
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    for name in &a.names {
+        boxes.remove(name, a.force).map_err(session_failure)?;
+        println!("{name}");
+    }
+    Ok(())
+}
+
+/// `logs --sandbox NAME`: a detached sandbox's output.
+pub fn sandbox_logs(global: &Global, name: &str, follow: bool) -> CliResult {
+    let store = open_store(global)?;
+    let sink = NullSink;
+    let boxes = sandboxes(&store, global, &sink)?;
+    let path = boxes.log_path(name).map_err(session_failure)?;
+    let mut f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) => return Ok(()),
+    };
+    let mut out = std::io::stdout().lock();
+    loop {
+        std::io::copy(&mut f, &mut out).map_err(|e| Failure::failed(e.to_string()))?;
+        if !follow {
+            return Ok(());
+        }
+        let running = boxes
+            .state(name)
+            .map(|s| s.status == Status::Running)
+            .unwrap_or(false);
+        if !running {
+            std::io::copy(&mut f, &mut out).map_err(|e| Failure::failed(e.to_string()))?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
