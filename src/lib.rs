@@ -18,7 +18,9 @@ pub mod catalog;
 pub mod mirror;
 
 pub mod build;
+pub mod fork;
 pub mod image;
+pub mod inventory;
 pub mod layer;
 pub mod plan;
 pub mod progress;

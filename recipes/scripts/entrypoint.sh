@@ -19,27 +19,44 @@ log() { echo "boxwright-entrypoint: $*" >&2; }
 
 INVENTORY=/var/lib/boxwright/boot-inventory.json
 
-# One JSON array of strings from the lines on stdin.
-json_lines() {
-  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$/"/' | paste -sd, - | sed -e 's/^/[/' -e 's/$/]/'
+# The boot inventory, in the format of `boxwright snapshot`
+# (boxwright-inventory/1; docs/fork-report.md): what dpkg, pip, npm and
+# code-server report, each as [{"name": ..., "version": ...}].
+json_pairs() {
+  # stdin: NAME<TAB>VERSION lines; $1: the name key ("name" or "id").
+  # Package names and versions hold no quotes or backslashes: any that
+  # appear are dropped rather than escaped (awks disagree on escapes).
+  awk -F '\t' -v key="$1" '
+    function esc(s) { gsub(/["\\]/, "", s); return s }
+    NF >= 2 { printf "%s{\"%s\":\"%s\",\"version\":\"%s\"}", (n++ ? "," : ""), key, esc($1), esc($2) }
+    BEGIN { printf "[" } END { printf "]" }'
 }
 
 write_inventory() {
   mkdir -p /var/lib/boxwright
-  apt=$(if command -v dpkg-query >/dev/null 2>&1; then
-          dpkg-query -W -f='${Package}=${Version}\n' 2>/dev/null
-        fi | json_lines)
+  dpkg=$(if command -v dpkg-query >/dev/null 2>&1; then
+           dpkg-query -W -f='${db:Status-Status}\t${Package}\t${Version}\n' 2>/dev/null |
+             awk -F '\t' '$1 == "installed" { print $2 "\t" $3 }'
+         fi | json_pairs name)
   pip=$(if command -v python3 >/dev/null 2>&1; then
-          python3 -m pip list --format=freeze 2>/dev/null
-        fi | json_lines)
-  npm=$(if command -v npm >/dev/null 2>&1; then
-          npm ls -g --depth=0 --parseable --long 2>/dev/null | sed -n 's/^[^:]*:\([^:]*@[^:]*\).*/\1/p'
-        fi | json_lines)
+          python3 -c 'import importlib.metadata as m, re
+for d in m.distributions():
+    n = d.metadata["Name"]
+    if n: print(re.sub(r"[-_.]+", "-", n).lower() + "\t" + d.version)' 2>/dev/null
+        fi | json_pairs name)
+  npm=$(if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+          npm ls -g --json --depth=0 2>/dev/null | node -e '
+let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+  let deps = {}; try { deps = JSON.parse(s).dependencies || {}; } catch (e) {}
+  for (const [n, v] of Object.entries(deps)) console.log(n + "\t" + (v.version || ""));
+});' 2>/dev/null
+        fi | json_pairs name)
   ext=$(if command -v code-server >/dev/null 2>&1; then
-          code-server --list-extensions --show-versions 2>/dev/null
-        fi | json_lines)
+          code-server --list-extensions --show-versions 2>/dev/null | sed 's/@/\t/'
+        fi | json_pairs id)
   tmp="$INVENTORY.tmp"
-  printf '{"apt":%s,"pip":%s,"npm":%s,"vscode_extensions":%s}\n' "$apt" "$pip" "$npm" "$ext" >"$tmp"
+  printf '{"format":"boxwright-inventory/1","dpkg":%s,"pip":%s,"npm":%s,"vscode_extensions":%s}\n' \
+    "$dpkg" "$pip" "$npm" "$ext" >"$tmp"
   mv "$tmp" "$INVENTORY"
 }
 

@@ -34,8 +34,7 @@ pub use remote::{
 };
 pub use transfer::transfer_event;
 
-/// The manifest annotation that carries the recipe an image was built from.
-pub const RECIPE_ANNOTATION: &str = "io.boxwright.recipe";
+pub use crate::image::RECIPE_ANNOTATION;
 
 /// Everything a build needs besides the recipe.
 #[derive(Clone, Debug)]

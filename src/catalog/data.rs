@@ -13,6 +13,7 @@ pub(crate) struct Sources {
     pub ai_tools: &'static str,
     pub dev_access: &'static str,
     pub templates: &'static str,
+    pub fork_exclude: &'static str,
     /// `(file name, recipe text)` of every file in `recipes/templates/`.
     pub template_recipes: &'static [(&'static str, &'static str)],
 }
@@ -24,6 +25,7 @@ pub(crate) const SOURCES: Sources = Sources {
     ai_tools: include_str!("../../recipes/catalog/ai-tools.toml"),
     dev_access: include_str!("../../recipes/catalog/dev-access.toml"),
     templates: include_str!("../../recipes/catalog/templates.toml"),
+    fork_exclude: include_str!("../../recipes/catalog/fork-exclude.toml"),
     template_recipes: &[
         (
             "blank.toml",
@@ -97,6 +99,7 @@ pub(crate) fn with_dir(dir: &Path) -> Result<Sources, CatalogError> {
         ai_tools: read("ai-tools.toml", SOURCES.ai_tools)?,
         dev_access: read("dev-access.toml", SOURCES.dev_access)?,
         templates: read("templates.toml", SOURCES.templates)?,
+        fork_exclude: read("fork-exclude.toml", SOURCES.fork_exclude)?,
         template_recipes: Box::leak(recipes.into_boxed_slice()),
     })
 }

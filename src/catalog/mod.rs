@@ -14,6 +14,7 @@
 mod artifact;
 mod data;
 mod error;
+mod exclude;
 mod packages;
 mod raw;
 mod runtime;
@@ -30,6 +31,7 @@ static OVERRIDE: OnceLock<std::path::PathBuf> = OnceLock::new();
 
 pub use artifact::{Arch, ArtifactFile, ArtifactSpec, Checksum};
 pub use error::CatalogError;
+pub use exclude::ForkExclusion;
 pub use packages::PackageCategory;
 pub use runtime::{Runtime, RuntimeVersion, is_package_name};
 pub use templates::{Template, template_image};
@@ -44,6 +46,8 @@ pub struct Catalog {
     pub tools: Vec<AiTool>,
     pub dev_access: Vec<DevComponent>,
     pub templates: Vec<Template>,
+    /// What `fork` leaves out of the layers it makes.
+    pub fork_exclude: Vec<ForkExclusion>,
 }
 
 impl Catalog {
@@ -62,7 +66,7 @@ impl Catalog {
     }
 
     /// Makes [`Catalog::builtin`] read `dir`'s catalog files (`runtimes.toml`,
-    /// `packages.toml`, `ai-tools.toml`, `dev-access.toml`, `templates.toml`,
+    /// `packages.toml`, `ai-tools.toml`, `dev-access.toml`, `templates.toml`, `fork-exclude.toml`,
     /// `templates/*.toml`) instead of the built-in ones; files it lacks stay
     /// built in. Call it before the catalog's first use; later calls are ignored.
     pub fn use_dir(dir: &std::path::Path) {
@@ -76,12 +80,14 @@ impl Catalog {
         let tools = tools::parse_tools(sources.ai_tools)?;
         let dev_access = tools::parse_dev_access(sources.dev_access, &tools)?;
         let templates = templates::parse(sources.templates, sources.template_recipes)?;
+        let fork_exclude = exclude::parse(sources.fork_exclude)?;
         Ok(Catalog {
             runtimes,
             categories,
             tools,
             dev_access,
             templates,
+            fork_exclude,
         })
     }
 

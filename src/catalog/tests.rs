@@ -211,3 +211,40 @@ fn a_catalog_dir_replaces_only_the_files_it_has() {
         "{err}"
     );
 }
+
+#[test]
+fn fork_exclusions_parse_and_bad_ones_are_refused() {
+    let c = Catalog::parse(&SOURCES).unwrap();
+    let all: Vec<&str> = c
+        .fork_exclude
+        .iter()
+        .flat_map(|e| e.paths.iter().map(String::as_str))
+        .collect();
+    for must in [
+        "/root/.ssh",
+        "/etc/ssh/ssh_host_*",
+        "/tmp",
+        "**/.bash_history",
+    ] {
+        assert!(all.contains(&must), "{must}");
+    }
+    for (text, why) in [
+        (
+            "[[exclude]]\nwhy = \"x\"\npaths = [\"relative\"]\n",
+            "absolute",
+        ),
+        ("[[exclude]]\nwhy = \"x\"\npaths = [\"/a/[\"]\n", "/a/["),
+        ("[[exclude]]\nwhy = \"x\"\n", "paths"),
+    ] {
+        let err = Catalog::parse(&Sources {
+            fork_exclude: text,
+            ..SOURCES
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("fork-exclude.toml") && err.contains(why),
+            "{err}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 mod build;
 mod catalog;
+mod fork;
 mod images;
 mod logs;
 mod manage;
@@ -186,6 +187,10 @@ pub enum Command {
     Start(sandbox::StartArgs),
     /// Remove sandboxes and their changes.
     Rm(sandbox::RmArgs),
+    /// Write the package inventory (apt/dpkg, apk, pip, npm, VS Code extensions) of a root filesystem as JSON.
+    Snapshot(fork::SnapshotArgs),
+    /// Capture what was installed in a sandbox as one more layer on its image.
+    Fork(Box<fork::ForkArgs>),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -257,6 +262,8 @@ pub fn main() -> i32 {
         Command::Stop(a) => sandbox::stop(&cli.global, a),
         Command::Start(a) => sandbox::start(&cli.global, a),
         Command::Rm(a) => sandbox::rm(&cli.global, a),
+        Command::Snapshot(a) => fork::snapshot(&cli.global, a),
+        Command::Fork(a) => fork::fork(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

@@ -8,7 +8,7 @@ use boxwright::media::Descriptor;
 use boxwright::progress::{Clock, NullSink, human_bytes, sink_for};
 use boxwright::registry::{Reference, pull_into_store};
 use boxwright::sandbox::{BindMount, Network};
-use boxwright::session::{RunRequest, Sandboxes, SessionError, Status};
+use boxwright::session::{ExecRequest, RunRequest, Sandboxes, SessionError, Status};
 use boxwright::store::Store;
 
 use super::{CliResult, Failure, Global, open_store};
@@ -143,7 +143,7 @@ fn parse_env(items: &[String]) -> Result<Vec<(String, String)>, Failure> {
     let mut out = Vec::new();
     for item in items {
         match item.split_once('=') {
-            Some((k, _)) if k.is_empty() => {
+            Some(("", _)) => {
                 return Err(Failure::input(format!(
                     "-e '{item}': the variable needs a name: -e NAME=VALUE"
                 )));
@@ -279,17 +279,16 @@ pub fn exec(global: &Global, a: &ExecArgs) -> CliResult {
     let store = open_store(global)?;
     let sink = NullSink;
     let boxes = sandboxes(&store, global, &sink)?;
+    let req = ExecRequest {
+        argv: a.command.clone(),
+        env: parse_env(&a.env)?,
+        interactive: a.interactive,
+        tty: a.tty,
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+    };
     let code = boxes
-        .exec(
-            &a.name,
-            &exe()?,
-            &a.command,
-            &parse_env(&a.env)?,
-            a.interactive,
-            a.tty,
-            a.user.as_deref(),
-            a.workdir.as_deref(),
-        )
+        .exec(&a.name, &exe()?, &req)
         .map_err(session_failure)?;
     if code == 0 {
         Ok(())

@@ -27,6 +27,11 @@ pub struct Image {
 }
 
 impl Image {
+    /// A manifest annotation's value.
+    pub fn manifest_annotation(&self, key: &str) -> Option<String> {
+        self.manifest.annotations.get(key).cloned()
+    }
+
     /// The image's layers, bottom first, pairing the manifest's blobs with the config's
     /// diff_ids.
     pub fn layers(&self) -> Result<Vec<LayerInfo>, ImageError> {

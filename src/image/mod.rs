@@ -27,6 +27,10 @@ pub use platform::{host_platform, platform_matches};
 pub use rfc3339::rfc3339;
 
 use crate::digest::Digest;
+
+/// The manifest annotation that carries the recipe an image was built from
+/// (step env values redacted), so `clone` can write it out again.
+pub const RECIPE_ANNOTATION: &str = "io.boxwright.recipe";
 use crate::store::StoreError;
 
 /// What went wrong with an image. Each message says what is wrong and what to do.

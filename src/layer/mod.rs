@@ -19,6 +19,7 @@
 mod apply;
 mod compress;
 mod error;
+mod exclude;
 mod fingerprint;
 mod fsmeta;
 mod import;
@@ -37,10 +38,11 @@ pub use apply::{
 };
 pub use compress::Compressor;
 pub use error::LayerError;
+pub use exclude::{ExcludeError, Exclusions};
 pub use fingerprint::{Entry as FingerprintEntry, fingerprint, first_difference};
 pub use import::import_tar;
 pub use snapshot::{Snapshot, write_snapshot_diff};
-pub use upperdir::write_upperdir;
+pub use upperdir::{CommitStats, write_upperdir, write_upperdir_filtered};
 
 use crate::media::Compression;
 

@@ -288,17 +288,7 @@ impl Step {
         match self.stdio {
             StdioMode::Step => redirect_stdio()?,
             StdioMode::Inherit => {}
-            StdioMode::Tty => {
-                // SAFETY: ioctl on the standard input, which is a terminal
-                // this new session has no controlling terminal for yet.
-                if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-                    return Err(SandboxError::io(
-                        "make the terminal the controlling one of",
-                        "the program",
-                        Errno::last(),
-                    ));
-                }
-            }
+            StdioMode::Tty => super::console::attach_terminal()?,
         }
         nix::unistd::chdir(self.cwd.as_c_str())
             .map_err(|e| SandboxError::io("enter", self.cwd.to_string_lossy().as_ref(), e))?;

@@ -14,6 +14,7 @@
 //!
 //! Nothing the sandbox adds for its own mounts is left in the upperdir.
 
+mod console;
 mod container;
 mod copy;
 mod devices;
@@ -34,6 +35,7 @@ mod spec;
 mod userns;
 mod users;
 
+pub use console::{CONSOLE_FD, receive_terminal};
 pub use container::prepare_mountpoints;
 pub use enter::{EnterSpec, enter_and_run};
 pub use environment::DEFAULT_PATH;

@@ -68,8 +68,10 @@ pub enum StdioMode {
     Step,
     /// The helper's own stdin, stdout and stderr, as they are (`run`).
     Inherit,
-    /// The helper's stdin is a terminal (a pty's slave end): it becomes the
-    /// program's controlling terminal, and stdout and stderr go to it too.
+    /// A terminal made inside the sandbox: its slave is the program's
+    /// controlling terminal and standard streams, its master is sent over
+    /// the console socket the helper inherited as
+    /// [`CONSOLE_FD`](super::CONSOLE_FD) (see `console`).
     Tty,
 }
 

@@ -11,14 +11,24 @@ use super::SessionError;
 use super::worker::{Answer, Op, Unpack, Workers};
 
 /// Unpacks layers through the namespace worker.
-pub(crate) struct Unpacker<'a> {
+pub struct Unpacker<'a> {
     pub store: &'a Store,
     pub workers: &'a Workers,
     pub max_layer_size: u64,
     pub sink: &'a dyn Sink,
 }
 
-impl Unpacker<'_> {
+impl<'a> Unpacker<'a> {
+    /// An unpacker with the default cap on a layer's size.
+    pub fn for_store(store: &'a Store, workers: &'a Workers, sink: &'a dyn Sink) -> Unpacker<'a> {
+        Unpacker {
+            store,
+            workers,
+            max_layer_size: crate::layer::DEFAULT_MAX_LAYER_SIZE,
+            sink,
+        }
+    }
+
     /// The overlay lowerdirs of `layers` (bottom first), topmost first as
     /// overlayfs wants them, each unpacked the first time it is needed.
     /// An empty stack gets one empty dir under `scratch` (overlayfs needs a

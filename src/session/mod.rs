@@ -22,9 +22,10 @@ pub mod worker;
 
 pub use error::SessionError;
 pub use housekeeping::{GcOutcome, clean_stale, collect_garbage, fsck};
+pub use lowers::Unpacker;
 pub use sandbox::{
-    ENTER_ARG, MONITOR_ARG, RunRequest, SandboxInfo, SandboxRecord, SandboxState, Sandboxes,
-    Status, check_name, enter_main, monitor_main,
+    ENTER_ARG, ExecRequest, MONITOR_ARG, Paused, RunRequest, SandboxInfo, SandboxRecord,
+    SandboxState, Sandboxes, Status, check_name, enter_main, monitor_main,
 };
 pub use steps::{DiffMethod, StepResult, StepRunner};
 pub use worker::Workers;

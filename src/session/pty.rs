@@ -10,33 +10,56 @@ use nix::sys::termios::{self, SetArg, Termios};
 
 use super::SessionError;
 
-/// A pseudo-terminal pair.
-pub(crate) struct Pty {
-    pub master: OwnedFd,
-    pub slave: OwnedFd,
+/// A socket pair for the console: the sandbox sends the master end of the
+/// terminal it makes over `theirs` (inherited as [`crate::sandbox::CONSOLE_FD`]);
+/// it arrives on `ours`.
+pub(crate) struct ConsoleSocket {
+    pub ours: OwnedFd,
+    pub theirs: OwnedFd,
 }
 
-/// Opens a pty, sized like `like` when that is a terminal (80x24 otherwise).
-pub(crate) fn open(like: Option<BorrowedFd<'_>>) -> Result<Pty, SessionError> {
+pub(crate) fn console_socket() -> Result<ConsoleSocket, SessionError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SessionError::io("a console socket", e.into()))?;
+    Ok(ConsoleSocket { ours, theirs })
+}
+
+/// Gives the terminal `master` the size of `like` when that is a terminal.
+pub(crate) fn copy_size(master: BorrowedFd<'_>, like: BorrowedFd<'_>) {
     let mut size = nix::pty::Winsize {
         ws_row: 24,
         ws_col: 80,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    if let Some(fd) = like {
-        // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives
-        // for the call; a non-terminal fails and leaves it as it was.
-        unsafe {
-            libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size);
-        }
+    // SAFETY: TIOCGWINSZ writes one winsize into `size` (left as it was on
+    // a non-terminal); TIOCSWINSZ reads one from it.
+    unsafe {
+        libc::ioctl(like.as_raw_fd(), libc::TIOCGWINSZ, &mut size);
+        libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size);
     }
-    let pair = nix::pty::openpty(Some(&size), None)
-        .map_err(|e| SessionError::io("a pseudo-terminal", e.into()))?;
-    Ok(Pty {
-        master: pair.master,
-        slave: pair.slave,
-    })
+}
+
+/// Runs a relay for a program started with a tty: waits for its terminal
+/// on the console socket (`ours`) and copies between it and this process's stdin (with
+/// `interactive`) and stdout until the program's side closes.
+pub(crate) fn relay_console(ours: &OwnedFd, interactive: bool) -> Result<(), SessionError> {
+    let master = crate::sandbox::receive_terminal(ours.as_fd())?;
+    let Some(master) = master else {
+        // The sandbox ended before its program started (it said why on stderr).
+        return Ok(());
+    };
+    copy_size(master.as_fd(), std::io::stdin().as_fd());
+    let raw = if interactive { RawMode::enter() } else { None };
+    relay(master, interactive, &mut std::io::stdout());
+    drop(raw);
+    Ok(())
 }
 
 /// The user's terminal in raw mode until dropped.

@@ -20,7 +20,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -131,6 +130,20 @@ pub struct RunRequest {
     pub network: Option<Network>,
     pub tty: bool,
     pub interactive: bool,
+}
+
+/// What `exec` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct ExecRequest {
+    pub argv: Vec<String>,
+    /// `-e K=V`, on top of the sandbox's environment.
+    pub env: Vec<(String, String)>,
+    pub interactive: bool,
+    pub tty: bool,
+    /// Instead of the sandbox's user.
+    pub user: Option<String>,
+    /// Instead of the sandbox's working directory.
+    pub workdir: Option<String>,
 }
 
 /// The sandboxes of a store.
@@ -327,11 +340,15 @@ impl<'a> Sandboxes<'a> {
                 req.image_ref, req.image_ref
             )));
         }
-        // Fail before anything is made when a layer cannot be unpacked.
+        // Fail before anything is made when a layer cannot be unpacked; the
+        // image's inventory is what fork compares against.
         let scratch = self.store.temp_dir()?;
-        let lowers = self.unpacker().lowerdirs(&record.layers, &scratch);
+        let boot = self
+            .unpacker()
+            .lowerdirs(&record.layers, &scratch)
+            .and_then(|lowers| self.inventory(lowers));
         self.unpacker().remove(scratch);
-        lowers?;
+        let boot = boot?;
         let dir = self.dir(&name);
         fs::create_dir_all(self.store.sandboxes_dir())
             .map_err(|e| SessionError::io("the sandboxes dir", e))?;
@@ -350,8 +367,32 @@ impl<'a> Sandboxes<'a> {
             serde_json::to_vec_pretty(&record).map_err(|e| SessionError::Worker(e.to_string()))?;
         crate::store::replace_file(&dir.join("sandbox.json"), &bytes, Some(0o600))
             .map_err(|e| SessionError::io("sandbox.json", e))?;
+        let bytes = serde_json::to_vec(&boot).map_err(|e| SessionError::Worker(e.to_string()))?;
+        crate::store::replace_file(&dir.join("boot.json"), &bytes, Some(0o600))
+            .map_err(|e| SessionError::io("boot.json", e))?;
         self.write_state(&name, &SandboxState::default())?;
         Ok(record)
+    }
+
+    /// The package inventory of the overlay of `layers` (topmost first).
+    fn inventory(&self, layers: Vec<PathBuf>) -> Result<crate::inventory::Inventory, SessionError> {
+        match self
+            .workers
+            .run(&super::worker::Op::Inventory { layers }, &mut |_| {})
+            .map_err(SessionError::Worker)?
+        {
+            super::worker::Answer::Inventory { inventory } => Ok(inventory),
+            super::worker::Answer::Failed { message } => Err(SessionError::Worker(message)),
+            other => Err(SessionError::Worker(format!(
+                "unexpected worker answer {other:?}"
+            ))),
+        }
+    }
+
+    /// The inventory taken when sandbox `name` was created.
+    pub fn boot_inventory(&self, name: &str) -> Option<crate::inventory::Inventory> {
+        let bytes = fs::read(self.dir(name).join("boot.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// The spec that runs sandbox `record` (its overlay, its command).
@@ -411,25 +452,21 @@ impl<'a> Sandboxes<'a> {
         )?;
         let request = dir.join("request.json");
         let code = if record.tty {
-            let t = pty::open(Some(std::io::stdin().as_fd()))?;
-            let slave = || {
-                t.slave
-                    .try_clone()
-                    .map(Stdio::from)
-                    .map_err(|e| SessionError::io("a pseudo-terminal", e))
-            };
+            let pty::ConsoleSocket { ours, theirs } = pty::console_socket()?;
             let mut child = self
                 .workers
-                .spawn_attached(&spec, &request, slave()?, slave()?, slave()?)
+                .spawn_attached(
+                    &spec,
+                    &request,
+                    Stdio::null(),
+                    Stdio::inherit(),
+                    Stdio::inherit(),
+                    Some(&theirs),
+                )
                 .map_err(SessionError::Worker)?;
-            drop(t.slave);
-            let raw = if record.interactive {
-                pty::RawMode::enter()
-            } else {
-                None
-            };
-            pty::relay(t.master, record.interactive, &mut std::io::stdout());
-            drop(raw);
+            // Only the sandbox may hold the other end, so its exit is seen.
+            drop(theirs);
+            pty::relay_console(&ours, record.interactive)?;
             wait_code(&mut child)?
         } else {
             let stdin = if record.interactive {
@@ -439,7 +476,14 @@ impl<'a> Sandboxes<'a> {
             };
             let mut child = self
                 .workers
-                .spawn_attached(&spec, &request, stdin, Stdio::inherit(), Stdio::inherit())
+                .spawn_attached(
+                    &spec,
+                    &request,
+                    stdin,
+                    Stdio::inherit(),
+                    Stdio::inherit(),
+                    None,
+                )
                 .map_err(SessionError::Worker)?;
             wait_code(&mut child)?
         };
@@ -551,30 +595,21 @@ impl<'a> Sandboxes<'a> {
             .map_err(|_| SessionError::io("init.pid", std::io::Error::other("not a pid")))
     }
 
-    /// Runs `argv` in running sandbox `name` (`exec`), attached; returns its status.
-    pub fn exec(
-        &self,
-        name: &str,
-        exe: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        interactive: bool,
-        tty: bool,
-        user: Option<&str>,
-        workdir: Option<&str>,
-    ) -> Result<i32, SessionError> {
+    /// Runs `req.argv` in running sandbox `name` (`exec`), attached; returns its status.
+    pub fn exec(&self, name: &str, exe: &Path, req: &ExecRequest) -> Result<i32, SessionError> {
         let record = self.record(name)?;
         let pid = self.init_pid(name)?;
         let mut all_env = record.env.clone();
-        for (k, v) in env {
+        for (k, v) in &req.env {
             set_env(&mut all_env, k, v);
         }
+        let (interactive, tty) = (req.interactive, req.tty);
         let spec = EnterSpec {
             pid,
-            argv: argv.to_vec(),
+            argv: req.argv.clone(),
             env: all_env,
-            cwd: workdir.unwrap_or(&record.workdir).to_string(),
-            user: user.unwrap_or(&record.user).to_string(),
+            cwd: req.workdir.clone().unwrap_or(record.workdir.clone()),
+            user: req.user.clone().unwrap_or(record.user.clone()),
             stdio: if tty {
                 StdioMode::Tty
             } else {
@@ -591,25 +626,14 @@ impl<'a> Sandboxes<'a> {
         let mut cmd = Command::new(exe);
         cmd.arg(ENTER_ARG).arg(&request);
         let code = if tty {
-            let t = pty::open(Some(std::io::stdin().as_fd()))?;
-            let slave = || {
-                t.slave
-                    .try_clone()
-                    .map(Stdio::from)
-                    .map_err(|e| SessionError::io("a pseudo-terminal", e))
-            };
-            cmd.stdin(slave()?).stdout(slave()?).stderr(slave()?);
+            let pty::ConsoleSocket { ours, theirs } = pty::console_socket()?;
+            super::worker::inherit_as_console(&mut cmd, &theirs);
+            cmd.stdin(Stdio::null());
             let mut child = cmd
                 .spawn()
                 .map_err(|e| SessionError::io("enter the sandbox", e))?;
-            drop(t.slave);
-            let raw = if interactive {
-                pty::RawMode::enter()
-            } else {
-                None
-            };
-            pty::relay(t.master, interactive, &mut std::io::stdout());
-            drop(raw);
+            drop(theirs);
+            pty::relay_console(&ours, interactive)?;
             wait_code(&mut child)?
         } else {
             cmd.stdin(if interactive {
@@ -655,6 +679,46 @@ impl<'a> Sandboxes<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Pauses every process of running sandbox `name` (SIGSTOP) until the
+    /// returned guard is dropped (SIGCONT), so its files hold still while
+    /// they are read; `None` when it is not running.
+    pub fn pause(&self, name: &str) -> Result<Option<Paused>, SessionError> {
+        let Ok(init) = self.init_pid(name) else {
+            return Ok(None);
+        };
+        let ns = fs::read_link(format!("/proc/{init}/ns/pid"))
+            .map_err(|e| SessionError::io("the sandbox's pid namespace", e))?;
+        let mut pids = Vec::new();
+        // Stopped processes can still fork between two passes' reads of
+        // /proc: go over it until a pass finds no new one.
+        loop {
+            let mut found = false;
+            for e in fs::read_dir("/proc")
+                .map_err(|e| SessionError::io("/proc", e))?
+                .flatten()
+            {
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                    continue;
+                };
+                if pids.contains(&pid)
+                    || fs::read_link(format!("/proc/{pid}/ns/pid")).ok().as_ref() != Some(&ns)
+                {
+                    continue;
+                }
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGSTOP,
+                );
+                pids.push(pid);
+                found = true;
+            }
+            if !found {
+                break;
+            }
+        }
+        Ok(Some(Paused { pids }))
     }
 
     /// Removes sandbox `name` and its changes; a running one only with `force`
@@ -712,6 +776,29 @@ impl<'a> Sandboxes<'a> {
     pub fn path(&self, name: &str) -> Result<PathBuf, SessionError> {
         self.record(name)?;
         Ok(self.dir(name))
+    }
+}
+
+/// Processes stopped by [`Sandboxes::pause`]; continued when dropped.
+pub struct Paused {
+    pids: Vec<i32>,
+}
+
+impl Paused {
+    /// How many processes were paused.
+    pub fn count(&self) -> usize {
+        self.pids.len()
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGCONT,
+            );
+        }
     }
 }
 

@@ -66,6 +66,18 @@ pub enum Op {
     /// Remove directory trees (they may hold files of subordinate ids);
     /// answers how many bytes of disk they used.
     Remove { paths: Vec<PathBuf> },
+    /// Read the package inventory of the overlay of `layers` (topmost first).
+    Inventory { layers: Vec<PathBuf> },
+    /// Write the layer of overlay upperdir `upper` into `store` (or only
+    /// count it when `write` is false), leaving out paths matching `exclude`.
+    CommitUpper {
+        store: PathBuf,
+        upper: PathBuf,
+        exclude: Vec<String>,
+        compression: Compression,
+        source_date_epoch: u64,
+        write: bool,
+    },
     /// Compare the unpacked layer `dir` with a fresh unpack of its blob (whose
     /// content is checked against its diff_id on the way) in `scratch`.
     VerifyLayerDir {
@@ -91,6 +103,15 @@ pub enum Answer {
     },
     Removed {
         bytes: u64,
+    },
+    /// An [`crate::inventory::Inventory`].
+    Inventory {
+        inventory: crate::inventory::Inventory,
+    },
+    /// What a [`Op::CommitUpper`] kept (`layer` when it wrote one).
+    Committed {
+        layer: Option<LayerInfo>,
+        stats: layer::CommitStats,
     },
     /// `difference` is `None` when the layer dir matches its blob.
     Verified {
@@ -179,6 +200,8 @@ impl Workers {
     /// program gets `stdin`, `stdout` and `stderr` as they are, and the
     /// worker's exit status is the program's (or [`ATTACHED_FAILED`], with a
     /// one-line reason on stderr, when the sandbox could not start).
+    /// `console`, when given, is inherited as [`sandbox::CONSOLE_FD`] (see
+    /// [`sandbox::StdioMode::Tty`]).
     pub fn spawn_attached(
         &self,
         spec: &RunSpec,
@@ -186,6 +209,7 @@ impl Workers {
         stdin: Stdio,
         stdout: Stdio,
         stderr: Stdio,
+        console: Option<&std::os::fd::OwnedFd>,
     ) -> Result<std::process::Child, String> {
         let bytes = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
         crate::store::replace_file(request, &bytes, Some(0o600))
@@ -197,9 +221,29 @@ impl Workers {
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr);
+        if let Some(fd) = console {
+            inherit_as_console(&mut cmd, fd);
+        }
         self.userns
             .spawn(cmd)
             .map_err(|e| format!("cannot start a worker in a user namespace: {e}"))
+    }
+}
+
+/// Makes `fd` the child's [`sandbox::CONSOLE_FD`] (dup2 clears close-on-exec).
+pub fn inherit_as_console(cmd: &mut Command, fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let raw = fd.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; `raw` stays open in the parent
+    // until the child is spawned.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, sandbox::CONSOLE_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -346,6 +390,41 @@ fn execute(op: Op) -> Result<Answer, String> {
                 remove_tree(&p)?;
             }
             Ok(Answer::Removed { bytes })
+        }
+        Op::Inventory { layers } => {
+            let tree = crate::inventory::LayeredTree::new(layers);
+            let inventory = crate::inventory::take(&tree).map_err(|e| e.to_string())?;
+            Ok(Answer::Inventory { inventory })
+        }
+        Op::CommitUpper {
+            store,
+            upper,
+            exclude,
+            compression,
+            source_date_epoch,
+            write,
+        } => {
+            let matcher = layer::Exclusions::new(&exclude).map_err(|e| e.to_string())?;
+            let opts = WriteOptions {
+                compression,
+                source_date_epoch,
+            };
+            let excluded = |p: &str| matcher.matches(p);
+            if !write {
+                let (_, stats) =
+                    layer::write_upperdir_filtered(&upper, &opts, std::io::sink(), &excluded)
+                        .map_err(|e| e.to_string())?;
+                return Ok(Answer::Committed { layer: None, stats });
+            }
+            let store = Store::open(&store).map_err(|e| e.to_string())?;
+            let mut blob = store.blob_writer().map_err(|e| e.to_string())?;
+            let (info, stats) = layer::write_upperdir_filtered(&upper, &opts, &mut blob, &excluded)
+                .map_err(|e| e.to_string())?;
+            blob.finish(Some(&info.digest)).map_err(|e| e.to_string())?;
+            Ok(Answer::Committed {
+                layer: Some(info),
+                stats,
+            })
         }
         Op::VerifyLayerDir {
             store,

@@ -45,6 +45,10 @@ impl Store {
         for desc in self.index()?.manifests {
             reach.walk(self, &desc)?;
         }
+        // Sandboxes run on their image's layers whether or not it is tagged.
+        for desc in self.sandbox_images() {
+            reach.walk(self, &desc)?;
+        }
         let keep: BTreeSet<Digest> = reach.blobs.iter().cloned().collect();
         let mut report = GcReport::default();
 
@@ -110,6 +114,23 @@ impl Store {
             cleared.push(path);
         }
         Ok((freed, cleared))
+    }
+
+    /// The images of the store's sandboxes (the `image` of each
+    /// `sandboxes/NAME/sandbox.json`; unreadable records are skipped).
+    fn sandbox_images(&self) -> Vec<crate::media::Descriptor> {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            image: crate::media::Descriptor,
+        }
+        let Ok(rd) = fs::read_dir(self.sandboxes_dir()) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| fs::read(e.path().join("sandbox.json")).ok())
+            .filter_map(|b| serde_json::from_slice::<Record>(&b).ok())
+            .map(|r| r.image)
+            .collect()
     }
 
     /// Empties the build-time caches that images never reference, under the

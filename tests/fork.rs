@@ -1,0 +1,580 @@
+//! Fork: a sandbox's changes as one more layer on its image.
+//!
+//! On a Debian toolbox image (Python and Node.js from Debian, the dev access
+//! layer): apt, pip and npm installs and a VS Code extension are detected
+//! against the boot inventory and nothing else is listed; planted secrets,
+//! histories, caches and the workspace stay out of the layer; podman runs
+//! the forked image; the `--recipe-out` recipe rebuilds it. On a busybox
+//! image: whiteouts, opaque directories, a fork of a fork, no change, dry
+//! runs, and a fork of a container podman ran (`--upper`).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+struct Store {
+    dir: tempfile::TempDir,
+}
+
+impl Store {
+    fn new() -> Store {
+        Store {
+            dir: world_tempdir(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn bw(&self, args: &[&str]) -> Run {
+        let root = self.root();
+        let mut full = vec!["--store", root.to_str().unwrap()];
+        full.extend_from_slice(args);
+        boxwright(&full)
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.bw(&["inspect", name]).ok().stdout).unwrap()
+    }
+
+    fn layers(&self, name: &str) -> Vec<String> {
+        self.inspect(name)["manifest"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The entries (`tar -tv` lines' names, with `-> target` for links) of a layer blob.
+    fn layer_entries(&self, digest: &str) -> Vec<String> {
+        let path = self
+            .root()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        let mut bytes = Vec::new();
+        flate2::read::MultiGzDecoder::new(fs::File::open(path).unwrap())
+            .read_to_end(&mut bytes)
+            .unwrap();
+        let mut a = tar::Archive::new(&bytes[..]);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                e.path().unwrap().to_string_lossy().into_owned()
+            })
+            .collect()
+    }
+
+    fn blobs(&self) -> BTreeSet<String> {
+        fs::read_dir(self.root().join("blobs/sha256"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every path fork must leave out, planted in the sandbox (one per rule of
+/// the catalog's list, root's and a user's), plus a repo in the workspace.
+const PLANT: &str = r#"set -e
+mkdir -p /root/.ssh /home/dev/.ssh /root/.config/gh /root/.claude /home/dev/.codex /root/.gemini \
+  /root/.local/share/opencode /root/.aws /root/.docker /root/.cache/pip /root/.npm/_cacache \
+  /workspace/app/.git /home/dev/projects/x /root/.config/code-server \
+  /root/.local/share/code-server/User/globalStorage /var/lib/boxwright
+echo PRIVATE-KEY > /root/.ssh/id_ed25519
+echo ssh-ed25519-AAAA > /home/dev/.ssh/authorized_keys
+echo HOSTKEY > /etc/ssh/ssh_host_planted_key
+echo 'https://user:tok@github.com' > /root/.git-credentials
+echo 'oauth_token: gho_x' > /root/.config/gh/hosts.yml
+echo '{"token":"x"}' > /root/.claude/.credentials.json
+echo '{"oauthAccount":1}' > /root/.claude.json
+echo key > /home/dev/.codex/auth.json
+echo key > /root/.gemini/oauth_creds.json
+echo key > /root/.local/share/opencode/auth.json
+echo 'machine x password y' > /root/.netrc
+echo '//registry.npmjs.org/:_authToken=npm_x' > /root/.npmrc
+echo '[pypi]' > /root/.pypirc
+echo '[default]' > /root/.aws/credentials
+echo '{"auths":{}}' > /root/.docker/config.json
+echo 'ls -la' > /root/.bash_history
+echo 'import os' > /root/.python_history
+echo cached > /root/.cache/pip/x
+echo cached > /root/.npm/_cacache/x
+echo 'password: x' > /root/.config/code-server/config.yaml
+echo state > /root/.local/share/code-server/User/globalStorage/state.vscdb
+echo tmp > /tmp/scratch
+echo code > /workspace/app/main.py
+echo ref > /workspace/app/.git/HEAD
+echo code > /home/dev/projects/x/main.rs
+echo 00000000000000000000000000000000 > /etc/machine-id
+echo '{}' > /var/lib/boxwright/boot-inventory.json
+"#;
+
+/// The planted secrets' distinctive contents: none may be in the layer.
+const SECRETS: [&str; 14] = [
+    "PRIVATE-KEY",
+    "ssh-ed25519-AAAA",
+    "HOSTKEY",
+    "user:tok@",
+    "gho_x",
+    "\"token\"",
+    "oauthAccount",
+    "npm_x",
+    "password: x",
+    "machine x password",
+    "ls -la",
+    "import os",
+    "state",
+    "code",
+];
+
+#[test]
+fn fork_of_a_debian_toolbox_sandbox_keeps_the_installs_and_no_secret() {
+    require_root("root mode, podman");
+    let s = Store::new();
+    debian_base_in(s.dir.path());
+    let recipe = write_recipe(
+        s.dir.path(),
+        "toolbox.toml",
+        r#"[image]
+base = "rootfs:minbase.tar"
+
+[dev_access]
+skip = ["code-server", "ttyd", "gh", "claude-code"]
+
+[runtimes]
+python = "3.11"
+node = "18"
+
+[[steps]]
+run = "useradd -m dev && mkdir -p /srv/app && echo a > /srv/app/a && echo b > /srv/app/b && rm -f /var/lib/apt/extended_states.tmp"
+"#,
+    );
+    s.bw(&["build", recipe.to_str().unwrap(), "-t", "toolbox"])
+        .ok();
+    s.bw(&["run", "-d", "--name", "dev", "toolbox", "sleep", "100000"])
+        .ok();
+    let install = r#"set -e
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cowsay >/dev/null
+python3 -m pip install -q --break-system-packages six==1.16.0
+npm install -g --silent semver@7.6.3
+ext=/root/.local/share/code-server/extensions
+mkdir -p $ext/boxwright-test.hello-1.2.3
+echo '{"name":"hello","publisher":"boxwright-test","version":"1.2.3","engines":{"vscode":"^1.80.0"}}' > $ext/boxwright-test.hello-1.2.3/package.json
+echo '[{"identifier":{"id":"boxwright-test.hello"},"version":"1.2.3","relativeLocation":"boxwright-test.hello-1.2.3"}]' > $ext/extensions.json
+rm /etc/motd
+rm -rf /srv/app && mkdir /srv/app && echo new > /srv/app/new
+"#;
+    let r = s.bw(&["exec", "dev", "sh", "-c", install]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = s.bw(&["exec", "dev", "sh", "-c", PLANT]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The report lists exactly the four installs (apt dependencies apart).
+    let dry = s.bw(&["fork", "dev", "--dry-run", "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    assert_eq!(names(&report["apt"]["added"]), ["cowsay"], "{report}");
+    assert_eq!(names(&report["pip"]["added"]), ["six"], "{report}");
+    assert_eq!(names(&report["npm"]["added"]), ["semver"], "{report}");
+    assert_eq!(
+        names(&report["vscode_extensions"]["added"]),
+        ["boxwright-test.hello"],
+        "{report}"
+    );
+    for k in ["apt", "pip", "npm", "vscode_extensions"] {
+        assert!(
+            report[k]["removed"].as_array().unwrap().is_empty(),
+            "{k}: {report}"
+        );
+    }
+    assert!(
+        report["excluded"]["paths"].as_u64().unwrap() >= 20,
+        "{report}"
+    );
+    assert!(report["other"]["files"].as_u64().unwrap() > 0);
+
+    let before = s.blobs();
+    let recipe_out = s.dir.path().join("forked.toml");
+    let r = s
+        .bw(&[
+            "fork",
+            "dev",
+            "-t",
+            "forked",
+            "--recipe-out",
+            recipe_out.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("apt: 1 added") && r.stdout.contains("+ cowsay"),
+        "{}",
+        r.stdout
+    );
+    assert!(s.blobs().len() > before.len());
+
+    // The parent's layers are reused byte for byte, plus one.
+    let parent = s.layers("toolbox");
+    let forked = s.layers("forked");
+    assert_eq!(forked.len(), parent.len() + 1);
+    assert_eq!(&forked[..parent.len()], &parent[..]);
+    let config = &s.inspect("forked")["config"];
+    let history = config["history"].as_array().unwrap();
+    assert!(
+        history.iter().any(|h| h["created_by"] == "fork of dev"),
+        "{config}"
+    );
+    assert_eq!(config["config"]["Labels"]["io.boxwright.fork.of"], "dev");
+
+    // The layer: no secret, history, cache or workspace; whiteouts and opaque dirs kept.
+    let entries = s.layer_entries(forked.last().unwrap());
+    for e in &entries {
+        for banned in [
+            "root/.ssh",
+            ".git-credentials",
+            "config/gh",
+            ".claude",
+            ".codex",
+            ".gemini",
+            "opencode",
+            ".netrc",
+            ".npmrc",
+            ".pypirc",
+            ".aws",
+            ".docker",
+            "bash_history",
+            "python_history",
+            ".cache",
+            "root/.npm/",
+            "code-server/User",
+            "config/code-server",
+            "workspace",
+            "projects",
+            "tmp/",
+            "machine-id",
+            "boot-inventory",
+            "ssh_host_",
+            "var/lib/apt/lists",
+            "var/cache/apt/archives/",
+        ] {
+            assert!(!e.contains(banned), "{e} is in the layer");
+        }
+    }
+    assert!(
+        entries.iter().any(|e| e == "usr/games/cowsay"),
+        "{entries:?}"
+    );
+    assert!(
+        entries.iter().any(|e| e == "etc/.wh.motd"),
+        "a deletion is a whiteout"
+    );
+    assert!(
+        entries.iter().any(|e| e == "srv/app/.wh..wh..opq"),
+        "a replaced dir stays opaque"
+    );
+    let blob = s
+        .root()
+        .join("blobs/sha256")
+        .join(forked.last().unwrap().trim_start_matches("sha256:"));
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(fs::File::open(&blob).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    for secret in SECRETS.iter().take(11) {
+        assert!(!text.contains(secret), "{secret} leaked into the layer");
+    }
+
+    // podman runs the forked image: cowsay, the pip package, the npm binary.
+    let pod = s.dir.path().join("podman");
+    let _guard = PodmanStorage(&pod);
+    let out = podman_run(
+        &pod,
+        &s.root(),
+        "forked:latest",
+        &[
+            "sh",
+            "-c",
+            "/usr/games/cowsay moo >/dev/null && python3 -c 'import six; print(six.__version__)' && semver 1.2.3",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1.16.0\n1.2.3\n");
+
+    // The recipe rebuilds an image with the same packages.
+    let text = fs::read_to_string(&recipe_out).unwrap();
+    assert!(
+        text.contains("cowsay") && text.contains("six==1.16.0") && text.contains("semver@7.6.3"),
+        "{text}"
+    );
+    // code-server is skipped here, so the extension cannot be installed at rebuild.
+    let text = text.replace(
+        "\n[vscode]\nextensions = [\"boxwright-test.hello@1.2.3\"]\n",
+        "\n",
+    );
+    fs::write(&recipe_out, text).unwrap();
+    let r = s.bw(&["build", recipe_out.to_str().unwrap(), "-t", "rebuilt"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = podman_run(
+        &pod,
+        &s.root(),
+        "rebuilt:latest",
+        &[
+            "sh",
+            "-c",
+            "/usr/games/cowsay moo >/dev/null && python3 -c 'import six' && semver 1.2.3",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.bw(&["rm", "-f", "dev"]).ok();
+}
+
+/// A busybox image whose step makes /srv/app with two files.
+fn busybox_store() -> Store {
+    let s = Store::new();
+    let r = write_recipe(
+        s.dir.path(),
+        "b.toml",
+        &format!(
+            "{}[[steps]]\nrun = \"mkdir -p /srv/app && echo a > /srv/app/a && echo b > /srv/app/b\"\n",
+            busybox_base()
+        ),
+    );
+    s.bw(&["build", r.to_str().unwrap(), "-t", "bb"]).ok();
+    s
+}
+
+#[test]
+fn deletions_opaque_dirs_forks_of_forks_no_change_and_dry_runs() {
+    let s = busybox_store();
+    s.bw(&["run", "--name", "one", "bb", "sh", "-c",
+        "rm /etc/group && rm -rf /srv/app && mkdir /srv/app && echo n > /srv/app/new && echo t > /opt-tool"]).ok();
+    // A dry run writes nothing.
+    let before = s.blobs();
+    let dry = s.bw(&["fork", "one", "--dry-run"]).ok();
+    assert!(dry.stdout.contains("deleted: 2 paths"), "{}", dry.stdout);
+    assert_eq!(s.blobs(), before);
+    assert!(s.bw(&["inspect", "one-fork"]).code != 0);
+    s.bw(&["fork", "one", "-t", "one-fork"]).ok();
+    let layers = s.layers("one-fork");
+    let entries = s.layer_entries(layers.last().unwrap());
+    assert!(
+        entries.contains(&"etc/.wh.group".to_string()),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&"srv/app/.wh..wh..opq".to_string()),
+        "{entries:?}"
+    );
+    assert!(entries.contains(&"srv/app/new".to_string()));
+    assert!(entries.contains(&"opt-tool".to_string()));
+    // The forked image runs with the changes: /srv/app holds only the new file.
+    let r = s
+        .bw(&[
+            "run",
+            "--rm",
+            "one-fork",
+            "sh",
+            "-c",
+            "ls /srv/app; test ! -e /etc/group && cat /opt-tool",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "new\nt\n");
+
+    // A fork of a fork: one more layer on top, the rest identical.
+    s.bw(&[
+        "run",
+        "--name",
+        "two",
+        "one-fork",
+        "sh",
+        "-c",
+        "echo 2 > /second",
+    ])
+    .ok();
+    s.bw(&["fork", "two", "-t", "two-fork"]).ok();
+    let two = s.layers("two-fork");
+    assert_eq!(two.len(), layers.len() + 1);
+    assert_eq!(&two[..layers.len()], &layers[..]);
+    let r = s
+        .bw(&[
+            "run",
+            "--rm",
+            "two-fork",
+            "sh",
+            "-c",
+            "cat /second /opt-tool",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "2\nt\n");
+
+    // No change (only excluded paths touched): no image, a clear message.
+    s.bw(&[
+        "run",
+        "--name",
+        "idle",
+        "bb",
+        "sh",
+        "-c",
+        "echo x > /tmp/scratch; echo h > /root/.ash_history",
+    ])
+    .ok();
+    let r = s.bw(&["fork", "idle", "-t", "idle-fork"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nothing changed in idle") && r.stderr.contains("--allow-empty"),
+        "{}",
+        r.stderr
+    );
+    assert!(s.bw(&["inspect", "idle-fork"]).code != 0);
+    s.bw(&["fork", "idle", "-t", "idle-fork", "--allow-empty"])
+        .ok();
+    assert_eq!(s.layers("idle-fork").len(), s.layers("bb").len() + 1);
+    // --exclude leaves more out; a relative glob is an input error.
+    let r = s
+        .bw(&[
+            "fork",
+            "one",
+            "--dry-run",
+            "--json",
+            "--exclude",
+            "/opt-tool",
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        v["excluded"]["matched"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "/opt-tool"),
+        "{v}"
+    );
+    assert_eq!(
+        s.bw(&["fork", "one", "--dry-run", "--exclude", "opt"]).code,
+        2
+    );
+    assert_eq!(s.bw(&["fork", "nosuch", "-t", "x"]).code, 2);
+}
+
+#[test]
+fn a_running_sandbox_is_paused_while_it_is_forked() {
+    let s = busybox_store();
+    // A writer that never stops: the fork still makes a consistent layer.
+    s.bw(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "bb",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /counter; done",
+    ])
+    .ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.bw(&["fork", "busy", "-t", "busy-fork"]).ok();
+    // It runs on afterwards.
+    let a = s.bw(&["exec", "busy", "cat", "/counter"]).ok().stdout;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let b = s.bw(&["exec", "busy", "cat", "/counter"]).ok().stdout;
+    assert_ne!(a, b, "the sandbox was left paused");
+    let r = s
+        .bw(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "",
+            "busy-fork",
+            "cat",
+            "/counter",
+        ])
+        .ok();
+    assert!(r.stdout.trim().parse::<u64>().is_ok(), "{:?}", r.stdout);
+    s.bw(&["rm", "-f", "busy"]).ok();
+}
+
+#[test]
+fn fork_of_a_container_podman_ran() {
+    require_root("podman with the test configuration");
+    let s = busybox_store();
+    let pod = s.dir.path().join("podman");
+    let _guard = PodmanStorage(&pod);
+    let id = podman_pull(&pod, &s.root(), "bb:latest");
+    sh(podman(&pod).args([
+        "run",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        &id,
+        "sh",
+        "-c",
+        "echo from-podman > /usr/bin/podman-made && rm /etc/group && echo h > /root/.ash_history",
+    ]));
+    let upper = sh(podman(&pod).args([
+        "inspect",
+        "--format",
+        "{{.GraphDriver.Data.UpperDir}}",
+        "c1",
+    ]));
+    let upper = upper.trim();
+    assert!(Path::new(upper).is_dir(), "{upper}");
+    let r = s
+        .bw(&[
+            "fork",
+            "--upper",
+            upper,
+            "--image",
+            "bb",
+            "-t",
+            "from-podman",
+            "--json",
+        ])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["deletions"], 1, "{v}");
+    let layers = s.layers("from-podman");
+    assert_eq!(&layers[..layers.len() - 1], &s.layers("bb")[..]);
+    let entries = s.layer_entries(layers.last().unwrap());
+    assert!(
+        entries.contains(&"usr/bin/podman-made".to_string()),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&"etc/.wh.group".to_string()),
+        "{entries:?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.contains("ash_history")),
+        "{entries:?}"
+    );
+    let r = s
+        .bw(&["run", "--rm", "from-podman", "cat", "/usr/bin/podman-made"])
+        .ok();
+    assert_eq!(r.stdout, "from-podman\n");
+    sh(podman(&pod).args(["rm", "-f", "c1"]));
+}
