@@ -145,11 +145,15 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
     );
 
     // Run as the image is meant to be: the base's command runs (through its
-    // entrypoint) and sshd is started beside it; then with arguments, which
-    // go to the base's entrypoint as they did on the base.
-    for (args, expected) in [
-        (vec![], "base-cmd-platform"),
-        (vec!["sh", "-c", "echo args-$TEAM"], "args-platform"),
+    // entrypoint); then with arguments, which go to the base's entrypoint as
+    // they did on the base, with sshd started beside the command.
+    for (args, expected, long) in [
+        (vec![], "base-cmd-platform", false),
+        (
+            vec!["sh", "-c", "echo args-$TEAM; sleep 60"],
+            "args-platform",
+            true,
+        ),
     ] {
         let container = Container::start(&pod, &id, &args);
         let mut seen = String::new();
@@ -161,15 +165,45 @@ fn byoi_adds_the_dev_access_layer_and_keeps_the_image() {
                 String::from_utf8_lossy(&logs.stderr),
                 container.exec(&["sh", "-c", "cat /proc/[0-9]*/comm"])
             );
-            if seen.contains(expected) && seen.lines().any(|l| l == "sshd") {
+            if seen.contains(expected) && (!long || seen.lines().any(|l| l == "sshd")) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
         drop(container);
         assert!(seen.contains(expected), "{expected} in:\n{seen}");
-        assert!(seen.lines().any(|l| l == "sshd"), "sshd running:\n{seen}");
+        if long {
+            assert!(seen.lines().any(|l| l == "sshd"), "sshd running:\n{seen}");
+        }
     }
+
+    // A command is the main process: the container ends with its status
+    // (and does not hang on the services beside it).
+    let mut child = podman(&pod)
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &id,
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("podman run IMAGE sh -c 'exit 3' did not end within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3));
 
     // `podman run -i`: the command reads the container's stdin (then stops
     // the container through PID 1, which the entrypoint answers by exiting).

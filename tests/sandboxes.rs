@@ -17,6 +17,32 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
+/// Sandboxes a test leaves running (a failed assertion) are removed with it.
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let root = self.store();
+        let Ok(out) = std::process::Command::new(bin())
+            .arg("--store")
+            .arg(&root)
+            .args(["ps", "-a", "--json"])
+            .output()
+        else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(name) = v["name"].as_str()
+            {
+                let _ = std::process::Command::new(bin())
+                    .arg("--store")
+                    .arg(&root)
+                    .args(["rm", "-f", name])
+                    .output();
+            }
+        }
+    }
+}
+
 impl Fixture {
     fn new() -> Fixture {
         let dir = world_tempdir();
@@ -261,6 +287,14 @@ fn detached_sandboxes_exec_stop_start_and_rm() {
     f.bw(&["rm", "--force", "web"]).ok();
     assert_eq!(f.status("web"), "absent");
     assert!(!f.sandbox_dir("web").exists());
+    // -d with --rm: gone once its program ends.
+    f.bw(&["run", "-d", "--rm", "--name", "brief", "box", "sleep", "1"])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while f.status("brief") != "absent" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(f.status("brief"), "absent");
 }
 
 #[test]

@@ -5,9 +5,13 @@
 # /run/sshd; at the first boot it writes the boot inventory that `fork`
 # compares against (/var/lib/boxwright/boot-inventory.json). It then starts
 # sshd (22), code-server (0.0.0.0:8443) and ttyd (7681, writable), restarting
-# any that dies, runs the image's command if there is one, and keeps the
-# services running after that command ends. Under tini when the image has it,
-# else this shell is the init: it reaps children in `wait`.
+# any that dies; $BOXWRIGHT_SSH_PORT, $BOXWRIGHT_CODE_SERVER_PORT and
+# $BOXWRIGHT_TTYD_PORT move them (a rootless sandbox on the host's network
+# cannot bind ports below net.ipv4.ip_unprivileged_port_start, 1024 by
+# default: `boxwright run -d -e BOXWRIGHT_SSH_PORT=2222 IMAGE`). With no command the
+# services are the sandbox; with a command, it is the main process: its exit
+# status is the container's and the services stop with it. Under tini when
+# the image has it, else this shell is the init: it reaps children in `wait`.
 set -u
 
 if [ "$$" = 1 ] && [ -z "${BOXWRIGHT_INIT:-}" ] && command -v tini >/dev/null 2>&1; then
@@ -101,14 +105,14 @@ fi
 [ -e "$INVENTORY" ] || write_inventory || log "could not write $INVENTORY"
 
 if [ -n "$SSHD" ]; then
-  supervise sshd "$SSHD" -D -e
+  supervise sshd "$SSHD" -D -e -p "${BOXWRIGHT_SSH_PORT:-22}"
 fi
 if command -v code-server >/dev/null 2>&1; then
-  supervise code-server code-server --bind-addr 0.0.0.0:8443 --disable-telemetry
+  supervise code-server code-server --bind-addr "0.0.0.0:${BOXWRIGHT_CODE_SERVER_PORT:-8443}" --disable-telemetry
 fi
 if command -v ttyd >/dev/null 2>&1; then
   shell=$(command -v bash 2>/dev/null || echo /bin/sh)
-  supervise ttyd ttyd --writable --port 7681 "$shell" -l
+  supervise ttyd ttyd --writable --port "${BOXWRIGHT_TTYD_PORT:-7681}" "$shell" -l
 fi
 
 if [ $# -gt 0 ]; then
@@ -119,8 +123,21 @@ if [ $# -gt 0 ]; then
   "$@" <&3 3<&- &
   exec 3<&-
   cmd=$!
+  # The command is the main process, as with any entrypoint wrapper: a stop
+  # signal goes to it, the container ends when it does, with its status,
+  # and the services beside it are stopped then.
+  trap 'kill -TERM "$cmd" 2>/dev/null' TERM INT
   wait "$cmd"
-  log "command exited with status $?; the dev access services keep running"
+  status=$?
+  # A trapped signal ends `wait` early: wait again until the command is gone.
+  while kill -0 "$cmd" 2>/dev/null; do
+    wait "$cmd"
+    status=$?
+  done
+  log "command exited with status $status; stopping the dev access services"
+  trap '' TERM INT
+  kill -TERM 0 2>/dev/null
+  exit "$status"
 fi
 
 while :; do

@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// The network.
     #[arg(long, value_enum, default_value = "host")]
     pub network: NetworkArg,
+    /// Do not give the sandbox the host's CA bundle (by default it is mounted at
+    /// /run/boxwright/ca-certificates.crt with SSL_CERT_FILE and friends, as for build steps).
+    #[arg(long)]
+    pub no_host_ca: bool,
     /// Replace the image's entrypoint (its cmd is dropped too, as in podman).
     #[arg(long, value_name = "PROGRAM")]
     pub entrypoint: Option<String>,
@@ -218,11 +222,6 @@ fn resolve_image(global: &Global, store: &Store, reference: &str) -> Result<Desc
 }
 
 pub fn run(global: &Global, a: &RunArgs) -> CliResult {
-    if a.detach && a.rm {
-        return Err(Failure::input(
-            "--rm with -d is not supported yet: remove the sandbox with boxwright rm once it ends",
-        ));
-    }
     let store = open_store(global)?;
     let desc = resolve_image(global, &store, &a.image)?;
     let volumes = a
@@ -252,6 +251,8 @@ pub fn run(global: &Global, a: &RunArgs) -> CliResult {
         // A terminal when asked, or (podman's rule for -i) when stdin is one.
         tty: a.tty || (a.interactive && stdin_tty && !a.detach),
         interactive: a.interactive && !a.detach,
+        host_ca: !a.no_host_ca,
+        auto_remove: a.rm,
     };
     let sink = NullSink;
     let boxes = sandboxes(&store, global, &sink)?;

@@ -30,6 +30,9 @@ pub struct EnterSpec {
     pub user: String,
     pub stdio: StdioMode,
     pub fake_root: bool,
+    /// The proxies and CA variables the sandbox's program got.
+    #[serde(default)]
+    pub host: HostEnv,
 }
 
 /// Namespaces joined, in this order: the user namespace first (it grants
@@ -94,7 +97,7 @@ pub fn enter_and_run(spec: &EnterSpec) -> Result<i32, SandboxError> {
     // the sandbox's /proc (and /proc/self) is about it.
     let child = fork_child(&reporter, || {
         Step::prepare(
-            &HostEnv::default(),
+            &spec.host,
             spec.fake_root,
             spec.stdio,
             &spec.argv,

@@ -65,6 +65,13 @@ pub struct SandboxRecord {
     pub network: Network,
     pub tty: bool,
     pub interactive: bool,
+    /// The host's proxies and CA bundle are given to the sandbox, as to
+    /// build steps (`/run/boxwright/ca-certificates.crt`, `SSL_CERT_FILE`…).
+    #[serde(default)]
+    pub host_ca: bool,
+    /// Removed once its program ends (`run --rm`, also with `-d`).
+    #[serde(default)]
+    pub auto_remove: bool,
     /// Seconds since the epoch.
     pub created: u64,
 }
@@ -130,6 +137,10 @@ pub struct RunRequest {
     pub network: Option<Network>,
     pub tty: bool,
     pub interactive: bool,
+    /// Give the sandbox the host's CA bundle (`--no-host-ca` turns it off).
+    pub host_ca: bool,
+    /// Remove the sandbox once its program ends (`--rm`).
+    pub auto_remove: bool,
 }
 
 /// What `exec` asks for.
@@ -414,10 +425,7 @@ impl<'a> Sandboxes<'a> {
                 user: Some(record.user.clone()).filter(|u| !u.is_empty()),
             },
             network: record.network,
-            host: HostEnv {
-                proxies: HostEnv::capture(false).proxies,
-                ..HostEnv::default()
-            },
+            host: HostEnv::capture(record.host_ca),
             fake_root: self.mapping.fake_root(),
             mounts: record.volumes.clone(),
             timeout_secs: None,
@@ -554,8 +562,9 @@ impl<'a> Sandboxes<'a> {
                 .try_wait()
                 .map_err(|e| SessionError::io("the monitor", e))?
             {
-                if state.status == Status::Exited {
-                    // It ran and ended already (a short command).
+                if state.status == Status::Exited || !dir.exists() {
+                    // It ran and ended already (a short command), and with
+                    // --rm it is gone too.
                     return Ok(());
                 }
                 let tail = fs::read_to_string(dir.join("output.log")).unwrap_or_default();
@@ -616,6 +625,7 @@ impl<'a> Sandboxes<'a> {
                 StdioMode::Inherit
             },
             fake_root: self.mapping.fake_root(),
+            host: HostEnv::capture(record.host_ca),
         };
         let request = self
             .dir(name)
@@ -851,6 +861,8 @@ fn record_for(
         network: req.network.unwrap_or(Network::Host),
         tty: req.tty,
         interactive: req.interactive,
+        host_ca: req.host_ca,
+        auto_remove: req.auto_remove,
         created: now(),
     }
 }
@@ -915,7 +927,11 @@ pub fn monitor_main() -> i32 {
             .map_err(|e| SessionError::io("boxwright's own executable", e))?;
         let sink = crate::progress::NullSink;
         let sandboxes = Sandboxes::new(&store, exe, max, &sink)?;
-        sandboxes.run_attached(name)
+        let code = sandboxes.run_attached(name)?;
+        if sandboxes.record(name)?.auto_remove {
+            sandboxes.remove(name, true)?;
+        }
+        Ok(code)
     })();
     match result {
         Ok(code) => code,
