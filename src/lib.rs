@@ -12,6 +12,7 @@ pub mod digest;
 pub mod media;
 pub mod quote;
 pub mod units;
+pub mod xdg;
 
 pub mod artifact;
 pub mod catalog;

@@ -156,7 +156,10 @@ fn mirrors_are_tried_first_and_fall_back_to_the_origin() {
             CredentialStore::with_files(vec![], tmp.path().join("a.json")),
             ClientOptions {
                 blob_info_cache: None,
-                max_attempts: 1,
+                retry: boxwright::registry::Retry {
+                    max_attempts: 1,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         )

@@ -87,7 +87,10 @@ fn registry_with(cfg: RegistriesConfig, tmp: &Path, tls_verify: Option<bool>) ->
         CredentialStore::with_files(vec![], tmp.join("auth.json")),
         ClientOptions {
             blob_info_cache: None,
-            max_attempts: 2,
+            retry: boxwright::registry::Retry {
+                max_attempts: 2,
+                ..Default::default()
+            },
             tls_verify,
             ..Default::default()
         },

@@ -261,7 +261,7 @@ fn copy_sources_stay_inside_the_build_context() {
         assert_eq!(r.code, 2, "{src}: {}", r.stderr);
         let line = last_line(&r);
         assert!(line.contains(expected), "{src}: {line}");
-        assert!(line.contains("r.toml:4: steps[0].copy"), "{src}: {line}");
+        assert!(line.contains("r.toml:4: step 1.copy"), "{src}: {line}");
         assert!(!r.stderr.contains(&first_passwd_line), "{src}");
     }
     // A symlink inside a copied directory is copied as a symlink, not followed.
@@ -350,7 +350,7 @@ fn steps_get_default_signals_and_timeouts_kill_the_whole_step() {
     let r = store.build(&bad, &[]);
     assert_eq!(r.code, 2);
     assert!(
-        last_line(&r).contains("bad.toml:5: steps[0]: 'timeout' must be a duration"),
+        last_line(&r).contains("bad.toml:5: step 1: 'timeout' must be a duration"),
         "{}",
         r.stderr
     );

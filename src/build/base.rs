@@ -71,7 +71,16 @@ pub(crate) fn resolve(
                 &format!("oci:{}:{tag}", dir.display()),
             )
         }
+        Base::OciArchive { file, name } => archive_base(file, name.as_deref(), store),
         Base::Registry(r) => {
+            // A name of the local store (no registry host written: `demo`,
+            // `team/box:1`) is used as it is, as podman uses local images.
+            if let Some(stored) = local_name(r, store) {
+                sink.emit(&Event::Info {
+                    message: format!("base image {r}: from the store"),
+                });
+                return load_stored(store, &stored, r);
+            }
             let reference: Reference = r.parse().map_err(|e| {
                 BuildError::BadInput(format!("base '{r}' is not an image reference: {e}"))
             })?;
@@ -82,6 +91,59 @@ pub(crate) fn resolve(
         }
         Base::Template(name) => super::template::resolve(name, store, registry, offline, sink),
     }
+}
+
+/// The stored image `written` names when it names no registry host (its
+/// first component has no '.' or ':' and is not `localhost`) and the store
+/// has it.
+fn local_name(written: &str, store: &Store) -> Option<Descriptor> {
+    let first = written.split('/').next().unwrap_or("");
+    let has_host = written.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost");
+    if has_host {
+        return None;
+    }
+    let name = crate::store::normalize_name(written).ok()?;
+    store.layout().resolve(&name).ok()
+}
+
+/// An image from an OCI archive: read into a scratch store (every blob
+/// verified), then its blobs copied into the store as from a layout.
+fn archive_base(
+    file: &std::path::Path,
+    name: Option<&str>,
+    store: &Store,
+) -> Result<BaseImage, BuildError> {
+    let what = format!("oci-archive:{}", file.display());
+    let tmp = store.temp_dir()?;
+    let result = (|| {
+        let scratch = Store::open(&tmp.join("archive"))?;
+        let input = File::open(file).map_err(|e| BuildError::BadInput(format!("{what}: {e}")))?;
+        let names = crate::store::load_archive(&scratch, BufReader::new(input))
+            .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+        let pick = match name {
+            Some(n) => crate::store::normalize_name(n)
+                .map_err(|e| BuildError::BadInput(format!("{what}: {e}")))?,
+            None if names.len() == 1 => names[0].clone(),
+            None => {
+                return Err(BuildError::BadInput(format!(
+                    "{what} holds {} images ({}): name one, oci-archive:FILE:NAME",
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+        };
+        let desc = scratch.layout().resolve(&pick).map_err(|_| {
+            BuildError::BadInput(format!(
+                "{what} has no image {pick} (it has: {})",
+                names.join(", ")
+            ))
+        })?;
+        copy_image(scratch.layout(), &desc, store, &what)
+    })();
+    // The scratch store's files are ours (no subordinate ids): plain removal.
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
 }
 
 /// Under `--offline` (`offline` holds the build's registries.toml), an image

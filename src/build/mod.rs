@@ -7,6 +7,7 @@ mod error;
 mod log;
 mod offline;
 mod remote;
+mod secrets;
 mod template;
 mod toolbox;
 mod transfer;
@@ -32,6 +33,7 @@ pub use error::BuildError;
 pub use remote::{
     RegistryOptions, client as registry_client, template_namespace, transfer_reporter,
 };
+pub use secrets::{BuildSecret, SecretSource, SecretSyntax};
 pub use transfer::transfer_event;
 
 pub use crate::image::RECIPE_ANNOTATION;
@@ -70,6 +72,16 @@ pub struct BuildOptions {
     /// `--step-timeout`: seconds any run step may take, unless the step sets
     /// its own `timeout`.
     pub step_timeout: Option<u64>,
+    /// `--build-arg K=V`: values for the recipe's `[args]`.
+    pub build_args: Vec<(String, String)>,
+    /// `--secret`: given to the steps that ask for them, nowhere else.
+    pub secrets: Vec<BuildSecret>,
+    /// `--label K=V`: image labels, on top of the recipe's.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--annotation K=V`: manifest annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// `--no-recipe-annotation`: do not record the recipe in the image.
+    pub no_recipe_annotation: bool,
 }
 
 /// What a build produced.
@@ -149,7 +161,11 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         phase: Phase::Creating,
     });
     let recipe = Recipe::load(&opts.recipe)?;
-    let plan = Plan::new(recipe, opts.source_date_epoch_env.as_deref())?;
+    let plan = Plan::with_args(
+        recipe,
+        opts.source_date_epoch_env.as_deref(),
+        &opts.build_args,
+    )?;
     let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
     if opts.push && name.is_none() {
         return Err(BuildError::BadInput(
@@ -201,7 +217,8 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     let offline_base = opts.offline.then_some(&registries);
     let base = base::resolve(&plan, &store, &settings, &opts.registry, offline_base, sink)?;
     let mut image = Derived::new(base.config.clone(), base.layers.clone());
-    let mut run_env = env_for_steps(&image.config);
+    let mut run_env = env_for_steps(&image.config, &plan.args);
+    let secrets = secrets::Secrets::load(&opts.secrets, &store)?;
 
     sink.emit(&Event::Phase {
         phase: Phase::Building,
@@ -228,7 +245,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         });
         image.add_layer(hit.layer, &ps.created_by, plan.source_date_epoch);
         toolbox::apply_step_env(&mut image.config, ps);
-        run_env = env_for_steps(&image.config);
+        run_env = env_for_steps(&image.config, &plan.args);
         cached_steps += 1;
     }
     let to_run = &plan.steps[cached_steps..];
@@ -257,10 +274,15 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             description: description.clone(),
         });
         let started = Instant::now();
+        // Secret env values go to the step alone: not into `step_env`, which
+        // makes the cache key.
+        let given = secrets.for_step(ps)?;
+        let mut action_env = step_env.clone();
+        action_env.extend(given.env);
         let action = match &ps.step.kind {
             StepKind::Run { command, .. } => Action::Exec {
                 argv: command.argv(),
-                env: step_env.clone(),
+                env: action_env,
                 cwd: working_dir(&image.config),
                 uid: 0,
                 gid: 0,
@@ -273,11 +295,12 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 owner: c.owner,
             },
         };
-        let mounts = toolbox::step_mounts(ps, &store, &fetcher)?;
+        let mut mounts = toolbox::step_mounts(ps, &store, &fetcher)?;
+        mounts.extend(given.mounts);
         let mut tail = Tail::new(20);
         let number = ps.number;
         let mut on_line = |line: &str| {
-            let line = mirrors.scrub(line);
+            let line = secrets.scrub(&mirrors.scrub(line));
             tail.push(&line);
             sink.emit(&Event::Log { step: number, line });
         };
@@ -331,11 +354,14 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         });
         image.add_layer(layer, &ps.created_by, plan.source_date_epoch);
         toolbox::apply_step_env(&mut image.config, ps);
-        run_env = env_for_steps(&image.config);
+        run_env = env_for_steps(&image.config, &plan.args);
     }
     if let Some(r) = runner {
         r.finish();
     }
+    // Upperdirs whose layer was already unpacked went to the trash: empty
+    // what this build put there, so the next one does not find leftovers.
+    crate::session::empty_own_trash(&store, &workers);
 
     let epoch = plan.source_date_epoch;
     let components = toolbox::toolbox_overrides(&plan, &image.config);
@@ -349,15 +375,28 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         "boxwright: config from the recipe",
         epoch,
     );
+    image.apply(
+        &ConfigOverrides {
+            labels: opts.labels.clone(),
+            ..ConfigOverrides::default()
+        },
+        "boxwright: --label",
+        epoch,
+    );
     // The recipe travels with the image, so `clone` can write it out again;
     // its steps' env values stay behind.
-    if let Some(text) = std::fs::read_to_string(&plan.recipe.path)
-        .ok()
-        .and_then(|t| crate::recipe::redact_step_env(&t))
+    if !opts.no_recipe_annotation
+        && let Some(text) = std::fs::read_to_string(&plan.recipe.path)
+            .ok()
+            .and_then(|t| crate::recipe::redact_step_env(&t))
     {
         image.annotate(RECIPE_ANNOTATION, text);
     }
+    for (k, v) in &opts.annotations {
+        image.annotate(k, v.clone());
+    }
     let manifest = image.write(store.layout(), epoch)?;
+    drop(secrets);
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
     }
@@ -440,9 +479,16 @@ fn working_dir(config: &ImageConfig) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
-/// The environment steps run with: the image's, with a default PATH.
-fn env_for_steps(config: &ImageConfig) -> Vec<(String, String)> {
+/// The environment steps run with: the image's, with a default PATH, and
+/// the build arguments (which the image's own variables do not override,
+/// as Docker's ARG and ENV of the same name behave).
+fn env_for_steps(config: &ImageConfig, args: &[(String, String)]) -> Vec<(String, String)> {
     let mut env = config.env();
+    for (k, v) in args {
+        if !env.iter().any(|(ek, _)| ek == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
     if !env.iter().any(|(k, _)| k == "PATH") {
         env.push(("PATH".to_string(), crate::sandbox::DEFAULT_PATH.to_string()));
     }

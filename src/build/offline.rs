@@ -255,9 +255,9 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "--offline: these steps would download from the network, and no download mirror covers it: \
-             apt packages for step 1 (packages), step 4 (steps[2]) need a mirror of http://deb.debian.org/ (or of the image's Debian or Ubuntu archive); \
-             npm packages for step 4 (steps[2]) need a mirror of https://registry.npmjs.org/; \
-             pip packages for step 2 (steps[0]) need a mirror of https://pypi.org/simple/; \
+             apt packages for step 1 (packages), step 4 (recipe step 3) need a mirror of http://deb.debian.org/ (or of the image's Debian or Ubuntu archive); \
+             npm packages for step 4 (recipe step 3) need a mirror of https://registry.npmjs.org/; \
+             pip packages for step 2 (recipe step 1) need a mirror of https://pypi.org/simple/; \
              give internal mirrors with --mirror FROM=TO (or [mirrors] in registries.toml), or build without --offline"
         );
         assert!(!err.is_bad_input());

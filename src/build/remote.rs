@@ -14,7 +14,10 @@ use super::BuildError;
 pub struct RegistryOptions {
     /// A `registries.toml`; default `$XDG_CONFIG_HOME/boxwright/registries.toml`.
     pub config: Option<PathBuf>,
-    /// `Some(false)` turns TLS verification off for this call.
+    /// `--tls-verify`: `Some(false)` turns TLS verification off for this
+    /// call and lets registries answer in plain HTTP (HTTPS is tried
+    /// first); `Some(true)` insists on verified HTTPS, even for loopback and
+    /// `insecure` registries; `None` follows registries.toml.
     pub tls_verify: Option<bool>,
     /// `--template-registry HOST[/ORG]`: where `template = "NAME"` is pulled
     /// from when it is not in the store; `None` falls back to

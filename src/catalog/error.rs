@@ -26,10 +26,21 @@ impl CatalogError {
         }
     }
 
-    pub(crate) fn parse(file: &str, err: &toml::de::Error) -> CatalogError {
+    /// A TOML error in `text` (the file `file`), as `FILE:LINE:COLUMN` and
+    /// toml's own first line of explanation.
+    pub(crate) fn parse(file: &str, text: &str, err: &toml::de::Error) -> CatalogError {
+        let at = match err.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("{file}:{line}:{col}")
+            }
+            None => file.to_string(),
+        };
         CatalogError::Parse {
-            file: file.to_string(),
-            message: err.to_string().trim().replace('\n', "; "),
+            file: at,
+            message: err.message().trim().replace('\n', "; "),
         }
     }
 }

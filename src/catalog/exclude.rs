@@ -28,7 +28,7 @@ struct Raw {
 }
 
 pub(crate) fn parse(text: &str) -> Result<Vec<ForkExclusion>, CatalogError> {
-    let file: File = toml::from_str(text).map_err(|e| CatalogError::parse(FILE, &e))?;
+    let file: File = toml::from_str(text).map_err(|e| CatalogError::parse(FILE, text, &e))?;
     let mut out = Vec::new();
     for r in file.exclude {
         for p in &r.paths {

@@ -38,7 +38,8 @@ impl PackageCategory {
 }
 
 pub(crate) fn parse(text: &str) -> Result<Vec<PackageCategory>, CatalogError> {
-    let file: PackagesFile = toml::from_str(text).map_err(|e| CatalogError::parse(FILE, &e))?;
+    let file: PackagesFile =
+        toml::from_str(text).map_err(|e| CatalogError::parse(FILE, text, &e))?;
     let mut out: Vec<PackageCategory> = Vec::new();
     for c in file.category {
         if !is_name(&c.name) {

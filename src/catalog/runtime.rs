@@ -81,7 +81,8 @@ impl RuntimeVersion {
 }
 
 pub(crate) fn parse(text: &str) -> Result<Vec<Runtime>, CatalogError> {
-    let file: RuntimesFile = toml::from_str(text).map_err(|e| CatalogError::parse(FILE, &e))?;
+    let file: RuntimesFile =
+        toml::from_str(text).map_err(|e| CatalogError::parse(FILE, text, &e))?;
     let mut runtimes: Vec<Runtime> = Vec::new();
     for raw in file.runtime {
         let runtime = convert(raw)?;

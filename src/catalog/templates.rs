@@ -31,7 +31,8 @@ pub(crate) fn parse(
     text: &str,
     recipes: &'static [(&'static str, &'static str)],
 ) -> Result<Vec<Template>, CatalogError> {
-    let file: TemplatesFile = toml::from_str(text).map_err(|e| CatalogError::parse(FILE, &e))?;
+    let file: TemplatesFile =
+        toml::from_str(text).map_err(|e| CatalogError::parse(FILE, text, &e))?;
     let mut out: Vec<Template> = Vec::new();
     for t in file.template {
         if !is_name(&t.name) {

@@ -206,10 +206,12 @@ fn a_catalog_dir_replaces_only_the_files_it_has() {
 
     std::fs::write(dir.path().join("runtimes.toml"), "[[runtime]]\nname = 3\n").unwrap();
     let err = Catalog::parse(&data::with_dir(dir.path()).unwrap()).unwrap_err();
+    // The file, line and column of the problem, on one line.
     assert!(
-        err.to_string().starts_with("catalog runtimes.toml: "),
+        err.to_string().starts_with("catalog runtimes.toml:2:8: "),
         "{err}"
     );
+    assert!(!err.to_string().contains('\n'), "{err}");
 }
 
 #[test]

@@ -59,7 +59,7 @@ const DEV: &str = "dev-access.toml";
 pub const PACKAGE_MANAGERS: [&str; 3] = ["apt", "apk", "dnf"];
 
 pub(crate) fn parse_tools(text: &str) -> Result<Vec<AiTool>, CatalogError> {
-    let file: ToolsFile = toml::from_str(text).map_err(|e| CatalogError::parse(TOOLS, &e))?;
+    let file: ToolsFile = toml::from_str(text).map_err(|e| CatalogError::parse(TOOLS, text, &e))?;
     let mut out: Vec<AiTool> = Vec::new();
     for t in file.tool {
         if !is_name(&t.name) || t.name == "custom" {
@@ -115,7 +115,8 @@ pub(crate) fn parse_dev_access(
     text: &str,
     tools: &[AiTool],
 ) -> Result<Vec<DevComponent>, CatalogError> {
-    let file: DevAccessFile = toml::from_str(text).map_err(|e| CatalogError::parse(DEV, &e))?;
+    let file: DevAccessFile =
+        toml::from_str(text).map_err(|e| CatalogError::parse(DEV, text, &e))?;
     let mut out: Vec<DevComponent> = Vec::new();
     for c in file.component {
         let name = c.name;

@@ -73,6 +73,41 @@ pub struct BuildArgs {
     /// a step's own `timeout` wins. Default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_flag)]
     pub step_timeout: Option<u64>,
+    /// A value for a build argument of the recipe's [args] (repeatable).
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// A build secret for the steps that ask for it: id=NAME,src=FILE or id=NAME,env=VARIABLE.
+    #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
+    pub secrets: Vec<String>,
+    /// An image label (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// A manifest annotation (repeatable).
+    #[arg(long = "annotation", value_name = "K=V")]
+    pub annotations: Vec<String>,
+    /// Write the image id (its config digest) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Print only the manifest digest (and errors).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Do not record the recipe in the image (the io.boxwright.recipe annotation `clone` reads).
+    #[arg(long)]
+    pub no_recipe_annotation: bool,
+}
+
+/// `K=V` pairs of a repeatable flag; a missing `=` is an input error naming the flag.
+fn pairs(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    items
+        .iter()
+        .map(|i| match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(Failure::input(format!(
+                "{flag} '{}': write KEY=VALUE",
+                boxwright::quote::excerpt(i)
+            ))),
+        })
+        .collect()
 }
 
 fn parse_duration_flag(text: &str) -> Result<u64, String> {
@@ -134,45 +169,71 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         mirrors,
         max_layer_size: global.max_layer_size,
         step_timeout: a.step_timeout,
+        build_args: pairs("--build-arg", &a.build_args)?,
+        secrets: a
+            .secrets
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: boxwright::build::SecretSyntax| Failure::input(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?,
+        labels: pairs("--label", &a.labels)?.into_iter().collect(),
+        annotations: pairs("--annotation", &a.annotations)?.into_iter().collect(),
+        no_recipe_annotation: a.no_recipe_annotation,
     };
     let mode = global.progress_mode();
-    let sink = sink_for(mode, Clock::default());
+    let sink: Box<dyn boxwright::progress::Sink> = if a.quiet {
+        Box::new(boxwright::progress::NullSink)
+    } else {
+        sink_for(mode, Clock::default())
+    };
     let result = boxwright::build::build(&opts, sink.as_ref());
     sink.finish();
     match result {
         Ok(outcome) => {
+            if let Some(path) = &a.iidfile {
+                let image = boxwright::image::load_image(
+                    boxwright::store::Store::open(&opts.store)
+                        .map_err(|e| Failure::failed(e.to_string()))?
+                        .layout(),
+                    &outcome.manifest,
+                )
+                .map_err(|e| Failure::failed(e.to_string()))?;
+                boxwright::store::replace_file(
+                    path,
+                    image.manifest.config.digest.to_string().as_bytes(),
+                    Some(0o644),
+                )
+                .map_err(|e| Failure::failed(format!("--iidfile {}: {e}", path.display())))?;
+            }
             // In JSON mode stdout is for events only; the last one holds the digest.
-            if !mode.uses_stdout() {
+            if a.quiet || !mode.uses_stdout() {
                 println!("{}", outcome.manifest.digest);
             }
             Ok(())
         }
+        // Quiet: nothing showed the failure yet.
+        Err(e) if a.quiet => Err(if e.is_bad_input() {
+            Failure::input(e.to_string())
+        } else {
+            Failure::failed(e.to_string())
+        }),
         // The sink has already printed the failure, ending with its one-line reason.
         Err(e) => Err(Failure::reported(if e.is_bad_input() { 2 } else { 1 })),
     }
 }
 
-/// Writes the recipe `--byoi REF` stands for into a temp dir: REF as base,
-/// the dev access layer on, `skip` left out.
+/// Writes the recipe `--byoi REF` stands for ([`boxwright::recipe::byoi_recipe`])
+/// into a temp dir.
 fn byoi_recipe(reference: &str, skip: &[String]) -> Result<tempfile::TempDir, Failure> {
-    if let Err(e) = reference.parse::<boxwright::registry::Reference>() {
-        return Err(Failure::input(format!(
-            "--byoi '{reference}' is not an image reference ({e}): give one such as registry.example.com/team/image:tag"
-        )));
-    }
-    // Serialized by the toml crate so a reference can never bend the recipe.
-    let mut image = toml::Table::new();
-    image.insert("base".into(), reference.into());
-    image.insert("dev_access".into(), true.into());
-    let mut doc = toml::Table::new();
-    doc.insert("image".into(), image.into());
-    if !skip.is_empty() {
-        let mut dev = toml::Table::new();
-        let list: Vec<toml::Value> = skip.iter().map(|s| s.as_str().into()).collect();
-        dev.insert("skip".into(), list.into());
-        doc.insert("dev_access".into(), dev.into());
-    }
-    let text = format!("# boxwright build --byoi\n{doc}");
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::failed(format!("cannot read the current directory: {e}")))?;
+    let text = boxwright::recipe::byoi_recipe(reference, skip, &cwd).map_err(|why| {
+        Failure::input(format!(
+            "--byoi '{reference}' {why}: give an image reference (registry.example.com/team/image:tag, a local name), oci:DIR[:TAG] or oci-archive:FILE[:NAME]"
+        ))
+    })?;
     let dir = tempfile::tempdir()
         .map_err(|e| Failure::failed(format!("cannot create a temp dir: {e}")))?;
     std::fs::write(dir.path().join("byoi.toml"), text)

@@ -52,8 +52,7 @@ pub fn run(_global: &Global, a: &CatalogArgs) -> CliResult {
         },
         What::Templates { show: None } => templates(catalog),
     };
-    print!("{text}");
-    Ok(())
+    super::output::emit(&text)
 }
 
 fn runtimes(c: &Catalog) -> String {

@@ -1,6 +1,8 @@
 //! Commands over the local store: images, inspect, rmi, tag, save, load, gc.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -11,6 +13,8 @@ use boxwright::sandbox::{IdMapping, Userns};
 use boxwright::session::Workers;
 use boxwright::store;
 
+use super::output::{Format, ago, emit, emit_json, emit_lines, rfc3339};
+use super::table::Table;
 use super::{CliResult, Failure, Global, open_store};
 
 #[derive(clap::Args, Debug)]
@@ -19,8 +23,15 @@ pub struct ImagesArgs {
     #[arg(long)]
     pub no_trunc: bool,
     /// List the images of a registry namespace instead (catalog + tags).
-    #[arg(long, value_name = "HOST/ORG")]
+    #[arg(long, value_name = "HOST/ORG", conflicts_with_all = ["format", "quiet"])]
     pub registry: Option<String>,
+    /// How to print the list: a table, or a JSON array (full digests, sizes
+    /// in bytes, RFC 3339 times).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print only the image names (NAME:TAG), one per line.
+    #[arg(short = 'q', long, conflicts_with = "format")]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -37,6 +48,9 @@ pub struct RmiArgs {
     /// Delete the manifests from their registries instead.
     #[arg(long)]
     pub remote: bool,
+    /// With --remote: delete the manifest even when other tags of its repository point at it (they go too).
+    #[arg(long, requires = "remote")]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -55,16 +69,19 @@ pub struct SaveArgs {
     /// Image names to save.
     #[arg(required = true)]
     pub names: Vec<String>,
-    /// Output file (an OCI archive).
+    /// Where to write the OCI archive: a file (mode 0644 under the usual
+    /// umask), or `-` for stdout [default: stdout, unless it is a terminal].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct LoadArgs {
-    /// The OCI archive to read (also -i FILE).
-    #[arg(value_name = "FILE", required_unless_present = "input")]
+    /// The OCI archive to read (plain or gzip-compressed tar); `-` or none
+    /// reads stdin (`boxwright save IMG | boxwright load`).
+    #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// The same as FILE.
     #[arg(
         short = 'i',
         long = "input",
@@ -88,58 +105,86 @@ fn name_arg(name: &str) -> Result<String, Failure> {
     normalize_tag(name).map_err(|e| Failure::input(e.to_string()))
 }
 
+/// One image of `boxwright images`, as `--format json` prints it.
+#[derive(serde::Serialize)]
+struct ImageRow {
+    /// NAME:TAG.
+    name: String,
+    /// The manifest digest, in full.
+    digest: String,
+    /// The config digest (what podman calls the image id), when readable.
+    config_digest: Option<String>,
+    /// Bytes of the manifest, config and (compressed) layers, when readable.
+    size: Option<u64>,
+    /// When the image was written into this store (RFC 3339 UTC).
+    created: Option<String>,
+    /// Whether it is the default image for new sandboxes.
+    default: bool,
+    #[serde(skip)]
+    created_at: Option<SystemTime>,
+}
+
 pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
     if let Some(ns) = &a.registry {
         return super::manage::remote_images(global, ns, a.no_trunc);
     }
     let store = open_store(global)?;
     let tags = store.layout().tags().context("reading the store's index")?;
-    let default = super::manage::local_default().and_then(|d| normalize_tag(&d).ok());
-    println!(
-        "{:<40} {:<19} {:>10}  {:<16}  DEFAULT",
-        "NAME", "DIGEST", "SIZE", "CREATED"
-    );
-    for (name, desc) in tags {
-        let size = image::load_image(store.layout(), &desc)
-            .map(|img| {
-                img.manifest.layers.iter().map(|l| l.size).sum::<u64>()
-                    + img.manifest.config.size
-                    + desc.size
-            })
-            .map(human_bytes)
-            .unwrap_or_else(|_| "?".into());
-        let digest = if a.no_trunc {
-            desc.digest.to_string()
-        } else {
-            desc.digest.short()
-        };
-        // The manifest blob's mtime is when this image was written here;
-        // the config's `created` is the source date epoch, not useful for age.
-        let age = std::fs::metadata(store.layout().blob_path(&desc.digest))
-            .and_then(|m| m.modified())
-            .map(age)
-            .unwrap_or_else(|_| "?".into());
-        let mark = if default.as_deref() == Some(name.as_str()) {
-            "*"
-        } else {
-            ""
-        };
-        println!("{name:<40} {digest:<19} {size:>10}  {age:<16}  {mark}");
+    if a.quiet {
+        return emit_lines(tags.iter().map(|(name, _)| name));
     }
-    Ok(())
+    let default = super::manage::local_default().and_then(|d| normalize_tag(&d).ok());
+    let rows: Vec<ImageRow> = tags
+        .into_iter()
+        .map(|(name, desc)| {
+            let img = image::load_image(store.layout(), &desc).ok();
+            // The manifest blob's mtime is when this image was written here;
+            // the config's `created` is the source date epoch, not useful for age.
+            let created_at = std::fs::metadata(store.layout().blob_path(&desc.digest))
+                .and_then(|m| m.modified())
+                .ok();
+            ImageRow {
+                default: default.as_deref() == Some(name.as_str()),
+                name,
+                digest: desc.digest.to_string(),
+                config_digest: img.as_ref().map(|i| i.manifest.config.digest.to_string()),
+                size: img.as_ref().map(|i| {
+                    i.manifest.layers.iter().map(|l| l.size).sum::<u64>()
+                        + i.manifest.config.size
+                        + desc.size
+                }),
+                created: created_at.map(rfc3339),
+                created_at,
+            }
+        })
+        .collect();
+    if a.format == Format::Json {
+        return emit_json(&rows);
+    }
+    let mut table = Table::new(&["NAME", "DIGEST", "SIZE", "CREATED", "DEFAULT"]).align_right(2);
+    for r in &rows {
+        let digest = if a.no_trunc {
+            r.digest.clone()
+        } else {
+            short_digest(&r.digest)
+        };
+        table.row([
+            r.name.clone(),
+            digest,
+            r.size.map(human_bytes).unwrap_or_else(|| "?".into()),
+            r.created_at.map(ago).unwrap_or_else(|| "?".into()),
+            if r.default { "*" } else { "" }.to_string(),
+        ]);
+    }
+    emit(&table.render())
 }
 
-fn age(t: SystemTime) -> String {
-    let secs = SystemTime::now()
-        .duration_since(t)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    match secs {
-        0..=59 => format!("{secs} seconds ago"),
-        60..=3599 => format!("{} minutes ago", secs / 60),
-        3600..=86399 => format!("{} hours ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86400),
-    }
+/// `sha256:` and the first 12 hex digits, as `Digest::short` writes them.
+fn short_digest(full: &str) -> String {
+    full.char_indices()
+        .nth("sha256:".len() + 12)
+        .map(|(i, _)| full[..i].to_string())
+        .unwrap_or_else(|| full.to_string())
 }
 
 pub fn inspect(global: &Global, a: &InspectArgs) -> CliResult {
@@ -171,7 +216,7 @@ pub fn inspect(global: &Global, a: &InspectArgs) -> CliResult {
 
 pub fn rmi(global: &Global, a: &RmiArgs) -> CliResult {
     if a.remote {
-        return super::manage::remote_rmi(global, &a.names);
+        return super::manage::remote_rmi_with(global, &a.names, a.force);
     }
     let store = open_store(global)?;
     for n in &a.names {
@@ -204,6 +249,12 @@ pub fn tag(global: &Global, a: &TagArgs) -> CliResult {
 }
 
 pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
+    let file = a.output.as_deref().filter(|p| p.as_os_str() != "-");
+    if file.is_none() && std::io::stdout().is_terminal() {
+        return Err(Failure::input(
+            "refusing to write an archive to a terminal: give -o FILE or redirect stdout (boxwright save IMG | podman load)",
+        ));
+    }
     let store = open_store(global)?;
     let names = a
         .names
@@ -216,40 +267,72 @@ pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
             .resolve(n)
             .map_err(|e| Failure::input(format!("{e}")))?;
     }
-    // Write beside the target and rename, so a failed save leaves no half file.
-    let dir = a
-        .output
+    match file {
+        None => save_to_stdout(&store, &names),
+        Some(path) => save_to_file(&store, &names, path),
+    }
+}
+
+/// Streams the archive to stdout (`boxwright save IMG | podman load`).
+fn save_to_stdout(store: &store::Store, names: &[String]) -> CliResult {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    store::save_archive(store.layout(), names, &mut out)
+        .map_err(|e| Failure::failed(format!("writing the archive to stdout: {e}")))?;
+    std::io::Write::flush(&mut out)
+        .map_err(|e| Failure::failed(format!("writing the archive to stdout: {e}")))
+}
+
+/// Writes the archive beside `output` and renames it into place, so a
+/// failed save leaves no half file. The file is created 0666 less the umask
+/// (0644 usually), as a shell's `>` would create it, not 0600 as temp files are.
+fn save_to_file(store: &store::Store, names: &[String], output: &Path) -> CliResult {
+    let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".boxwright-save-")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     let mut out = std::io::BufWriter::new(tmp.as_file());
-    store::save_archive(store.layout(), &names, &mut out)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+    store::save_archive(store.layout(), names, &mut out)
+        .with_context(|| format!("writing {}", output.display()))?;
     std::io::Write::flush(&mut out).context("writing the archive")?;
     drop(out);
     tmp.as_file().sync_all().context("flushing the archive")?;
-    tmp.persist(&a.output)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+    tmp.persist(output)
+        .with_context(|| format!("writing {}", output.display()))?;
     Ok(())
 }
 
 pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
-    let store = open_store(global)?;
     let file = a
         .file
-        .clone()
-        .or_else(|| a.input.clone())
-        .unwrap_or_default();
-    let input = std::fs::File::open(&file)
-        .map_err(|e| Failure::input(format!("cannot open {}: {e}", file.display())))?;
-    let names = store::load_archive(&store, std::io::BufReader::new(input))
-        .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
-    for n in names {
-        println!("loaded {n}");
+        .as_ref()
+        .or(a.input.as_ref())
+        .filter(|f| f.as_os_str() != "-");
+    if file.is_none() && std::io::stdin().is_terminal() {
+        return Err(Failure::input(
+            "no archive to load: give FILE, or pipe one into stdin (boxwright save IMG | boxwright load)",
+        ));
     }
-    Ok(())
+    let store = open_store(global)?;
+    let (names, source) = match file {
+        Some(file) => {
+            let input = std::fs::File::open(file)
+                .map_err(|e| Failure::input(format!("cannot open {}: {e}", file.display())))?;
+            let names = store::load_archive(&store, std::io::BufReader::new(input));
+            (names, file.display().to_string())
+        }
+        None => (
+            store::load_archive(&store, std::io::stdin().lock()),
+            "stdin".to_string(),
+        ),
+    };
+    let names = names.map_err(|e| Failure::input(format!("{source}: {e}")))?;
+    emit_lines(names.iter().map(|n| format!("loaded {n}")))
 }
 
 pub fn gc(global: &Global, a: &GcArgs) -> CliResult {

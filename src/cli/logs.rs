@@ -6,6 +6,8 @@ use std::time::Duration;
 use boxwright::progress::{BuildSummary, Event, LogTail, Record, first_and_last, render, stamp};
 use boxwright::store::{BuildLogFile, StoreError};
 
+use super::output::{Format, ago, emit, emit_json, emit_lines};
+use super::table::Table;
 use super::{CliResult, Failure, Global, open_store};
 
 /// How often `--follow` looks for new lines.
@@ -28,9 +30,16 @@ pub struct LogsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct BuildsArgs {
-    /// One JSON object per build, newest first, instead of a table.
-    #[arg(long)]
+    /// How to print the list: a table, or a JSON array, newest first (full
+    /// digests, RFC 3339 start times, durations in milliseconds).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Table)]
+    pub format: Format,
+    /// One JSON object per line (JSON Lines), newest first, instead of a table.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Print only the build ids, newest first, one per line.
+    #[arg(short = 'q', long, conflicts_with_all = ["format", "json"])]
+    pub quiet: bool,
     /// Print digests in full.
     #[arg(long)]
     pub no_trunc: bool,
@@ -127,23 +136,30 @@ pub fn builds(global: &Global, a: &BuildsArgs) -> CliResult {
     let mut rows: Vec<BuildSummary> = logs.iter().map(summarize).collect();
     // Newest start first; the RFC 3339 times sort as strings.
     rows.sort_by(|x, y| y.started.cmp(&x.started));
-    let mut out = std::io::stdout().lock();
-    let mut put = |text: String| writeln!(out, "{text}").map_err(|_| Failure::reported(0));
-    if a.json {
-        for r in &rows {
-            put(serde_json::to_string(r).unwrap_or_default())?;
-        }
-        return Ok(());
+    if a.quiet {
+        return emit_lines(rows.iter().map(|r| &r.id));
     }
-    put(format!(
-        "{:<12}  {:<11}  {:<19}  {:>9}  {:<19}  RECIPE",
-        "BUILD ID", "STATUS", "STARTED (UTC)", "DURATION", "DIGEST"
-    ))?;
+    if a.format == Format::Json {
+        return emit_json(&rows);
+    }
+    if a.json {
+        let mut text = String::new();
+        for r in &rows {
+            text.push_str(&serde_json::to_string(r).unwrap_or_default());
+            text.push('\n');
+        }
+        return emit(&text);
+    }
+    let mut table = Table::new(&[
+        "BUILD ID", "STATUS", "STARTED", "DURATION", "DIGEST", "RECIPE",
+    ])
+    .align_right(3);
     for r in &rows {
         let started = r
             .started
             .as_deref()
-            .map(|t| t.get(..19).unwrap_or(t).replace('T', " "))
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+            .map(ago)
             .unwrap_or_else(|| "?".into());
         let duration = r
             .duration_ms
@@ -159,11 +175,14 @@ pub fn builds(global: &Global, a: &BuildsArgs) -> CliResult {
             (Some(p), None) => p.clone(),
             _ => "?".into(),
         };
-        put(format!(
-            "{:<12}  {:<11}  {started:<19}  {duration:>9}  {digest:<19}  {recipe}",
-            r.id,
-            r.status.as_str()
-        ))?;
+        table.row([
+            r.id.clone(),
+            r.status.as_str().to_string(),
+            started,
+            duration,
+            digest,
+            recipe,
+        ]);
     }
-    Ok(())
+    emit(&table.render())
 }

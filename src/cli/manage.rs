@@ -1,9 +1,11 @@
 //! Image management across the store and registries: images --registry,
 //! clone, default, rmi --remote, and tag across registries.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use boxwright::build::{RECIPE_ANNOTATION, normalize_tag, registry_client};
+use boxwright::digest::Digest;
 use boxwright::image::{self, ImageConfig};
 use boxwright::progress::human_bytes;
 use boxwright::registry::{Reference, Registry};
@@ -13,12 +15,9 @@ use super::{CliResult, Failure, Global, open_store};
 
 /// The local settings file: `$XDG_CONFIG_HOME/boxwright/config.toml`.
 fn config_path() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from(".config"));
-    base.join("boxwright/config.toml")
+    boxwright::xdg::config_home()
+        .unwrap_or_else(|| PathBuf::from(".config"))
+        .join("boxwright/config.toml")
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -26,6 +25,11 @@ struct Settings {
     /// The image new sandboxes start from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default_image: Option<String>,
+    /// `HOST/ORG` → the reference `default set --registry HOST/ORG` was
+    /// given, so that `default show --registry` prints it as given (the
+    /// registry keeps only a copy of the manifest, which many tags may share).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    registry_defaults: BTreeMap<String, String>,
 }
 
 fn read_settings(path: &Path) -> Result<Settings, Failure> {
@@ -98,10 +102,8 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
         .manifest_digest(&default_ref(&host, &org)?)
         .ok()
         .flatten();
-    println!(
-        "{:<50} {:<19} {:>10}  {:<20}  DEFAULT",
-        "NAME", "DIGEST", "SIZE", "CREATED"
-    );
+    let mut table =
+        super::table::Table::new(&["NAME", "DIGEST", "SIZE", "CREATED", "DEFAULT"]).align_right(2);
     let prefix = format!("{org}/");
     for repo in repos.iter().filter(|r| r.starts_with(&prefix)) {
         if repo == &format!("{org}/default") {
@@ -115,7 +117,13 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
             let (m, config) = match reg.fetch_image_config(&r) {
                 Ok(x) => x,
                 Err(e) => {
-                    println!("{:<50} ({e})", format!("{host}/{repo}:{tag}"));
+                    table.row([
+                        format!("{host}/{repo}:{tag}"),
+                        format!("({e})"),
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                    ]);
                     continue;
                 }
             };
@@ -139,14 +147,16 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
             } else {
                 ""
             };
-            println!(
-                "{:<50} {digest:<19} {:>10}  {created:<20}  {mark}",
+            table.row([
                 format!("{host}/{repo}:{tag}"),
-                human_bytes(size)
-            );
+                digest,
+                human_bytes(size),
+                created,
+                mark.to_string(),
+            ]);
         }
     }
-    Ok(())
+    super::output::emit(&table.render())
 }
 
 #[derive(clap::Args, Debug)]
@@ -292,16 +302,48 @@ pub fn default(global: &Global, a: &DefaultArgs) -> CliResult {
             reference: r,
             registry,
         } => {
-            if let Some(ns) = registry {
-                let (host, org) = org(ns)?;
-                let from = reference(r)?;
-                let store = open_store(global)?;
-                let digest = client(global, &store)?
-                    .copy_image(&from, &default_ref(&host, &org)?)
-                    .map_err(|e| Failure::failed(e.to_string()))?;
-                eprintln!("{host}/{org}/default:latest now points at {digest}");
-            }
+            let store = open_store(global)?;
             let mut s = read_settings(&path)?;
+            match registry {
+                Some(ns) => {
+                    // The registry copy is made server-side: REF must be
+                    // in that registry, whatever the store holds.
+                    let (host, org) = org(ns)?;
+                    let from = reference(r)?;
+                    let reg = client(global, &store)?;
+                    remote_digest(&reg, &from)?.ok_or_else(|| {
+                        Failure::input(format!(
+                            "{from} does not exist in its registry: push it first (boxwright push NAME {from})"
+                        ))
+                    })?;
+                    let digest = reg
+                        .copy_image(&from, &default_ref(&host, &org)?)
+                        .map_err(|e| Failure::failed(e.to_string()))?;
+                    eprintln!("{host}/{org}/default:latest now points at {digest}");
+                    s.registry_defaults
+                        .insert(format!("{host}/{org}"), r.clone());
+                }
+                None => {
+                    let local = normalize_tag(r)
+                        .ok()
+                        .is_some_and(|n| store.layout().resolve(&n).is_ok());
+                    // A name without a registry host is a local name (as
+                    // for clone --image): not looked for on Docker Hub.
+                    if !local && !qualified(r) {
+                        return Err(Failure::input(format!(
+                            "{r} does not exist in the local store (boxwright images lists it): build or pull it, or name it with its registry (HOST/NAME:TAG)"
+                        )));
+                    }
+                    if !local {
+                        let from = reference(r)?;
+                        remote_digest(&client(global, &store)?, &from)?.ok_or_else(|| {
+                            Failure::input(format!(
+                                "{r} does not exist: it is neither in the local store (boxwright images) nor in its registry"
+                            ))
+                        })?;
+                    }
+                }
+            }
             s.default_image = Some(r.clone());
             write_settings(&path, &s)?;
             eprintln!("default image: {r} (in {})", path.display());
@@ -316,7 +358,21 @@ pub fn default(global: &Global, a: &DefaultArgs) -> CliResult {
                 .manifest_digest(&dref)
                 .map_err(|e| Failure::failed(e.to_string()))?
                 .ok_or_else(|| Failure::input(format!("{host}/{org} has no default image: boxwright default set REF --registry {ns}")))?;
-            // Name it after the repository tags that share its digest.
+            // What was set here, as it was given, while it still names the
+            // registry's default.
+            let recorded = read_settings(&path)?
+                .registry_defaults
+                .remove(&format!("{host}/{org}"))
+                .filter(|r| {
+                    r.parse::<Reference>().is_ok_and(|r| {
+                        reg.manifest_digest(&r).ok().flatten().as_ref() == Some(&digest)
+                    })
+                });
+            if let Some(r) = recorded {
+                println!("{r} {digest}");
+                return Ok(());
+            }
+            // Set elsewhere: name it after the repository tags that share its digest.
             let mut names = Vec::new();
             let prefix = format!("{org}/");
             for repo in reg.catalog(&host).unwrap_or_default() {
@@ -352,10 +408,21 @@ pub fn default(global: &Global, a: &DefaultArgs) -> CliResult {
     }
 }
 
-/// `rmi --remote REF`: delete the manifest REF names from its registry.
-pub fn remote_rmi(global: &Global, names: &[String]) -> CliResult {
+/// The digest of the manifest `r` names in its registry, `None` if it has none.
+fn remote_digest(reg: &Registry, r: &Reference) -> Result<Option<Digest>, Failure> {
+    reg.manifest_digest(r)
+        .map_err(|e| Failure::failed(format!("cannot check that {r} exists: {e}")))
+}
+
+/// `rmi --remote [--force] REF…`. A registry deletes a manifest by digest,
+/// and with it every tag of its repository that points at it: a reference
+/// by tag is refused, naming those other tags, unless `force`. A reference
+/// by digest names the manifest itself and is deleted with all its tags.
+/// Every reference is checked before anything is deleted.
+pub fn remote_rmi_with(global: &Global, names: &[String], force: bool) -> CliResult {
     let store = open_store(global)?;
     let reg = client(global, &store)?;
+    let mut doomed = Vec::new();
     for n in names {
         let r = reference(n)?;
         let digest = match r.digest() {
@@ -365,11 +432,46 @@ pub fn remote_rmi(global: &Global, names: &[String]) -> CliResult {
                 .map_err(|e| Failure::failed(e.to_string()))?
                 .ok_or_else(|| Failure::input(format!("{r} does not exist")))?,
         };
+        let others = if force || r.digest().is_some() {
+            Vec::new()
+        } else {
+            other_tags(&reg, &r, &digest)?
+        };
+        if !others.is_empty() {
+            return Err(Failure::failed(format!(
+                "{r} is not the only tag of manifest {digest} ({} too), and a registry deletes a manifest with all its tags: delete them all with --force",
+                others.join(", ")
+            )));
+        }
+        doomed.push((r, digest));
+    }
+    for (r, digest) in doomed {
         reg.delete_manifest(&r.with_digest(digest.clone()))
             .map_err(|e| Failure::failed(e.to_string()))?;
         println!("deleted {r} {digest}");
     }
     Ok(())
+}
+
+/// The other tags of `r`'s repository whose manifest is `digest`, as references.
+fn other_tags(reg: &Registry, r: &Reference, digest: &Digest) -> Result<Vec<String>, Failure> {
+    let named = r.manifest_reference();
+    let tags = reg.list_tags(r).map_err(|e| {
+        Failure::failed(format!(
+            "cannot check which other tags point at {r}'s manifest ({e}); --force deletes it without checking"
+        ))
+    })?;
+    let mut others = Vec::new();
+    for tag in tags.iter().filter(|t| **t != named) {
+        let t = r.with_tag(tag);
+        let d = reg
+            .manifest_digest(&t)
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        if d.as_ref() == Some(digest) {
+            others.push(t.to_string());
+        }
+    }
+    Ok(others)
 }
 
 /// `tag --remote SRC DST`: a server-side copy within one registry.

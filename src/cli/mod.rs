@@ -4,10 +4,13 @@
 
 mod build;
 mod catalog;
+mod completion;
+mod df;
 mod fork;
 mod images;
 mod logs;
 mod manage;
+mod output;
 mod registry;
 mod sandbox;
 mod table;
@@ -79,8 +82,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command accepts, before or after the command name.
+/// Options every command accepts, before or after the command name. Help
+/// lists them once, under their own heading, apart from each command's own.
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The local image store [default: $BOXWRIGHT_STORE, else $XDG_DATA_HOME/boxwright, else ~/.local/share/boxwright]
     #[arg(long, global = true, value_name = "DIR")]
@@ -92,7 +97,7 @@ pub struct Global {
     /// Registry settings file (insecure registries, mirrors, CAs) [default: $XDG_CONFIG_HOME/boxwright/registries.toml]
     #[arg(long, global = true, value_name = "FILE")]
     pub registries_conf: Option<PathBuf>,
-    /// Verify registries' TLS certificates (false: do not, for this call only).
+    /// Verify registries' TLS certificates and insist on HTTPS (false: do not verify, and allow plain HTTP, for this call only).
     #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
     /// How progress is shown: auto (tty on a terminal, else plain), tty (live bars),
@@ -157,11 +162,15 @@ pub enum Command {
     Gc(images::GcArgs),
     /// Check every blob, tag, layer, cache record and unpacked layer against its digest.
     Fsck(images::FsckArgs),
+    /// Show the disk the store takes, by kind, and what `gc` would free.
+    Df(df::DfArgs),
+    /// Store-wide commands, as podman names them: `system df`.
+    System(df::SystemArgs),
     /// Pull an image from a registry into the store; prints its manifest digest.
     Pull(registry::PullArgs),
     /// Push a stored image to a registry; prints its manifest digest.
     Push(registry::PushArgs),
-    /// Log in to a registry (the password is read from stdin).
+    /// Log in to a registry (asks for the password on the terminal, or reads it from stdin with --password-stdin).
     Login(registry::LoginArgs),
     /// Forget the stored login for a registry.
     Logout(registry::LogoutArgs),
@@ -191,6 +200,10 @@ pub enum Command {
     Snapshot(fork::SnapshotArgs),
     /// Capture what was installed in a sandbox as one more layer on its image.
     Fork(Box<fork::ForkArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(completion::CompletionArgs),
+    /// Write the man pages, one per command, into a directory.
+    Man(completion::ManArgs),
 }
 
 /// Parses the command line, runs it, prints any error; returns the exit code.
@@ -247,6 +260,10 @@ pub fn main() -> i32 {
         Command::Load(a) => images::load(&cli.global, a),
         Command::Gc(a) => images::gc(&cli.global, a),
         Command::Fsck(a) => images::fsck(&cli.global, a),
+        Command::Df(a) => df::df(&cli.global, a),
+        Command::System(s) => match &s.command {
+            df::SystemCommand::Df(a) => df::df(&cli.global, a),
+        },
         Command::Pull(a) => registry::pull(&cli.global, a),
         Command::Push(a) => registry::push(&cli.global, a),
         Command::Login(a) => registry::login(&cli.global, a),
@@ -264,6 +281,8 @@ pub fn main() -> i32 {
         Command::Rm(a) => sandbox::rm(&cli.global, a),
         Command::Snapshot(a) => fork::snapshot(&cli.global, a),
         Command::Fork(a) => fork::fork(&cli.global, a),
+        Command::Completion(a) => completion::completion(a),
+        Command::Man(a) => completion::man(a),
     };
     match result {
         Ok(()) => 0,

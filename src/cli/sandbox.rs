@@ -1,7 +1,7 @@
 //! Sandboxes: `run`, `exec`, `ps`, `stop`, `start`, `rm`, `logs --sandbox`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use boxwright::build::{normalize_tag, registry_client, transfer_reporter};
 use boxwright::media::Descriptor;
@@ -11,6 +11,8 @@ use boxwright::sandbox::{BindMount, Network};
 use boxwright::session::{ExecRequest, RunRequest, Sandboxes, SessionError, Status};
 use boxwright::store::Store;
 
+use super::output::{Format, ago_epoch, emit, emit_json, emit_lines, rfc3339};
+use super::table::Table;
 use super::{CliResult, Failure, Global, open_store};
 
 /// The network of a sandbox.
@@ -92,9 +94,16 @@ pub struct PsArgs {
     /// Show every sandbox, not only running ones.
     #[arg(short = 'a', long)]
     pub all: bool,
-    /// One JSON object per sandbox.
-    #[arg(long)]
+    /// How to print the list: a table, or a JSON array (full digests, exact
+    /// sizes, RFC 3339 times).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Table)]
+    pub format: Format,
+    /// One JSON object per sandbox and per line (JSON Lines).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Print only the sandboxes' names, one per line.
+    #[arg(short = 'q', long, conflicts_with_all = ["format", "json"])]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -298,20 +307,23 @@ pub fn exec(global: &Global, a: &ExecArgs) -> CliResult {
     }
 }
 
-/// "5 seconds ago", "3 minutes ago" …
-fn ago(epoch: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let s = now.saturating_sub(epoch);
-    let (n, unit) = match s {
-        0..60 => (s, "second"),
-        60..3600 => (s / 60, "minute"),
-        3600..86400 => (s / 3600, "hour"),
-        _ => (s / 86400, "day"),
-    };
-    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+/// One sandbox of `boxwright ps`, as `--format json` and `--json` print it.
+#[derive(serde::Serialize)]
+struct PsRow<'a> {
+    name: &'a str,
+    /// The image as given to `run`.
+    image: &'a str,
+    /// Its manifest digest, in full.
+    image_digest: String,
+    command: &'a [String],
+    status: &'static str,
+    exit_code: Option<i32>,
+    /// Seconds since the epoch.
+    created: u64,
+    /// The same, RFC 3339 UTC.
+    created_at: String,
+    /// Bytes of the sandbox's changes to its image.
+    changes_bytes: u64,
 }
 
 pub fn ps(global: &Global, a: &PsArgs) -> CliResult {
@@ -323,40 +335,49 @@ pub fn ps(global: &Global, a: &PsArgs) -> CliResult {
         .into_iter()
         .filter(|i| a.all || i.state.status == Status::Running)
         .collect();
-    if a.json {
-        for i in &shown {
-            let v = serde_json::json!({
-                "name": i.record.name,
-                "image": i.record.image_ref,
-                "image_digest": i.record.image.digest,
-                "command": i.record.argv,
-                "status": i.state.status.as_str(),
-                "exit_code": i.state.exit_code,
-                "created": i.record.created,
-                "changes_bytes": i.changes_bytes,
-            });
-            println!("{v}");
-        }
-        return Ok(());
+    if a.quiet {
+        return emit_lines(shown.iter().map(|i| &i.record.name));
     }
-    let rows: Vec<[String; 5]> = shown
+    let rows: Vec<PsRow> = shown
         .iter()
-        .map(|i| {
-            let status = match (i.state.status, i.state.exit_code) {
-                (Status::Exited, Some(c)) => format!("exited ({c})"),
-                (s, _) => s.as_str().to_string(),
-            };
-            [
-                i.record.name.clone(),
-                i.record.image_ref.clone(),
-                status,
-                ago(i.record.created),
-                human_bytes(i.changes_bytes),
-            ]
+        .map(|i| PsRow {
+            name: &i.record.name,
+            image: &i.record.image_ref,
+            image_digest: i.record.image.digest.to_string(),
+            command: &i.record.argv,
+            status: i.state.status.as_str(),
+            exit_code: i.state.exit_code,
+            created: i.record.created,
+            created_at: rfc3339(UNIX_EPOCH + Duration::from_secs(i.record.created)),
+            changes_bytes: i.changes_bytes,
         })
         .collect();
-    super::table::print(&["NAME", "IMAGE", "STATUS", "CREATED", "CHANGES"], &rows);
-    Ok(())
+    if a.format == Format::Json {
+        return emit_json(&rows);
+    }
+    if a.json {
+        let mut text = String::new();
+        for r in &rows {
+            text.push_str(&serde_json::to_string(r).unwrap_or_default());
+            text.push('\n');
+        }
+        return emit(&text);
+    }
+    let mut table = Table::new(&["NAME", "IMAGE", "STATUS", "CREATED", "CHANGES"]).align_right(4);
+    for i in &shown {
+        let status = match (i.state.status, i.state.exit_code) {
+            (Status::Exited, Some(c)) => format!("exited ({c})"),
+            (s, _) => s.as_str().to_string(),
+        };
+        table.row([
+            i.record.name.clone(),
+            i.record.image_ref.clone(),
+            status,
+            ago_epoch(i.record.created),
+            human_bytes(i.changes_bytes),
+        ]);
+    }
+    emit(&table.render())
 }
 
 pub fn stop(global: &Global, a: &StopArgs) -> CliResult {

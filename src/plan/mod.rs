@@ -31,7 +31,7 @@ pub enum PlanError {
         "SOURCE_DATE_EPOCH='{0}' is not a number of seconds since 1970: unset it or set it to an integer such as 0"
     )]
     BadEpoch(String),
-    #[error("{recipe}:{line}: steps[{index}]: cannot read copy source {path}: {source}")]
+    #[error("{recipe}:{line}: step {}: cannot read copy source {path}: {source}", index + 1)]
     CopySource {
         recipe: String,
         line: usize,
@@ -65,7 +65,7 @@ pub struct PlannedStep {
     /// 1-based, as users count steps.
     pub number: usize,
     pub step: Step,
-    /// What the step installs (`runtime python 3.12`, `steps[0]`…).
+    /// What the step installs (`runtime python 3.12`, `step 1`…).
     pub component: String,
     /// The history `created_by` text.
     pub created_by: String,
@@ -108,12 +108,27 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     pub source_date_epoch: u64,
     pub toolbox: ToolboxConfig,
+    /// Build arguments: the recipe's `[args]` with `--build-arg` values on
+    /// top. Run steps see them as environment variables (so they are part of
+    /// their cache keys); the history names them only.
+    pub args: Vec<(String, String)>,
 }
 
 impl Plan {
     /// Plans `recipe`. `env_epoch` is the `SOURCE_DATE_EPOCH` environment
     /// variable, which overrides the recipe's value; the default is 0.
     pub fn new(recipe: Recipe, env_epoch: Option<&str>) -> Result<Plan, PlanError> {
+        Plan::with_args(recipe, env_epoch, &[])
+    }
+
+    /// [`Plan::new`] with `--build-arg` values: each must be declared in
+    /// the recipe's `[args]` (an undeclared one is ignored with a warning,
+    /// as Docker does).
+    pub fn with_args(
+        recipe: Recipe,
+        env_epoch: Option<&str>,
+        build_args: &[(String, String)],
+    ) -> Result<Plan, PlanError> {
         let source_date_epoch = match env_epoch.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => s.parse().map_err(|_| PlanError::BadEpoch(s.to_string()))?,
             None => recipe.image.source_date_epoch.unwrap_or(0),
@@ -152,9 +167,17 @@ impl Plan {
                     digest,
                 });
             }
+            let mut created_by = step.describe();
+            if !recipe.args.is_empty()
+                && matches!(step.kind, StepKind::Run { .. })
+                && let Some(rest) = created_by.strip_prefix("RUN ")
+            {
+                let names: Vec<&str> = recipe.args.keys().map(String::as_str).collect();
+                created_by = format!("RUN --build-arg={} {rest}", names.join(","));
+            }
             steps.push(PlannedStep {
                 number: i + 1,
-                created_by: step.describe(),
+                created_by,
                 component: x.component,
                 step,
                 inputs,
@@ -165,17 +188,32 @@ impl Plan {
                 env: x.env,
             });
         }
+        let mut warnings = expansion.warnings;
+        let mut args: Vec<(String, String)> = recipe
+            .args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in build_args {
+            match args.iter_mut().find(|(ak, _)| ak == k) {
+                Some(a) => a.1 = v.clone(),
+                None => warnings.push(format!(
+                    "--build-arg {k} is not declared in the recipe's [args]; ignored (declare it: [args] {k} = \"default\")"
+                )),
+            }
+        }
         let toolbox = ToolboxConfig {
             ports: expansion.ports,
             labels: expansion.labels,
             entrypoint: expansion.entrypoint,
-            warnings: expansion.warnings,
+            warnings,
         };
         Ok(Plan {
             recipe,
             steps,
             source_date_epoch,
             toolbox,
+            args,
         })
     }
 
@@ -192,6 +230,11 @@ impl PlannedStep {
             StepKind::Run { command, env } => json!({
                 "run": command.argv(),
                 "env": env,
+                // Which secrets, never their values: a changed secret does
+                // not make the step run again.
+                "secrets": self.step.secrets.iter().map(|s| json!({
+                    "id": s.id, "env": s.env, "target": s.target,
+                })).collect::<Vec<_>>(),
                 "caches": self.caches,
                 "artifacts": self.artifacts.iter().map(|a| json!({
                     "target": a.target,

@@ -180,9 +180,15 @@ pub fn render(event: &Event, tag_logs: bool) -> String {
             total_steps,
         } => {
             let cached = if *total_steps > 0 && cached_steps == total_steps {
-                format!("all {total_steps} steps cached")
+                format!(
+                    "all {total_steps} {} cached",
+                    plural(*total_steps, "step", "steps")
+                )
             } else {
-                format!("{cached_steps} of {total_steps} steps cached")
+                format!(
+                    "{cached_steps} of {total_steps} {} cached",
+                    plural(*total_steps, "step", "steps")
+                )
             };
             match name {
                 Some(n) => format!("built {n} {digest} ({cached})"),
@@ -234,6 +240,11 @@ impl Sink for PlainSink {
             self.line(l);
         }
     }
+}
+
+/// `one` for 1, `many` otherwise.
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
 }
 
 #[cfg(test)]

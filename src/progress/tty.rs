@@ -136,13 +136,13 @@ impl State {
             bar.finish_and_clear();
             self.mp.remove(&bar);
             let mark = if ok {
-                style("✓").green()
+                style("✓").for_stderr().green()
             } else {
-                style("✗").red()
+                style("✗").for_stderr().red()
             };
             self.above(&format!(
                 "{mark} {} {:.1}s",
-                style(phase.title()).bold(),
+                style(phase.title()).for_stderr().bold(),
                 started.elapsed().as_secs_f64()
             ));
         }
@@ -218,9 +218,10 @@ impl State {
         match event {
             Event::Phase { phase } => self.start_phase(*phase),
             Event::BuildStarted { .. } | Event::Info { .. } => self.above(&render(event, true)),
-            Event::Warning { message } => {
-                self.above(&format!("{} {message}", style("warning:").yellow().bold()))
-            }
+            Event::Warning { message } => self.above(&format!(
+                "{} {message}",
+                style("warning:").for_stderr().yellow().bold()
+            )),
             Event::StepStarted {
                 step,
                 total,
@@ -247,7 +248,7 @@ impl State {
                 self.phase_message("");
                 self.above(&format!(
                     "  STEP {step}/{total}: {description} {} {:.1}s, layer {} ({})",
-                    style("done in").dim(),
+                    style("done in").for_stderr().dim(),
                     *duration_ms as f64 / 1000.0,
                     layer.short(),
                     human_bytes(*size)
@@ -278,8 +279,8 @@ impl State {
                 self.mp.suspend(|| {
                     eprintln!(
                         "{} {} {summary} in {elapsed:.1}s",
-                        style("✓").green(),
-                        style("Done").bold()
+                        style("✓").for_stderr().green(),
+                        style("Done").for_stderr().bold()
                     )
                 });
             }

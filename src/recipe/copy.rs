@@ -31,7 +31,7 @@ const COPY_KEYS: Keys = Keys {
     later: &[],
 };
 
-/// Reads the `copy` value of step `step_path` (e.g. `steps[1]`).
+/// Reads the `copy` value of step `step_path` (e.g. `step 2`).
 pub(super) fn parse_copy(
     doc: &Doc<'_>,
     value: &Value<'_>,

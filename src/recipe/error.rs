@@ -11,13 +11,13 @@ pub struct Location {
     pub file: PathBuf,
     /// 1-based line number.
     pub line: usize,
-    /// TOML path of the table the problem is in, such as `image` or `steps[2].copy`;
+    /// TOML path of the table the problem is in, such as `image` or `step 3.copy` (steps are numbered from 1);
     /// empty at the top level.
     pub table: String,
 }
 
 impl fmt::Display for Location {
-    /// `recipe.toml:12: steps[2]`, or `recipe.toml:12` at the top level.
+    /// `recipe.toml:12: step 3`, or `recipe.toml:12` at the top level.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file.display(), self.line)?;
         if !self.table.is_empty() {
@@ -30,8 +30,8 @@ impl fmt::Display for Location {
 /// Everything that can be wrong with a recipe.
 ///
 /// Each message is one line of the form `FILE:LINE: TABLE: what is wrong`, e.g.
-/// `recipe.toml:12: steps[2]: 'run' must be a string or a list of strings`.
-/// Step indexes are 0-based, as in TOML paths. Parsing stops at the first problem
+/// `recipe.toml:12: step 3: 'run' must be a string or a list of strings`.
+/// Steps are numbered from 1, as everywhere a user sees them. Parsing stops at the first problem
 /// found; tables are checked from the top of the file down, a table's keys before
 /// its values.
 #[derive(Debug, thiserror::Error)]

@@ -69,7 +69,7 @@ pub struct InputMount {
 pub struct ExpandedStep {
     pub step: Step,
     /// What it installs: `dev-access`, `packages`, `runtime python 3.12`,
-    /// `ai-tools`, `vscode`, or `steps[N]` for the recipe's own.
+    /// `ai-tools`, `vscode`, or `recipe step N` (from 1) for the recipe's own.
     pub component: String,
     pub artifacts: Vec<ArtifactUse>,
     pub inputs: Vec<InputMount>,
@@ -132,7 +132,7 @@ impl Recipe {
             }
             out.steps.push(ExpandedStep {
                 step: step.clone(),
-                component: format!("steps[{}]", step.index),
+                component: format!("recipe step {}", step.index + 1),
                 artifacts: Vec::new(),
                 inputs: Vec::new(),
                 caches,
@@ -290,6 +290,7 @@ fn run_step(component: &str, script: String, line: usize, caches: Vec<String>) -
             },
             cache: Vec::new(),
             timeout: None,
+            secrets: Vec::new(),
         },
         component: component.to_string(),
         artifacts: Vec::new(),

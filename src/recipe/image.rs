@@ -32,6 +32,10 @@ pub enum Base {
     /// `oci:DIR[:TAG]`: an image in a local OCI image layout. `dir` is resolved against
     /// the recipe's directory; `tag` defaults to `latest`.
     Oci { dir: PathBuf, tag: String },
+    /// `oci-archive:FILE[:NAME]`: an image in an OCI archive (a tar of a
+    /// layout, as `boxwright save` and `podman save --format oci-archive`
+    /// write); `name` picks one when the archive holds several.
+    OciArchive { file: PathBuf, name: Option<String> },
     /// Anything else: an image reference in a registry, kept exactly as written for the
     /// registry stage to parse.
     Registry(String),
@@ -46,7 +50,7 @@ const IMAGE_KEYS: Keys = Keys {
     later: &[],
 };
 
-const BASE_FORMS: &str = "\"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\" or an image reference such as \"debian:bookworm\"";
+const BASE_FORMS: &str = "\"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\", \"oci-archive:FILE[:NAME]\" or an image reference such as \"debian:bookworm\"";
 
 /// Reads the `image` value of the top-level table.
 pub(super) fn parse_image(
@@ -136,8 +140,10 @@ fn parse_template(doc: &Doc<'_>, value: &Value<'_>) -> Result<Base, RecipeError>
     Ok(Base::Template(name.to_string()))
 }
 
-/// Parses a `base` string; the error completes "'base' ...".
-fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
+/// Parses a `base` string (`scratch`, `rootfs:PATH`, `oci:DIR[:TAG]`,
+/// `oci-archive:FILE[:NAME]`, an image reference or local store name); the
+/// error completes "'base' ...". Relative paths are read against `dir`.
+pub(crate) fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
     if written == "scratch" {
         return Ok(Base::Scratch);
     }
@@ -146,6 +152,21 @@ fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
             return Err("needs a path after 'rootfs:', such as \"rootfs:base.tar\"".into());
         }
         return Ok(Base::Rootfs(dir.join(path)));
+    }
+    if let Some(rest) = written.strip_prefix("oci-archive:") {
+        let (file, name) = match rest.split_once(':') {
+            Some((file, name)) => (file, Some(name.to_string())),
+            None => (rest, None),
+        };
+        if file.is_empty() {
+            return Err(
+                "needs a file after 'oci-archive:', such as \"oci-archive:image.tar\"".into(),
+            );
+        }
+        return Ok(Base::OciArchive {
+            file: dir.join(file),
+            name,
+        });
     }
     if let Some(rest) = written.strip_prefix("oci:") {
         // The directory may hold no ':', so the first one starts the tag.
@@ -202,6 +223,50 @@ fn is_ref_component(component: &str) -> bool {
             return false;
         }
     }
+}
+
+/// Why `--byoi REF` names no usable base; completes "--byoi 'REF' ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ByoiError(pub String);
+
+/// The recipe `build --byoi REF` stands for: exactly a recipe with
+/// `base = REF` and the dev access layer, leaving out the `skip`ped
+/// components. Relative paths in REF (`oci:DIR`, `oci-archive:FILE`,
+/// `rootfs:FILE`) are made absolute against `cwd`, since the recipe is
+/// written elsewhere. Serialized by the toml crate, so no reference can bend
+/// the recipe.
+pub fn byoi_recipe(reference: &str, skip: &[String], cwd: &Path) -> Result<String, ByoiError> {
+    let base = parse_base(reference, cwd).map_err(ByoiError)?;
+    let written = match &base {
+        Base::Scratch => {
+            return Err(ByoiError(
+                "is 'scratch': bring an image with a root filesystem".into(),
+            ));
+        }
+        Base::Rootfs(p) => format!("rootfs:{}", p.display()),
+        Base::Oci { dir, tag } => format!("oci:{}:{tag}", dir.display()),
+        Base::OciArchive { file, name } => match name {
+            Some(n) => format!("oci-archive:{}:{n}", file.display()),
+            None => format!("oci-archive:{}", file.display()),
+        },
+        // Checked as a reference by the build (the registry stage), which
+        // names it in the same words as a recipe's base.
+        Base::Registry(r) => r.clone(),
+        Base::Template(_) => unreachable!("parse_base never gives a template"),
+    };
+    let mut image = toml::Table::new();
+    image.insert("base".into(), written.into());
+    image.insert("dev_access".into(), true.into());
+    let mut doc = toml::Table::new();
+    doc.insert("image".into(), image.into());
+    if !skip.is_empty() {
+        let mut dev = toml::Table::new();
+        let list: Vec<toml::Value> = skip.iter().map(|s| s.as_str().into()).collect();
+        dev.insert("skip".into(), list.into());
+        doc.insert("dev_access".into(), dev.into());
+    }
+    Ok(format!("# boxwright build --byoi\n{doc}"))
 }
 
 #[cfg(test)]

@@ -57,11 +57,11 @@ pub use error::{Location, RecipeError};
 pub use expand::{
     ArtifactUse, ExpandError, ExpandedStep, Expansion, InputMount, STANDARD_CACHES, labels,
 };
-pub use image::{Base, ImageSection};
+pub use image::{Base, ByoiError, ImageSection, byoi_recipe};
 pub use port::{Port, Protocol};
 pub use redact::{REDACTED, redact_step_env};
 pub use scripts::{ARTIFACTS_DIR, ENTRYPOINT_PATH, LIB_SH, VSIX_DIR};
-pub use step::{RunCommand, SUMMARY_CHARS, Step, StepKind};
+pub use step::{RunCommand, SUMMARY_CHARS, SecretUse, Step, StepKind, is_secret_id};
 pub use toolbox::{CustomTool, Extension, RuntimeChoice, SectionLines, Toolbox};
 
 use reader::{Doc, Keys};
@@ -82,6 +82,9 @@ pub struct Recipe {
     pub config: ConfigSection,
     /// The toolbox sections (`[runtimes]`, `[packages]`, …); empty for plain recipes.
     pub toolbox: Toolbox,
+    /// `[args]`: build arguments and their defaults (`--build-arg K=V`
+    /// overrides them); every run step sees them as environment variables.
+    pub args: std::collections::BTreeMap<String, String>,
     /// sha256 of the recipe text, recorded in toolbox images' labels.
     pub digest: crate::digest::Digest,
 }
@@ -97,6 +100,7 @@ const TOP_KEYS: Keys = Keys {
         "ai_tools",
         "vscode",
         "dev_access",
+        "args",
     ],
     later: &[],
 };
@@ -146,6 +150,11 @@ impl Recipe {
             &dir,
         )?;
 
+        let args = match fields.get("args") {
+            Some(v) => reader::string_map(&doc, v, "", "args", reader::check_env_name)?,
+            None => std::collections::BTreeMap::new(),
+        };
+
         Ok(Recipe {
             path: path.to_path_buf(),
             dir,
@@ -153,6 +162,7 @@ impl Recipe {
             steps,
             config,
             toolbox,
+            args,
             digest: crate::digest::Digest::of(text.as_bytes()),
         })
     }

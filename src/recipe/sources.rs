@@ -40,6 +40,14 @@ impl Recipe {
                 path: dir.clone(),
                 reason,
             })?,
+            Base::OciArchive { file, .. } => {
+                readable_file(file).map_err(|reason| RecipeError::Source {
+                    at: at(self.image.base_line, "image".into()),
+                    what: "base OCI archive",
+                    path: file.clone(),
+                    reason,
+                })?
+            }
             Base::Scratch | Base::Registry(_) | Base::Template(_) => {}
         }
         let context = match fs::canonicalize(&self.dir) {
@@ -63,7 +71,7 @@ impl Recipe {
             let index = step.index;
             if let StepKind::Copy(copy) = &mut step.kind {
                 let err = |path: &Path, reason| RecipeError::Source {
-                    at: at(copy.src_line, format!("steps[{index}].copy")),
+                    at: at(copy.src_line, format!("step {}.copy", index + 1)),
                     what: "copy source",
                     path: path.to_path_buf(),
                     reason,

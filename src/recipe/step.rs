@@ -12,7 +12,7 @@ use super::reader::{self, Doc, Keys, Value};
 /// One step of a recipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// 0-based position in `steps`, as in messages (`steps[2]`).
+    /// 0-based position in `steps`; messages number steps from 1 (`step 3`).
     pub index: usize,
     /// Line where the step starts (its `[[steps]]` header or inline `{`).
     pub line: usize,
@@ -26,6 +26,20 @@ pub struct Step {
     /// Seconds a run step may take (`timeout = "10m"` or `timeout = 600`);
     /// `None` for no limit (the build's `--step-timeout` may still set one).
     pub timeout: Option<u64>,
+    /// Build secrets this run step reads (`secrets = ["npmrc", { id = "token", env = "TOKEN" }]`).
+    pub secrets: Vec<SecretUse>,
+}
+
+/// How a run step receives a build secret (`--secret id=NAME,...`): as a
+/// read-only file (`/run/secrets/ID` unless `target` says where) or as an
+/// environment variable. Neither reaches a layer, the history or the cache key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretUse {
+    pub id: String,
+    /// The file's path inside the step (under /run: never in a layer).
+    pub target: Option<String>,
+    /// Given as this environment variable instead of a file.
+    pub env: Option<String>,
 }
 
 /// What a step does.
@@ -66,8 +80,20 @@ impl Step {
     /// (the step env's names only: its values are build-time input, never written
     /// into an image), `COPY --chmod=0644 --chown=0:0 files/motd /etc/motd` (source
     /// as written).
+    ///
+    /// A component's generated script (a ~5 KB shell library plus its
+    /// install lines) is named by its title and digest instead:
+    /// `RUN [boxwright] component runtime python 3.12 sha256:…`.
     pub fn describe(&self) -> String {
         match &self.kind {
+            StepKind::Run {
+                command: RunCommand::Shell(text),
+                ..
+            } if super::scripts::title(text).is_some() => format!(
+                "RUN [boxwright] component {} {}",
+                super::scripts::title(text).unwrap_or_default(),
+                crate::digest::Digest::of(text.as_bytes())
+            ),
             StepKind::Run { command, env } => {
                 let mut words: Vec<String> = Vec::new();
                 if !env.is_empty() {
@@ -127,7 +153,7 @@ pub const SUMMARY_CHARS: usize = 80;
 
 /// The keys of a step. Later steps gain keys (such as `cache`) here.
 const STEP_KEYS: Keys = Keys {
-    known: &["name", "run", "env", "copy", "cache", "timeout"],
+    known: &["name", "run", "env", "copy", "cache", "timeout", "secrets"],
     later: &[],
 };
 
@@ -159,7 +185,7 @@ fn parse_step(
     value: &Value<'_>,
     dir: &Path,
 ) -> Result<Step, RecipeError> {
-    let path = format!("steps[{index}]");
+    let path = format!("step {}", index + 1);
     let DeValue::Table(table) = value.get_ref() else {
         return Err(doc.invalid(
             &value.span(),
@@ -197,7 +223,7 @@ fn parse_step(
             },
         },
         (None, Some(copy)) => {
-            for key in ["env", "cache", "timeout"] {
+            for key in ["env", "cache", "timeout", "secrets"] {
                 if let Some(v) = fields.get(key) {
                     return Err(doc.invalid(
                         &v.span(),
@@ -219,6 +245,11 @@ fn parse_step(
         None => None,
     };
 
+    let secrets = match fields.get("secrets") {
+        Some(v) => parse_secrets(doc, v, &path)?,
+        None => Vec::new(),
+    };
+
     Ok(Step {
         index,
         line: doc.line(value.span().start),
@@ -226,7 +257,96 @@ fn parse_step(
         kind,
         cache,
         timeout,
+        secrets,
     })
+}
+
+/// `secrets = ["id", { id = "id", env = "VAR" }, { id = "id", target = "/run/secrets/x" }]`.
+fn parse_secrets(
+    doc: &Doc<'_>,
+    value: &Value<'_>,
+    path: &str,
+) -> Result<Vec<SecretUse>, RecipeError> {
+    const WHAT: &str = "'secrets' must be a list of secret ids or tables such as { id = \"npm\", env = \"NPM_TOKEN\" }";
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(doc.invalid(&value.span(), path, WHAT));
+    };
+    let mut out: Vec<SecretUse> = Vec::new();
+    for item in items {
+        let secret = match item.get_ref() {
+            DeValue::String(id) => SecretUse {
+                id: id.to_string(),
+                target: None,
+                env: None,
+            },
+            DeValue::Table(t) => {
+                let keys = Keys {
+                    known: &["id", "env", "target"],
+                    later: &[],
+                };
+                let f = doc.fields(t, item.span(), path, &keys)?;
+                let id = reader::non_empty_string(doc, f.require(doc, "id")?, path, "id")?;
+                let env = match f.get("env") {
+                    Some(v) => {
+                        let name = reader::string(doc, v, path, "env")?;
+                        reader::check_env_name(name)
+                            .map_err(|why| doc.invalid(&v.span(), path, why))?;
+                        Some(name.to_string())
+                    }
+                    None => None,
+                };
+                let target = match f.get("target") {
+                    Some(v) => {
+                        let t = reader::string(doc, v, path, "target")?;
+                        if !t.starts_with("/run/") || t.split('/').any(|c| c == "..") {
+                            return Err(doc.invalid(
+                                &v.span(),
+                                path,
+                                format!("secret target '{t}' must be a path under /run/ (a tmpfs: never in a layer)"),
+                            ));
+                        }
+                        Some(t.to_string())
+                    }
+                    None => None,
+                };
+                if env.is_some() && target.is_some() {
+                    return Err(doc.invalid(
+                        &item.span(),
+                        path,
+                        "a secret is given as 'env' or as a file at 'target', not both",
+                    ));
+                }
+                SecretUse {
+                    id: id.to_string(),
+                    target,
+                    env,
+                }
+            }
+            _ => return Err(doc.invalid(&item.span(), path, WHAT)),
+        };
+        if !is_secret_id(&secret.id) {
+            return Err(doc.invalid(
+                &item.span(),
+                path,
+                format!(
+                    "secret id '{}' must be letters, digits, '.', '_' or '-'",
+                    crate::quote::excerpt(&secret.id)
+                ),
+            ));
+        }
+        out.push(secret);
+    }
+    Ok(out)
+}
+
+/// A secret id as BuildKit allows it, which is also a safe file name.
+pub fn is_secret_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// `timeout = 600` (seconds) or `timeout = "10m"` / `"1h 30m"`: more than zero seconds.

@@ -12,10 +12,11 @@ use reqwest::{Response, StatusCode};
 
 use crate::registry::challenge::{self, Challenge};
 use crate::registry::error::{RegistryError, Result};
+use crate::registry::http::{Failure, Retry, classify, form_body, with_query};
 use crate::registry::secret::{Credential, Secret};
 use crate::registry::transport::{
-    Endpoint, Scope, Transport, append_query, authorize, error_chain, error_detail, http_error,
-    is_retryable, lock, retry_after, urlencode,
+    Endpoint, Scope, Transport, authorize, error_chain, error_detail, http_error, lock,
+    request_failed, retry_after,
 };
 
 impl Transport {
@@ -160,7 +161,7 @@ impl Transport {
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let token_ep = self.realm_endpoint(realm)?;
+        let token_client = self.realm_client(realm)?;
         let what = || {
             format!(
                 "token for {}",
@@ -171,32 +172,26 @@ impl Transport {
                 }
             )
         };
-        let mut attempt = 0;
+        let mut attempts = self.options.retry.attempts();
         let resp = loop {
-            attempt += 1;
             let rb = match credential {
                 Some(Credential::IdentityToken(refresh)) => {
+                    let joined = scope.0.join(" ");
                     let mut form = vec![
-                        ("grant_type", "refresh_token".to_string()),
-                        ("refresh_token", refresh.expose().to_string()),
-                        ("client_id", "boxwright".to_string()),
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh.expose()),
+                        ("client_id", "boxwright"),
                     ];
                     if let Some(s) = service {
-                        form.push(("service", s.to_string()));
+                        form.push(("service", s));
                     }
                     if !scope.0.is_empty() {
-                        form.push(("scope", scope.0.join(" ")));
+                        form.push(("scope", &joined));
                     }
-                    let body = form
-                        .iter()
-                        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-                        .collect::<Vec<_>>()
-                        .join("&");
-                    token_ep
-                        .client
+                    token_client
                         .post(realm)
                         .header("Content-Type", "application/x-www-form-urlencoded")
-                        .body(body)
+                        .body(form_body(&form))
                 }
                 other => {
                     let mut q: Vec<(&str, &str)> = Vec::new();
@@ -206,28 +201,34 @@ impl Transport {
                     for s in &scope.0 {
                         q.push(("scope", s));
                     }
-                    let url = append_query(realm, &q);
+                    let url = with_query(realm, &q)?;
                     authorize(
-                        token_ep.client.get(url),
+                        token_client.get(url),
                         other.and_then(Credential::basic_header).as_ref(),
                     )?
                 }
             };
             match rb.send().await {
-                Ok(r) if is_retryable(r.status()) && attempt < self.options.max_attempts => {
-                    tokio::time::sleep(self.backoff(attempt, retry_after(&r))).await;
+                Ok(r) if Retry::status_can_heal(r.status()) && attempts.fail().is_some() => {
+                    let wait = retry_after(&r);
+                    drop(r);
+                    attempts.pause(wait).await;
                 }
                 Ok(r) => break r,
-                Err(e) if attempt < self.options.max_attempts => {
-                    tracing::debug!(error = %error_chain(&e), "token request failed; retrying");
-                    tokio::time::sleep(self.backoff(attempt, None)).await;
-                }
                 Err(e) => {
-                    return Err(RegistryError::Transport {
-                        what: what(),
-                        registry: ep.registry.clone(),
-                        message: error_chain(&e),
-                    });
+                    let why = classify(&e);
+                    if why == Failure::Transient && attempts.fail().is_some() {
+                        tracing::debug!(error = %error_chain(&e), "token request failed; retrying");
+                        attempts.pause(None).await;
+                        continue;
+                    }
+                    return Err(request_failed(
+                        &ep.registry,
+                        what(),
+                        &e,
+                        why,
+                        attempts.failures(),
+                    ));
                 }
             }
         };
@@ -274,7 +275,9 @@ impl Transport {
         Ok((Secret::new(token), ttl))
     }
 
-    fn realm_endpoint(&self, realm: &str) -> Result<Endpoint> {
+    /// The client for a token realm: the realm's URL says its scheme, its
+    /// host's registries.toml entry (if any) its CAs.
+    fn realm_client(&self, realm: &str) -> Result<reqwest::Client> {
         let url = reqwest::Url::parse(realm).map_err(|e| {
             RegistryError::Invalid(format!("token realm '{realm}' is not a URL ({e})"))
         })?;
@@ -282,12 +285,12 @@ impl Transport {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
-        self.endpoint(&host)
+        self.client(&host, &host)
     }
 
     /// Checks credentials against `registry` by authenticating at its `/v2/`.
     pub async fn verify_login(&self, registry: &str, credential: &Credential) -> Result<()> {
-        let ep = self.endpoint(registry)?;
+        let ep = self.endpoint(registry).await?;
         let what = || format!("login to {registry}");
         let resp = self
             .send(&ep, &Scope::none(), &what, &|c| c.get(ep.url("/v2/")))
@@ -336,11 +339,7 @@ impl Transport {
                 let r = authorize(ep.client.get(ep.url("/v2/")), Some(&h))?
                     .send()
                     .await
-                    .map_err(|e| RegistryError::Transport {
-                        what: what(),
-                        registry: registry.to_string(),
-                        message: error_chain(&e),
-                    })?;
+                    .map_err(|e| request_failed(registry, what(), &e, classify(&e), 0))?;
                 if r.status() == StatusCode::UNAUTHORIZED {
                     let detail = error_detail(r).await;
                     return Err(RegistryError::Unauthorized {

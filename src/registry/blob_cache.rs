@@ -28,11 +28,7 @@ struct CacheFile {
 
 /// The default location (`$XDG_DATA_HOME/boxwright/blob-info-cache.json`).
 pub fn default_path() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .map(|d| d.join("boxwright/blob-info-cache.json"))
+    crate::xdg::data_home().map(|d| d.join("boxwright/blob-info-cache.json"))
 }
 
 /// Registry → blob → repositories known to hold it.

@@ -159,7 +159,7 @@ impl Registry {
     pub fn fetch_manifest(&self, reference: &Reference) -> Result<FetchedManifest> {
         let t = &self.transport;
         self.rt.block_on(async {
-            let ep = t.endpoint(reference.registry())?;
+            let ep = t.endpoint(reference.registry()).await?;
             t.get_manifest(
                 &ep,
                 reference.repository(),
@@ -190,7 +190,7 @@ impl Registry {
         let _: Reference = target.to_string().parse()?;
         let t = &self.transport;
         self.rt.block_on(async {
-            let ep = t.endpoint(from.registry())?;
+            let ep = t.endpoint(from.registry()).await?;
             let repo = from.repository();
             let m = t
                 .get_manifest(&ep, repo, &from.manifest_reference(), from.digest())
@@ -223,7 +223,7 @@ impl Registry {
         let sink = MemorySink::default();
         let t = &self.transport;
         self.rt.block_on(async {
-            let ep = t.endpoint(reference.registry())?;
+            let ep = t.endpoint(reference.registry()).await?;
             let (tx, _rx) = mpsc::unbounded_channel();
             let cancel = std::sync::atomic::AtomicBool::new(false);
             t.download_blob(&ep, reference.repository(), &config, &sink, &tx, &cancel)
@@ -274,12 +274,12 @@ impl Registry {
     pub fn list_tags(&self, reference: &Reference) -> Result<Vec<String>> {
         let t = &self.transport;
         self.rt.block_on(async {
-            let ep = t.endpoint(reference.registry())?;
+            let ep = t.endpoint(reference.registry()).await?;
             let repo = reference.repository();
             let first = page_url(
                 &ep.url(&format!("/v2/{repo}/tags/list")),
                 t.options.page_size,
-            );
+            )?;
             t.list_paged(&ep, &Scope::pull(repo), first, "tags").await
         })
     }
@@ -288,8 +288,8 @@ impl Registry {
     pub fn catalog(&self, registry: &str) -> Result<Vec<String>> {
         let t = &self.transport;
         self.rt.block_on(async {
-            let ep = t.endpoint(registry)?;
-            let first = page_url(&ep.url("/v2/_catalog"), t.options.page_size);
+            let ep = t.endpoint(registry).await?;
+            let first = page_url(&ep.url("/v2/_catalog"), t.options.page_size)?;
             t.list_paged(&ep, &Scope::catalog(), first, "repositories")
                 .await
         })
@@ -300,7 +300,7 @@ impl Registry {
     pub fn ping(&self, registry: &str) -> Result<()> {
         let t = &self.transport;
         self.rt.block_on(async {
-            let ep = t.endpoint(registry)?;
+            let ep = t.endpoint(registry).await?;
             let what = || "API check (/v2/)".to_string();
             let r = t
                 .send(&ep, &Scope::none(), &what, &|c| c.get(ep.url("/v2/")))
@@ -339,10 +339,10 @@ impl Registry {
     }
 }
 
-fn page_url(url: &str, page: Option<usize>) -> String {
+fn page_url(url: &str, page: Option<usize>) -> Result<String> {
     match page {
-        Some(n) => format!("{url}?n={n}"),
-        None => url.to_string(),
+        Some(n) => crate::registry::http::with_query(url, &[("n", &n.to_string())]),
+        None => Ok(url.to_string()),
     }
 }
 

@@ -41,6 +41,20 @@ use crate::mirror::{Rule, RuleError};
 use crate::registry::error::{RegistryError, Result};
 use crate::registry::reference::Reference;
 
+/// The schemes a registry host may be spoken to with (see
+/// [`RegistriesConfig::schemes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Schemes {
+    /// HTTPS only: a plain-HTTP server is an error that names the fix.
+    Https,
+    /// Plain HTTP only (`insecure = true`).
+    Http,
+    /// HTTPS first; plain HTTP when the HTTPS attempt finds no TLS server
+    /// there (or no server at all). An untrusted certificate is an error,
+    /// not a reason to downgrade.
+    HttpsThenHttp,
+}
+
 /// Settings for one registry host.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -85,11 +99,7 @@ pub struct RegistriesConfig {
 impl RegistriesConfig {
     /// `$XDG_CONFIG_HOME/boxwright/registries.toml` (or `~/.config/…`).
     pub fn default_path() -> Option<PathBuf> {
-        std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .map(|d| d.join("boxwright/registries.toml"))
+        crate::xdg::config_home().map(|d| d.join("boxwright/registries.toml"))
     }
 
     /// Loads the default file; a missing file is an empty config.
@@ -217,6 +227,43 @@ impl RegistriesConfig {
         self.settings(host).is_some_and(|s| s.insecure)
     }
 
+    /// Whether `host`'s TLS certificates are verified: `tls_verify` (the
+    /// command line's `--tls-verify`) when given, else the host's
+    /// `tls_verify`, else yes.
+    pub fn verifies_tls(&self, host: &str, tls_verify: Option<bool>) -> bool {
+        tls_verify.unwrap_or_else(|| {
+            self.settings(host)
+                .and_then(|s| s.tls_verify)
+                .unwrap_or(true)
+        })
+    }
+
+    /// How `host` may be spoken to, as podman and Docker decide:
+    ///
+    /// - an explicit `--tls-verify=true` (`tls_verify` `Some(true)`): HTTPS
+    ///   only, verified, whatever the config says;
+    /// - `insecure = true`: plain HTTP;
+    /// - certificates not verified (`--tls-verify=false`, or `tls_verify =
+    ///   false` for the host): HTTPS, then plain HTTP when no TLS server answers;
+    /// - `tls_verify = true` for the host: HTTPS only;
+    /// - a loopback host (`localhost`, 127.0.0.0/8, `::1`): HTTPS, then plain HTTP;
+    /// - any other host: HTTPS only.
+    pub fn schemes(&self, host: &str, tls_verify: Option<bool>) -> Schemes {
+        if tls_verify == Some(true) {
+            return Schemes::Https;
+        }
+        if self.is_insecure(host) {
+            return Schemes::Http;
+        }
+        let explicit = tls_verify.or_else(|| self.settings(host).and_then(|s| s.tls_verify));
+        match explicit {
+            Some(false) => Schemes::HttpsThenHttp,
+            Some(true) => Schemes::Https,
+            None if crate::registry::http::is_loopback(host) => Schemes::HttpsThenHttp,
+            None => Schemes::Https,
+        }
+    }
+
     /// The hosts to pull `registry`'s content from, in order.
     pub fn pull_hosts(&self, registry: &str) -> Vec<String> {
         match self.settings(registry) {
@@ -275,6 +322,54 @@ ca_files = ["/abs/ca.pem"]
             [PathBuf::from("/abs/ca.pem")]
         );
         assert!(cfg.mirror_rules().unwrap().is_empty());
+    }
+
+    #[test]
+    fn plain_http_is_allowed_as_podman_and_docker_allow_it() {
+        let cfg = RegistriesConfig::parse(
+            r#"
+[[registry]]
+host = "plain.corp:5000"
+insecure = true
+[[registry]]
+host = "selfsigned.corp"
+tls_verify = false
+[[registry]]
+host = "127.0.0.1:5000"
+tls_verify = true
+"#,
+            Path::new("r.toml"),
+        )
+        .unwrap();
+        use Schemes::*;
+        let cases: &[(&str, Option<bool>, Schemes)] = &[
+            // Another machine: HTTPS only, unless told otherwise.
+            ("registry.corp", None, Https),
+            ("docker.io", None, Https),
+            ("10.1.2.3:5000", None, Https),
+            ("registry.corp", Some(false), HttpsThenHttp),
+            ("plain.corp:5000", None, Http),
+            ("plain.corp:5000", Some(false), Http),
+            ("selfsigned.corp", None, HttpsThenHttp),
+            // This machine: HTTP as a fallback, as Docker does, unless
+            // its entry asks for verified TLS.
+            ("127.0.0.1:6000", None, HttpsThenHttp),
+            ("127.0.0.1:5000", None, Https),
+            ("127.0.0.1:5000", Some(false), HttpsThenHttp),
+            ("localhost:5000", None, HttpsThenHttp),
+            ("[::1]:5000", None, HttpsThenHttp),
+            // An explicit --tls-verify=true means HTTPS, verified, everywhere.
+            ("127.0.0.1:5000", Some(true), Https),
+            ("plain.corp:5000", Some(true), Https),
+            ("selfsigned.corp", Some(true), Https),
+        ];
+        for (host, flag, want) in cases {
+            assert_eq!(cfg.schemes(host, *flag), *want, "{host} {flag:?}");
+        }
+        assert!(!cfg.verifies_tls("selfsigned.corp", None));
+        assert!(cfg.verifies_tls("selfsigned.corp", Some(true)));
+        assert!(!cfg.verifies_tls("registry.corp", Some(false)));
+        assert!(cfg.verifies_tls("registry.corp", None));
     }
 
     #[test]

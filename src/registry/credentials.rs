@@ -80,11 +80,14 @@ impl CredentialStore {
     /// The files an environment with these variables names (`HOME`,
     /// `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`, `DOCKER_CONFIG`).
     pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> CredentialStore {
-        let nonempty = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let home = nonempty("HOME").unwrap_or_else(|| PathBuf::from("/"));
-        let config_home = nonempty("XDG_CONFIG_HOME").unwrap_or_else(|| home.join(".config"));
+        let xdg = crate::xdg::Xdg::with_lookup(var);
+        let nonempty = |k: &str| xdg.var(k).map(PathBuf::from);
+        // Without a home, `/` as containers/image does (its files are then
+        // simply absent).
+        let home = xdg.home().unwrap_or_else(|| PathBuf::from("/"));
+        let config_home = xdg.config_home().unwrap_or_else(|| home.join(".config"));
         let config_auth = config_home.join("containers/auth.json");
-        let runtime_auth = nonempty("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json"));
+        let runtime_auth = xdg.runtime_dir().map(|d| d.join("containers/auth.json"));
         let docker = nonempty("DOCKER_CONFIG")
             .unwrap_or_else(|| home.join(".docker"))
             .join("config.json");
@@ -234,7 +237,20 @@ fn write_json(path: &Path, doc: &serde_json::Value) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(doc).map_err(|e| RegistryError::Credentials {
         message: format!("cannot encode {}: {e}", path.display()),
     })?;
-    // Mode 0600 from the first byte: the file holds credentials.
+    // A folder made here is private (as podman makes it): others may not
+    // even learn which registries this user logs in to.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| RegistryError::io(format!("creating {}", dir.display()), e))?;
+    }
+    // Mode 0600 from the first byte, then renamed over the old file: the
+    // file holds credentials, and a reader never sees half of it.
     crate::store::replace_file(path, &bytes, Some(0o600))
         .map_err(|e| RegistryError::io(format!("writing {}", path.display()), e))
 }
@@ -483,6 +499,28 @@ mod tests {
             std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        assert_eq!(
+            std::fs::metadata(f.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700,
+            "a folder made for the file is private"
+        );
+        // A file that was readable by others is replaced by a private one,
+        // and no temp file is left beside it.
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        s.store("c.io", &Credential::basic("v", "u")).unwrap();
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = std::fs::read_dir(f.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["auth.json"]);
         assert_eq!(
             s.get("a.io", None).unwrap(),
             Some(Credential::basic("x", "y"))

@@ -36,6 +36,13 @@ pub enum RegistryError {
         message: String,
     },
 
+    /// HTTPS reached a server that speaks plain HTTP, and plain HTTP to it
+    /// is not allowed (see `RegistriesConfig::schemes`). Never retried.
+    #[error(
+        "{registry} speaks plain HTTP, not HTTPS: to allow plain HTTP to it, pass --tls-verify=false or set insecure = true for it in registries.toml"
+    )]
+    PlainHttp { registry: String },
+
     /// The registry refused our credentials (or has none for us).
     #[error("{registry} refused the credentials{user}: {message}")]
     Unauthorized {

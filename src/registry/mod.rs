@@ -6,11 +6,16 @@
 //! which the store implements; this module never touches the disk layout.
 //!
 //! - [`Reference`]: `ubuntu:24.04` → `docker.io/library/ubuntu:24.04`, …
-//! - [`RegistriesConfig`]: `registries.toml` (insecure hosts, mirrors, CAs).
+//! - [`RegistriesConfig`]: `registries.toml` (insecure hosts, mirrors, CAs),
+//!   and [`RegistriesConfig::schemes`], which hosts may be spoken to in plain
+//!   HTTP (insecure ones, `--tls-verify=false`, and loopback hosts as a
+//!   fallback, as podman and Docker do).
 //! - [`CredentialStore`]: docker/podman auth files, credential helpers, login.
 //! - [`Registry::pull`], [`Registry::push`], and remote management
 //!   ([`Registry::list_tags`], [`Registry::catalog`], [`Registry::fetch_manifest`],
 //!   [`Registry::delete_manifest`], [`Registry::copy_tag`]).
+//! - [`Retry`], the one retry policy, and the HTTP client set-up that
+//!   `crate::artifact` downloads share.
 
 use std::io::{self, Read, Write};
 
@@ -24,6 +29,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod http;
 mod manifest;
 mod pull;
 mod push;
@@ -36,9 +42,11 @@ mod transport;
 
 pub use blob_cache::{BlobInfoCache, default_path as default_blob_info_cache_path};
 pub use client::Registry;
-pub use config::{RegistriesConfig, RegistrySettings};
+pub use config::{RegistriesConfig, RegistrySettings, Schemes};
 pub use credentials::CredentialStore;
 pub use error::{RegistryError, Result};
+pub(crate) use http::{ClientSpec, Failure, build_client, classify, error_chain};
+pub use http::{Retry, is_loopback};
 pub use manifest::{ManifestKind, host_platform, parse_platform, platform_string};
 pub use pull::{IndexInfo, PulledImage};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError};

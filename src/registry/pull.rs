@@ -11,6 +11,7 @@ use crate::media::{Descriptor, Platform};
 use crate::registry::blob_cache::BlobInfoCache;
 use crate::registry::bridge::SinkPipe;
 use crate::registry::error::{RegistryError, Result};
+use crate::registry::http::{Failure, classify};
 use crate::registry::manifest::{self, ManifestKind};
 use crate::registry::reference::Reference;
 use crate::registry::transport::{Endpoint, Scope, Transport, error_chain, http_error};
@@ -59,7 +60,7 @@ impl Transport {
         let hosts = self.config.pull_hosts(reference.registry());
         let mut last_err = None;
         for host in &hosts {
-            let ep = self.endpoint(host)?;
+            let ep = self.endpoint(host).await?;
             match self
                 .pull_from(&ep, cache, reference, platform, sink, events)
                 .await
@@ -203,9 +204,8 @@ impl Transport {
             digest: digest.clone(),
             size: desc.size,
         });
-        let mut attempt = 0;
+        let mut attempts = self.options.retry.attempts();
         loop {
-            attempt += 1;
             let resp = self
                 .send(ep, &Scope::pull(repo), &what, &|c| c.get(&url))
                 .await?;
@@ -257,28 +257,40 @@ impl Transport {
                         });
                     }
                     Err(e) => {
-                        failure = Some(error_chain(&e));
+                        failure = Some((error_chain(&e), classify(&e)));
                         break;
                     }
                 }
             }
-            if let Some(message) = failure {
+            if let Some((message, why)) = failure {
                 pipe.abort().await;
-                if attempt < self.options.max_attempts && !cancel.load(Ordering::Relaxed) {
+                if cancel.load(Ordering::Relaxed) {
+                    // Another download failed: its error is the pull's.
+                    return Ok(None);
+                }
+                if why == Failure::Transient
+                    && let Some(n) = attempts.fail()
+                {
                     let _ = events.send(TransferEvent::Retrying {
                         digest: digest.clone(),
-                        attempt,
+                        attempt: n,
                         resume_at: 0,
                         reason: message,
                     });
-                    tokio::time::sleep(self.backoff(attempt, None)).await;
+                    attempts.pause(None).await;
                     continue;
                 }
+                let tries = match attempts.failures() {
+                    n if n > 1 && why == Failure::Transient => {
+                        format!(" (gave up after {n} attempts)")
+                    }
+                    _ => String::new(),
+                };
                 return Err(RegistryError::Transport {
                     what: what(),
                     registry: ep.registry.clone(),
                     message: format!(
-                        "download broke off after {got} of {} bytes: {message} (gave up after {attempt} attempts)",
+                        "download broke off after {got} of {} bytes: {message}{tries}",
                         desc.size
                     ),
                 });

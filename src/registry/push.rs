@@ -15,12 +15,11 @@ use crate::media::Descriptor;
 use crate::registry::blob_cache::BlobInfoCache;
 use crate::registry::bridge::reader_body;
 use crate::registry::error::{RegistryError, Result};
+use crate::registry::http::{Retry, with_query};
 use crate::registry::pull::Events;
 use crate::registry::reference::Reference;
 use crate::registry::remote::resolve_location;
-use crate::registry::transport::{
-    Endpoint, Scope, SendOnce, Transport, append_query, http_error, is_retryable,
-};
+use crate::registry::transport::{Endpoint, Scope, SendOnce, Transport, http_error};
 use crate::registry::{BlobSource, SkipReason, TransferEvent};
 
 /// How one blob reached the registry.
@@ -58,7 +57,7 @@ impl Transport {
                 "{target} names digest {d} but the manifest bytes hash to {digest}"
             )));
         }
-        let ep = self.endpoint(target.registry())?;
+        let ep = self.endpoint(target.registry()).await?;
         let repo = target.repository();
         // Each distinct blob once (a config can equal a layer in odd images).
         let mut unique: Vec<&Descriptor> = Vec::new();
@@ -173,10 +172,10 @@ impl Transport {
         digest: &Digest,
     ) -> Result<MountResult> {
         let what = || format!("blob {digest} mount from {from}");
-        let url = append_query(
+        let url = with_query(
             &ep.url(&format!("/v2/{repo}/blobs/uploads/")),
             &[("mount", &digest.to_string()), ("from", from)],
-        );
+        )?;
         let resp = match self
             .send(ep, &Scope::mount(repo, from), &what, &|c| {
                 c.post(&url).header(CONTENT_LENGTH, 0)
@@ -234,14 +233,13 @@ impl Transport {
         events: &Events,
     ) -> Result<()> {
         let digest = &desc.digest;
-        let mut attempt = 0;
+        let mut attempts = self.options.retry.attempts();
         loop {
-            attempt += 1;
             let loc = match session.take() {
                 Some(l) => l,
                 None => self.start_upload(ep, repo, digest).await?,
             };
-            let url = append_query(&loc, &[("digest", &digest.to_string())]);
+            let url = with_query(&loc, &[("digest", &digest.to_string())])?;
             let reader = source.open(digest).map_err(|e| {
                 RegistryError::io(format!("reading blob {digest} from the store"), e)
             })?;
@@ -257,22 +255,20 @@ impl Transport {
                 .await
             {
                 Ok(resp) if resp.status() == StatusCode::CREATED => return Ok(()),
+                // Statuses that can heal came back as `Attempt::Transient`.
                 Ok(resp) => {
-                    let status = resp.status();
-                    let e = http_error(format!("blob {digest} upload"), &ep.registry, resp).await;
-                    if !is_retryable(status) || attempt >= self.options.max_attempts {
-                        return Err(e);
-                    }
-                    self.note_retry(events, digest, attempt, 0, &e.to_string())
-                        .await;
+                    return Err(
+                        http_error(format!("blob {digest} upload"), &ep.registry, resp).await,
+                    );
                 }
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Transient(m)) => {
-                    if attempt >= self.options.max_attempts {
-                        return Err(self.gave_up(ep, digest, &m, attempt));
+                Err(Attempt::Transient(m)) => match attempts.fail() {
+                    None => return Err(self.gave_up(ep, digest, &m, attempts.failures())),
+                    Some(n) => {
+                        note_retry(events, digest, n, 0, &m);
+                        attempts.pause(None).await;
                     }
-                    self.note_retry(events, digest, attempt, 0, &m).await;
-                }
+                },
             }
         }
     }
@@ -297,7 +293,8 @@ impl Transport {
             None => self.start_upload(ep, repo, digest).await?,
         };
         let mut offset = 0u64;
-        let mut failures = 0u32;
+        // One budget of attempts for the whole blob, not per chunk.
+        let mut attempts = self.options.retry.attempts();
         while offset < size {
             let end = (offset + self.options.chunk_size).min(size);
             let reader = source.open_at(digest, offset).map_err(|e| {
@@ -335,7 +332,9 @@ impl Transport {
                     let status = resp.status();
                     let e = http_error(what.clone(), &ep.registry, resp).await;
                     // 416: the registry has a different offset than we think; ask it.
-                    if !is_retryable(status) && status != StatusCode::RANGE_NOT_SATISFIABLE {
+                    if !Retry::status_can_heal(status)
+                        && status != StatusCode::RANGE_NOT_SATISFIABLE
+                    {
                         return Err(e);
                     }
                     e.to_string()
@@ -343,11 +342,10 @@ impl Transport {
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Transient(m)) => m,
             };
-            failures += 1;
-            if failures >= self.options.max_attempts {
-                return Err(self.gave_up(ep, digest, &failure, failures));
+            if attempts.fail().is_none() {
+                return Err(self.gave_up(ep, digest, &failure, attempts.failures()));
             }
-            tokio::time::sleep(self.backoff(failures, None)).await;
+            attempts.pause(None).await;
             match self.upload_status(ep, repo, &loc, digest).await? {
                 Some((l, have)) if have <= size => {
                     loc = l;
@@ -358,16 +356,10 @@ impl Transport {
                     offset = 0;
                 }
             }
-            let _ = events.send(TransferEvent::Retrying {
-                digest: digest.clone(),
-                attempt: failures,
-                resume_at: offset,
-                reason: failure,
-            });
-            tracing::debug!(%digest, offset, "resuming upload");
+            note_retry(events, digest, attempts.failures(), offset, &failure);
         }
         // Close the session with the digest; an empty PUT may be retried.
-        let url = append_query(&loc, &[("digest", &digest.to_string())]);
+        let url = with_query(&loc, &[("digest", &digest.to_string())])?;
         let w = || format!("blob {digest} upload completion");
         let resp = self
             .send(ep, &Scope::push(repo), &w, &|c| {
@@ -392,7 +384,7 @@ impl Transport {
         what: &str,
     ) -> Result<reqwest::Response, Attempt> {
         match self.send_once(ep, &Scope::push(repo), what, req).await {
-            Ok(SendOnce::Response(r)) if is_retryable(r.status()) => {
+            Ok(SendOnce::Response(r)) if Retry::status_can_heal(r.status()) => {
                 let status = r.status().as_u16();
                 let detail = crate::registry::transport::error_detail(r).await;
                 Err(Attempt::Transient(format!("HTTP {status}{detail}")))
@@ -435,24 +427,6 @@ impl Transport {
         Ok(have.map(|h| (l, h)))
     }
 
-    async fn note_retry(
-        &self,
-        events: &Events,
-        digest: &Digest,
-        attempt: u32,
-        resume_at: u64,
-        reason: &str,
-    ) {
-        tracing::debug!(%digest, attempt, reason, "upload failed; retrying");
-        let _ = events.send(TransferEvent::Retrying {
-            digest: digest.clone(),
-            attempt,
-            resume_at,
-            reason: reason.to_string(),
-        });
-        tokio::time::sleep(self.backoff(attempt, None)).await;
-    }
-
     fn gave_up(&self, ep: &Endpoint, digest: &Digest, last: &str, attempts: u32) -> RegistryError {
         // Keep the HTTP status visible when the last failure was one.
         if let Some(rest) = last.strip_prefix("HTTP ")
@@ -481,6 +455,17 @@ impl Transport {
             message: format!("{last} (gave up after {attempts} attempts)"),
         }
     }
+}
+
+/// Reports a failed upload attempt that will be retried from `resume_at`.
+fn note_retry(events: &Events, digest: &Digest, attempt: u32, resume_at: u64, reason: &str) {
+    tracing::debug!(%digest, attempt, resume_at, reason, "upload failed; retrying");
+    let _ = events.send(TransferEvent::Retrying {
+        digest: digest.clone(),
+        attempt,
+        resume_at,
+        reason: reason.to_string(),
+    });
 }
 
 enum MountResult {

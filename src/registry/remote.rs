@@ -132,7 +132,7 @@ impl Transport {
 
     /// HEADs a manifest: its digest, or `None` if the registry does not have it.
     pub(crate) async fn head_manifest(&self, r: &Reference) -> Result<Option<Digest>> {
-        let ep = self.endpoint(r.registry())?;
+        let ep = self.endpoint(r.registry()).await?;
         let repo = r.repository();
         let mref = r.manifest_reference();
         let what = || format!("manifest {repo}:{mref}");
@@ -200,7 +200,7 @@ impl Transport {
                 "{r}: registries delete manifests by digest; write NAME@sha256:…"
             ))
         })?;
-        let ep = self.endpoint(r.registry())?;
+        let ep = self.endpoint(r.registry()).await?;
         let repo = r.repository();
         let what = || format!("deleting manifest {repo}@{digest}");
         let url = ep.url(&format!("/v2/{repo}/manifests/{digest}"));

@@ -1,6 +1,8 @@
-//! HTTP to registries: one reqwest client per TLS setting, requests that
-//! authenticate as the host demands (see `auth`) and retries with
-//! exponential backoff and jitter.
+//! HTTP to registries: one reqwest client per TLS setting (built by
+//! `http`), the scheme each host is spoken to with (HTTPS, plain HTTP, or
+//! HTTPS then plain HTTP as `RegistriesConfig::schemes` allows, probed once
+//! per host), requests that authenticate as the host demands (see `auth`),
+//! and retries under the one [`Retry`] policy.
 //!
 //! Written on reqwest rather than the `oci-client` crate (see DESIGN.md):
 //! oci-client holds whole blobs in memory on push, sends fixed 4 MiB chunks
@@ -21,21 +23,21 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
 use crate::registry::challenge::Challenge;
-use crate::registry::config::RegistriesConfig;
+use crate::registry::config::{RegistriesConfig, Schemes};
 use crate::registry::credentials::CredentialStore;
 use crate::registry::error::{RegistryError, Result};
+use crate::registry::http::{ClientSpec, Failure, Retry, build_client, classify, is_loopback};
 use crate::registry::reference::api_host;
 use crate::registry::secret::{Credential, Secret};
+
+pub(crate) use crate::registry::http::error_chain;
 
 /// Tunables of a [`crate::registry::Registry`] client.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// Tries per request (1 = no retry) for 5xx, 408, 429 and connection failures.
-    pub max_attempts: u32,
-    /// First backoff delay; doubles per retry, with jitter.
-    pub backoff_base: Duration,
-    /// Upper bound of one backoff delay.
-    pub backoff_max: Duration,
+    /// When and how often failed requests are tried again (5xx, 408, 429
+    /// and connection failures; never a 401, a 404 or a TLS/HTTP mismatch).
+    pub retry: Retry,
     /// Blobs uploaded at once.
     pub upload_concurrency: usize,
     /// Blobs downloaded at once.
@@ -61,22 +63,21 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
+        let http = ClientSpec::default();
         ClientOptions {
-            max_attempts: 5,
-            backoff_base: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(10),
+            retry: Retry::default(),
             upload_concurrency: 4,
             download_concurrency: 4,
             // A failed chunk costs at most this much to resend; one blob of up
             // to this size is one request.
             monolithic_max: 32 << 20,
             chunk_size: 32 << 20,
-            connect_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(300),
+            connect_timeout: http.connect_timeout,
+            read_timeout: http.read_timeout,
             tls_verify: None,
             blob_info_cache: crate::registry::blob_cache::default_path(),
             page_size: None,
-            user_agent: format!("boxwright/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: http.user_agent,
         }
     }
 }
@@ -148,15 +149,17 @@ pub(crate) struct HostAuth {
     pub(crate) tokens: HashMap<Scope, (Secret, Instant)>,
 }
 
-/// What distinguishes HTTP clients: extra CAs, verify, plain HTTP, loopback.
-type ClientKey = (Vec<PathBuf>, bool, bool, bool);
-
 /// The shared HTTP machinery of a client.
 pub(crate) struct Transport {
     pub config: RegistriesConfig,
     pub credentials: CredentialStore,
     pub options: ClientOptions,
-    clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+    clients: Mutex<HashMap<ClientSpec, reqwest::Client>>,
+    /// The scheme found to work for each host that may be spoken to with
+    /// either (`Schemes::HttpsThenHttp`), once probed.
+    schemes: Mutex<HashMap<String, &'static str>>,
+    /// Serialises probes, so parallel requests to a new host probe it once.
+    probe: tokio::sync::Mutex<()>,
     pub(crate) auth: Mutex<HashMap<String, HostAuth>>,
     /// Serialises token requests, so parallel blob transfers that need the
     /// same scope ask the token server once.
@@ -180,38 +183,24 @@ impl Transport {
             credentials,
             options,
             clients: Mutex::new(HashMap::new()),
+            schemes: Mutex::new(HashMap::new()),
+            probe: tokio::sync::Mutex::new(()),
             auth: Mutex::new(HashMap::new()),
             token_fetch: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The endpoint serving `registry`'s API (or a mirror's, given its host).
-    pub fn endpoint(&self, registry: &str) -> Result<Endpoint> {
+    /// The endpoint serving `registry`'s API (or a mirror's, given its
+    /// host), with the scheme the host is spoken to with: probed with one
+    /// `GET /v2/` the first time when HTTPS and plain HTTP are both allowed.
+    pub async fn endpoint(&self, registry: &str) -> Result<Endpoint> {
         let host = api_host(registry).to_string();
-        let settings = self.config.settings(registry);
-        let plain = settings.is_some_and(|s| s.insecure);
-        let verify = self
-            .options
-            .tls_verify
-            .unwrap_or_else(|| settings.and_then(|s| s.tls_verify).unwrap_or(true));
-        let mut cas = self.config.ca_files.clone();
-        if let Some(s) = settings {
-            cas.extend(s.ca_files.iter().cloned());
-        }
-        let loopback = is_loopback(&host);
-        let key = (cas, verify, plain, loopback);
-        let client = {
-            let mut clients = lock(&self.clients);
-            match clients.get(&key) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self.build_client(&key.0, verify, plain, loopback)?;
-                    clients.insert(key, c.clone());
-                    c
-                }
-            }
+        let client = self.client(registry, &host)?;
+        let scheme = match self.config.schemes(registry, self.options.tls_verify) {
+            Schemes::Https => "https",
+            Schemes::Http => "http",
+            Schemes::HttpsThenHttp => self.probe_scheme(registry, &host, &client).await?,
         };
-        let scheme = if plain { "http" } else { "https" };
         Ok(Endpoint {
             registry: registry.to_string(),
             base: format!("{scheme}://{host}"),
@@ -220,36 +209,88 @@ impl Transport {
         })
     }
 
-    fn build_client(
-        &self,
-        cas: &[PathBuf],
-        verify: bool,
-        plain: bool,
-        loopback: bool,
-    ) -> Result<reqwest::Client> {
-        let tls = crate::registry::tls::client_config(cas, verify, !plain)?;
-        let mut b = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .user_agent(self.options.user_agent.clone())
-            .connect_timeout(self.options.connect_timeout)
-            .read_timeout(self.options.read_timeout)
-            .pool_max_idle_per_host(
-                self.options
-                    .upload_concurrency
-                    .max(self.options.download_concurrency)
-                    + 2,
-            )
-            .tcp_nodelay(true)
-            // Registries redirect blob GETs to storage; reqwest drops the
-            // Authorization header when a redirect leaves the host.
-            .redirect(reqwest::redirect::Policy::limited(10));
-        if loopback {
-            // A registry on this machine is never reached through a proxy,
-            // whatever HTTP(S)_PROXY and NO_PROXY say.
-            b = b.no_proxy();
+    /// The HTTP client for `registry` (served by `host`): its CAs, whether
+    /// it verifies certificates, and no proxy for a loopback host.
+    pub fn client(&self, registry: &str, host: &str) -> Result<reqwest::Client> {
+        let mut ca_files = self.config.ca_files.clone();
+        if let Some(s) = self.config.settings(registry) {
+            ca_files.extend(s.ca_files.iter().cloned());
         }
-        b.build()
-            .map_err(|e| RegistryError::Invalid(format!("HTTP client set-up: {}", error_chain(&e))))
+        let spec = ClientSpec {
+            ca_files,
+            verify: self.config.verifies_tls(registry, self.options.tls_verify),
+            // A plain-HTTP-only client never needs the system roots.
+            roots: self.config.schemes(registry, self.options.tls_verify) != Schemes::Http,
+            direct: is_loopback(host),
+            connect_timeout: self.options.connect_timeout,
+            read_timeout: self.options.read_timeout,
+            idle_per_host: self
+                .options
+                .upload_concurrency
+                .max(self.options.download_concurrency)
+                + 2,
+            user_agent: self.options.user_agent.clone(),
+        };
+        if let Some(c) = lock(&self.clients).get(&spec) {
+            return Ok(c.clone());
+        }
+        let c = build_client(&spec)?;
+        lock(&self.clients).insert(spec, c.clone());
+        Ok(c)
+    }
+
+    /// Finds whether `host` speaks HTTPS or plain HTTP, as podman does: HTTPS
+    /// first; plain HTTP when that finds a plain-HTTP server or none at all.
+    /// Any HTTP answer (401 included) settles it. An untrusted certificate
+    /// means a TLS server is there: an error, never a downgrade.
+    async fn probe_scheme(
+        &self,
+        registry: &str,
+        host: &str,
+        client: &reqwest::Client,
+    ) -> Result<&'static str> {
+        if let Some(s) = lock(&self.schemes).get(host) {
+            return Ok(s);
+        }
+        let _one_at_a_time = self.probe.lock().await;
+        if let Some(s) = lock(&self.schemes).get(host) {
+            return Ok(s);
+        }
+        let what = || "API check (/v2/)".to_string();
+        let mut attempts = self.options.retry.attempts();
+        let scheme = loop {
+            let https = match client.get(format!("https://{host}/v2/")).send().await {
+                Ok(_) => break "https",
+                Err(e) => e,
+            };
+            let why = classify(&https);
+            if matches!(why, Failure::Certificate | Failure::Permanent) {
+                return Err(request_failed(registry, what(), &https, why, 0));
+            }
+            match client.get(format!("http://{host}/v2/")).send().await {
+                Ok(_) => {
+                    tracing::debug!(registry, "no TLS server there; speaking plain HTTP");
+                    break "http";
+                }
+                Err(e) => {
+                    let why = classify(&e);
+                    if why == Failure::Transient && attempts.fail().is_some() {
+                        tracing::debug!(registry, error = %error_chain(&https), "registry unreachable; retrying");
+                        attempts.pause(None).await;
+                        continue;
+                    }
+                    return Err(request_failed(
+                        registry,
+                        what(),
+                        &https,
+                        why,
+                        attempts.failures(),
+                    ));
+                }
+            }
+        };
+        lock(&self.schemes).insert(host.to_string(), scheme);
+        Ok(scheme)
     }
 
     /// Sends a request built by `build` (called again for each attempt),
@@ -266,60 +307,46 @@ impl Transport {
         what: &dyn Fn() -> String,
         build: &(dyn Fn(&reqwest::Client) -> RequestBuilder + Sync),
     ) -> Result<Response> {
-        let attempts = self.options.max_attempts.max(1);
-        let mut attempt = 0;
+        let mut attempts = self.options.retry.attempts();
         let mut authed_after_challenge = false;
         loop {
-            attempt += 1;
             let auth = self.auth_header(ep, scope).await?;
             let sent_auth = auth.is_some();
             let rb = authorize(build(&ep.client), auth.as_ref())?;
-            let result = rb.send().await;
-            let resp = match result {
+            let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let message = error_chain(&e);
-                    // A certificate problem does not go away by retrying.
-                    if message.contains("invalid peer certificate") {
-                        return Err(RegistryError::Transport {
-                            what: what(),
-                            registry: ep.registry.clone(),
-                            message: format!(
-                                "{message}; trust its CA with ca_files in registries.toml, or use --tls-verify=false"
-                            ),
-                        });
-                    }
-                    if attempt < attempts && !e.is_builder() {
-                        tracing::debug!(what = %what(), registry = %ep.registry, attempt, error = %message, "request failed; retrying");
-                        tokio::time::sleep(self.backoff(attempt, None)).await;
+                    let why = classify(&e);
+                    if why == Failure::Transient && attempts.fail().is_some() {
+                        tracing::debug!(what = %what(), registry = %ep.registry, attempt = attempts.failures(), error = %error_chain(&e), "request failed; retrying");
+                        attempts.pause(None).await;
                         continue;
                     }
-                    return Err(RegistryError::Transport {
-                        what: what(),
-                        registry: ep.registry.clone(),
-                        message: if attempts > 1 {
-                            format!("{message} (gave up after {attempt} attempts)")
-                        } else {
-                            message
-                        },
-                    });
+                    return Err(request_failed(
+                        &ep.registry,
+                        what(),
+                        &e,
+                        why,
+                        attempts.failures(),
+                    ));
                 }
             };
             let status = resp.status();
             tracing::trace!(what = %what(), registry = %ep.registry, status = status.as_u16(), "response");
             if status == StatusCode::UNAUTHORIZED {
+                // Not a retry: the first 401 tells which credentials to
+                // send; a second means they were refused.
                 if !authed_after_challenge && self.on_challenge(ep, &resp, sent_auth).await? {
                     authed_after_challenge = true;
-                    attempt -= 1;
                     continue;
                 }
                 return Err(self.unauthorized(ep, resp).await);
             }
-            if is_retryable(status) && attempt < attempts {
-                let wait = self.backoff(attempt, retry_after(&resp));
-                tracing::debug!(what = %what(), registry = %ep.registry, status = status.as_u16(), attempt, "retryable status; retrying");
+            if Retry::status_can_heal(status) && attempts.fail().is_some() {
+                let wait = retry_after(&resp);
+                tracing::debug!(what = %what(), registry = %ep.registry, status = status.as_u16(), attempt = attempts.failures(), "retryable status; retrying");
                 drop(resp);
-                tokio::time::sleep(wait).await;
+                attempts.pause(wait).await;
                 continue;
             }
             return Ok(resp);
@@ -340,6 +367,10 @@ impl Transport {
         let sent_auth = auth.is_some();
         match authorize(rb, auth.as_ref())?.send().await {
             Err(e) => {
+                let why = classify(&e);
+                if why != Failure::Transient {
+                    return Err(request_failed(&ep.registry, what.to_string(), &e, why, 0));
+                }
                 let m = error_chain(&e);
                 tracing::debug!(what, registry = %ep.registry, error = %m, "request failed");
                 Ok(SendOnce::Failed(m))
@@ -354,20 +385,40 @@ impl Transport {
             Ok(r) => Ok(SendOnce::Response(r)),
         }
     }
+}
 
-    /// The delay before retry number `attempt` (1-based): exponential with
-    /// jitter in [d/2, d], or what the registry asked for in `Retry-After`.
-    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(d) = retry_after {
-            return d.min(self.options.backoff_max);
-        }
-        let exp = self
-            .options
-            .backoff_base
-            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
-        let d = exp.min(self.options.backoff_max);
-        let half = d / 2;
-        half + Duration::from_nanos(fastrand::u64(0..=half.as_nanos() as u64))
+/// The error for a request that got no answer, by what [`classify`] made
+/// of it; `failures` counts the failed attempts (said for transient
+/// failures, which were retried until the attempts were used up).
+pub(crate) fn request_failed(
+    registry: &str,
+    what: String,
+    e: &reqwest::Error,
+    why: Failure,
+    failures: u32,
+) -> RegistryError {
+    let message = error_chain(e);
+    match why {
+        Failure::PlainHttp => RegistryError::PlainHttp {
+            registry: registry.to_string(),
+        },
+        Failure::Certificate => RegistryError::Transport {
+            what,
+            registry: registry.to_string(),
+            message: format!(
+                "{message}; trust its CA with ca_files in registries.toml, or use --tls-verify=false"
+            ),
+        },
+        Failure::Transient if failures > 1 => RegistryError::Transport {
+            what,
+            registry: registry.to_string(),
+            message: format!("{message} (gave up after {failures} attempts)"),
+        },
+        Failure::Transient | Failure::Permanent => RegistryError::Transport {
+            what,
+            registry: registry.to_string(),
+            message,
+        },
     }
 }
 
@@ -382,23 +433,6 @@ pub(crate) fn authorize(rb: RequestBuilder, auth: Option<&Secret>) -> Result<Req
     Ok(rb.header(AUTHORIZATION, v))
 }
 
-fn is_loopback(host: &str) -> bool {
-    let name = host
-        .strip_prefix('[')
-        .and_then(|h| h.split_once(']').map(|(a, _)| a))
-        .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h));
-    name == "localhost"
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-pub(crate) fn is_retryable(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-}
-
 pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
     resp.headers()
         .get(reqwest::header::RETRY_AFTER)?
@@ -408,21 +442,6 @@ pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
-}
-
-/// An error and its causes on one line (reqwest's Display hides the cause).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s.replace('\n', " ")
 }
 
 /// `": CODE message"` from a registry's JSON error body, or a short plain body.
@@ -481,95 +500,31 @@ pub(crate) async fn http_error(what: String, registry: &str, resp: Response) -> 
     }
 }
 
-pub(crate) fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Appends `k=v` pairs to a URL that may already have a query.
-pub(crate) fn append_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        return url.to_string();
-    }
-    let q = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{q}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_with_jitter_and_caps() {
-        let t = Transport::new(
-            RegistriesConfig::default(),
-            CredentialStore::with_files(vec![], PathBuf::from("/nonexistent")),
-            ClientOptions {
-                backoff_base: Duration::from_millis(100),
-                backoff_max: Duration::from_secs(1),
-                ..Default::default()
-            },
-        );
-        for _ in 0..50 {
-            let d1 = t.backoff(1, None);
-            assert!(
-                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
-                "{d1:?}"
-            );
-            let d3 = t.backoff(3, None);
-            assert!(
-                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
-                "{d3:?}"
-            );
-            let d10 = t.backoff(10, None);
-            assert!(
-                d10 >= Duration::from_millis(500) && d10 <= Duration::from_secs(1),
-                "{d10:?}"
-            );
-        }
-        assert_eq!(
-            t.backoff(1, Some(Duration::from_secs(60))),
-            Duration::from_secs(1)
-        );
-    }
-
-    #[test]
-    fn loopback_hosts_and_retryable_statuses() {
-        assert!(is_loopback("127.0.0.1:5000"));
-        assert!(is_loopback("localhost"));
-        assert!(is_loopback("[::1]:5000"));
-        assert!(!is_loopback("registry-1.docker.io"));
-        assert!(!is_loopback("10.0.0.1:5000"));
-        for s in [500, 502, 503, 408, 429] {
-            assert!(is_retryable(StatusCode::from_u16(s).unwrap()));
-        }
-        for s in [400, 401, 403, 404, 405, 416] {
-            assert!(!is_retryable(StatusCode::from_u16(s).unwrap()));
-        }
-    }
-
-    #[test]
-    fn scopes_and_queries() {
+    fn scopes() {
         assert_eq!(
             Scope::mount("a/b", "c").0,
             ["repository:a/b:pull,push", "repository:c:pull"]
         );
-        assert_eq!(
-            append_query("http://t/token?x=1", &[("scope", "repository:a:pull,push")]),
-            "http://t/token?x=1&scope=repository%3Aa%3Apull%2Cpush"
+        assert_eq!(Scope::delete("a").0, ["repository:a:delete,pull"]);
+    }
+
+    #[test]
+    fn clients_are_shared_per_setting() {
+        let t = Transport::new(
+            RegistriesConfig::default().insecure("plain.corp:5000"),
+            CredentialStore::with_files(vec![], PathBuf::from("/nonexistent")),
+            ClientOptions::default(),
         );
+        t.client("a.corp", "a.corp").unwrap();
+        t.client("b.corp", "b.corp").unwrap();
+        t.client("plain.corp:5000", "plain.corp:5000").unwrap();
+        t.client("127.0.0.1:5000", "127.0.0.1:5000").unwrap();
+        // Verified HTTPS via proxies, plain HTTP, and loopback (no proxy).
+        assert_eq!(lock(&t.clients).len(), 3);
     }
 }

@@ -8,7 +8,6 @@ use std::path::Path;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
-use super::copy::COPY_SRC;
 use super::devices::{make_dir, populate_dev};
 use super::environment::{APT_CONF_PATH, apt_conf};
 use super::error::SandboxError;
@@ -62,8 +61,14 @@ pub(crate) fn setup_and_run(
         }
     };
     let mut points = Mountpoints::new(merged, base)?;
+    // A COPY writes into the layer, not through the mounts a running step
+    // sees (resolver files, /proc, /sys, /dev, /run): as buildah does, a
+    // file copied onto /etc/resolv.conf lands in the layer. It needs none.
+    let prepared = match spec.action {
+        Action::Copy { .. } => Ok(()),
+        Action::Exec { .. } => prepare(spec, merged, &mut points),
+    };
     // Sealed even after a failed set-up, so the stubs made so far go too.
-    let prepared = prepare(spec, merged, &mut points);
     points.seal();
     let outcome = prepared.and_then(|()| {
         let init = fork_child(reporter, || container_init(spec, merged, reporter))?;
@@ -212,7 +217,7 @@ fn mount_sys(target: &Path, network: Network) {
 }
 
 /// A tmpfs on /run, so nothing a step puts there reaches the layer, holding
-/// /run/boxwright with the CA bundle, the apt snippet and the COPY source.
+/// /run/boxwright with the CA bundle and the apt snippet.
 fn populate_run(spec: &RunSpec, run: &Path) -> Result<(), SandboxError> {
     mount_fs(
         "tmpfs",
@@ -233,16 +238,6 @@ fn populate_run(spec: &RunSpec, run: &Path) -> Result<(), SandboxError> {
         let apt_cache = spec.mounts.iter().any(BindMount::is_apt_cache);
         std::fs::write(&target, apt_conf(spec.fake_root, apt_cache))
             .map_err(|e| SandboxError::io("write", &target, e))?;
-    }
-    if let Action::Copy { src, .. } = &spec.action {
-        let target = inside(COPY_SRC);
-        if src.is_dir() {
-            make_dir(&target, 0o755)?;
-        } else {
-            create_file(&target, 0o444)?;
-        }
-        bind(src, &target, true)?;
-        make_readonly(&target, true)?;
     }
     Ok(())
 }

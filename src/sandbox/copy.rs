@@ -20,27 +20,45 @@ use nix::unistd::{Gid, Uid};
 
 use super::error::SandboxError;
 
-/// Where the host source is bind-mounted (read-only) inside the container.
-pub(crate) const COPY_SRC: &str = "/run/boxwright/src";
-
-/// One COPY: the mounted source, the host name of the source (for
+/// One COPY: the source (a path relative to the working directory, which
+/// is the host's source directory), the host name of the source (for
 /// `dest/NAME`), and what to apply to the copies.
 pub(crate) struct CopyJob<'a> {
+    pub(crate) src: &'a Path,
     pub(crate) src_name: &'a OsStr,
     pub(crate) dest: &'a str,
     pub(crate) mode: Option<u32>,
     pub(crate) owner: (u32, u32),
 }
 
-/// Copies [`COPY_SRC`] to the job's destination.
+/// Copies the job's source to its destination. Device nodes and sockets
+/// cannot be made in a user namespace: they are left out, named in one line
+/// of the step's output.
 pub(crate) fn copy_into(job: &CopyJob) -> Result<(), SandboxError> {
-    let src = Path::new(COPY_SRC);
+    let result = copy_job(job);
+    if let Ok(skipped) = &result
+        && !skipped.is_empty()
+    {
+        let names: Vec<String> = skipped.iter().map(|p| p.display().to_string()).collect();
+        let line = format!(
+            "boxwright: COPY left out {} device node(s) and socket(s), which a rootless build cannot create: {}\n",
+            names.len(),
+            crate::quote::excerpt_n(&names.join(", "), 300)
+        );
+        let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+    }
+    result.map(drop)
+}
+
+fn copy_job(job: &CopyJob) -> Result<Vec<PathBuf>, SandboxError> {
+    let src = job.src;
     let src_meta = std::fs::metadata(src).map_err(|e| copy_err(src, e))?;
     let dest = Path::new("/").join(job.dest);
     let mut copier = Copier {
         mode: job.mode,
         owner: job.owner,
         links: HashMap::new(),
+        skipped: Vec::new(),
     };
     if src_meta.is_dir() {
         create_parents(&dest)?;
@@ -63,7 +81,7 @@ pub(crate) fn copy_into(job: &CopyJob) -> Result<(), SandboxError> {
         if created {
             copier.finish(&dest, &src_meta, true)?;
         }
-        Ok(())
+        Ok(copier.skipped)
     } else {
         let into_dir = job.dest.ends_with('/') || dest.is_dir();
         let target = if into_dir {
@@ -72,7 +90,8 @@ pub(crate) fn copy_into(job: &CopyJob) -> Result<(), SandboxError> {
             dest
         };
         create_parents(&target)?;
-        copier.copy_entry(src, &target, &src_meta)
+        copier.copy_entry(src, &target, &src_meta)?;
+        Ok(copier.skipped)
     }
 }
 
@@ -81,6 +100,8 @@ struct Copier {
     owner: (u32, u32),
     /// (device, inode) of multiply-linked source files → their first copy.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Device nodes and sockets left out (their destination paths).
+    skipped: Vec<PathBuf>,
 }
 
 impl Copier {
@@ -146,10 +167,8 @@ impl Copier {
                 .map_err(|e| copy_err(dst, e))?;
             return self.finish(dst, meta, true);
         }
-        Err(copy_err(
-            src,
-            "is a device or socket, which COPY does not handle",
-        ))
+        self.skipped.push(dst.to_path_buf());
+        Ok(())
     }
 
     /// Applies owner, then mode (chown clears setuid bits), then the source's mtime.

@@ -37,6 +37,45 @@ pub(crate) fn container_init(
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| SandboxError::NotNamespaceRoot {
         reason: format!("cannot create a mount namespace: {e}"),
     })?;
+    if let Action::Copy {
+        src,
+        dest,
+        mode,
+        owner,
+    } = &spec.action
+    {
+        // The source is reached through a directory opened before the
+        // pivot and made the working directory after it: reads go to the
+        // host's source, writes (absolute paths) into the image's root.
+        let (dir, name) = match (src.is_dir(), src.parent(), src.file_name()) {
+            (true, _, _) => (src.as_path(), None),
+            (false, Some(parent), Some(name)) => (parent, Some(name)),
+            _ => (src.as_path(), None),
+        };
+        let src_dir = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| SandboxError::io("open the copy source", dir, e))?;
+        enter_root(merged)?;
+        nix::unistd::fchdir(&src_dir)
+            .map_err(|e| SandboxError::io("enter the copy source", dir, e))?;
+        if spec.fake_root {
+            install_fake_root()?;
+        }
+        let relative = name.map(Path::new).unwrap_or(Path::new("."));
+        copy_into(&CopyJob {
+            src: relative,
+            src_name: src.file_name().unwrap_or(OsStr::new("src")),
+            dest,
+            mode: *mode,
+            owner: owner.unwrap_or((0, 0)),
+        })?;
+        return Ok(0);
+    }
     // Mounted before the host's /proc is detached: the kernel only allows a
     // new proc where an unobstructed one is already visible.
     mount_fs(
@@ -47,23 +86,7 @@ pub(crate) fn container_init(
     )?;
     enter_root(merged)?;
     match &spec.action {
-        Action::Copy {
-            src,
-            dest,
-            mode,
-            owner,
-        } => {
-            if spec.fake_root {
-                install_fake_root()?;
-            }
-            copy_into(&CopyJob {
-                src_name: src.file_name().unwrap_or(OsStr::new("src")),
-                dest,
-                mode: *mode,
-                owner: owner.unwrap_or((0, 0)),
-            })?;
-            Ok(0)
-        }
+        Action::Copy { .. } => unreachable!("handled above"),
         Action::Exec {
             argv,
             env,

@@ -29,6 +29,24 @@ fn empty_trash(store: &Store, workers: &Workers) -> Result<u64, SessionError> {
     }
 }
 
+/// Removes the trash entries this process made (their names carry its
+/// pid), without the exclusive lock: no other process touches them. A
+/// failure leaves them for the next clean-up.
+pub fn empty_own_trash(store: &Store, workers: &Workers) {
+    let tag = format!(".{}.", std::process::id());
+    let own: Vec<PathBuf> = store
+        .trash_entries()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&tag))
+        })
+        .collect();
+    if !own.is_empty() {
+        let _ = workers.run(&Op::Remove { paths: own }, &mut |_| {});
+    }
+}
+
 /// Clears what killed or failed runs left in the store (temp files and
 /// dirs, the trash) when no other process is using it: the exclusive store
 /// lock is taken without waiting, and nothing is touched if another build,

@@ -118,7 +118,7 @@ impl Store {
 
     /// The images of the store's sandboxes (the `image` of each
     /// `sandboxes/NAME/sandbox.json`; unreadable records are skipped).
-    fn sandbox_images(&self) -> Vec<crate::media::Descriptor> {
+    pub(super) fn sandbox_images(&self) -> Vec<crate::media::Descriptor> {
         #[derive(serde::Deserialize)]
         struct Record {
             image: crate::media::Descriptor,

@@ -78,7 +78,7 @@ impl Layout {
     /// replaced by rename on every write.
     pub(crate) fn lock_index(&self) -> Result<IndexLock> {
         let dir = File::open(self.root()).map_err(|e| StoreError::io(self.root(), e))?;
-        fs4::FileExt::lock(&dir).map_err(|e| StoreError::io(self.root(), e))?;
+        dir.lock().map_err(|e| StoreError::io(self.root(), e))?;
         Ok(IndexLock(dir))
     }
 

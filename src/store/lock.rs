@@ -49,22 +49,21 @@ impl Store {
     pub fn try_lock(&self, kind: LockKind) -> Result<Option<StoreLock>> {
         let file = self.open_lock_file()?;
         let got = match kind {
-            LockKind::Shared => fs4::FileExt::try_lock_shared(&file),
-            LockKind::Exclusive => fs4::FileExt::try_lock(&file),
+            LockKind::Shared => file.try_lock_shared(),
+            LockKind::Exclusive => file.try_lock(),
         };
         match got {
             Ok(()) => Ok(Some(StoreLock { _file: file, kind })),
-            Err(fs4::TryLockError::WouldBlock) => Ok(None),
-            Err(fs4::TryLockError::Error(e)) => Err(StoreError::io(self.lock_path(), e)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(self.lock_path(), e)),
         }
     }
 
     fn lock(&self, kind: LockKind) -> Result<StoreLock> {
         let file = self.open_lock_file()?;
-        // Called through the trait: std's inherent `File::lock*` postdate the crate's MSRV.
         match kind {
-            LockKind::Shared => fs4::FileExt::lock_shared(&file),
-            LockKind::Exclusive => fs4::FileExt::lock(&file),
+            LockKind::Shared => file.lock_shared(),
+            LockKind::Exclusive => file.lock(),
         }
         .map_err(|e| StoreError::io(self.lock_path(), e))?;
         Ok(StoreLock { _file: file, kind })

@@ -20,6 +20,7 @@ mod lock;
 mod logs;
 mod reach;
 mod root;
+mod usage;
 
 #[cfg(test)]
 mod archive_tests;
@@ -41,3 +42,4 @@ pub use layout::Layout;
 pub use lock::{LockKind, StoreLock};
 pub use logs::{BuildLogFile, BuildLogWriter, BuildLogs, KEEP_BUILDS, new_build_id};
 pub use root::Store;
+pub use usage::{StoreUsage, Usage};

@@ -46,17 +46,14 @@ impl Deref for Store {
 /// [`Store::default_root`] with the environment passed in, so it can be tested without
 /// mutating the process environment.
 fn default_root_from(env: impl Fn(&str) -> Option<OsString>) -> PathBuf {
-    let var = |name: &str| env(name).filter(|v| !v.is_empty());
-    if let Some(p) = var("BOXWRIGHT_STORE") {
+    let xdg = crate::xdg::Xdg::with_lookup(env);
+    if let Some(p) = xdg.var("BOXWRIGHT_STORE") {
         return PathBuf::from(p);
     }
-    if let Some(p) = var("XDG_DATA_HOME") {
-        return PathBuf::from(p).join("boxwright");
-    }
-    var("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".local/share/boxwright")
+    // Without a usable home either, a relative `.local/share` (as before).
+    xdg.data_home()
+        .unwrap_or_else(|| PathBuf::from(".local/share"))
+        .join("boxwright")
 }
 
 /// `ROOT.state`, beside the layout at `root`.

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use boxwright::registry::{
-    ClientOptions, CredentialStore, RegistriesConfig, Registry, TransferEvent,
+    ClientOptions, CredentialStore, RegistriesConfig, Registry, Retry, TransferEvent,
 };
 
 /// A client that talks plain HTTP to `hosts`, keeps its blob-info cache in
@@ -38,8 +38,11 @@ pub fn client_with(
         cfg = cfg.insecure(h);
     }
     let mut opts = ClientOptions {
-        backoff_base: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
+        retry: Retry {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            ..Retry::default()
+        },
         blob_info_cache: Some(cache_dir.join("blob-info-cache.json")),
         ..Default::default()
     };

@@ -4,6 +4,11 @@
 //! request body, delays, rewrites or cuts off response bodies. It can also
 //! act as a Bearer-token gateway (a token endpoint plus 401 challenges), so
 //! that the token flow runs against the real registry behind it.
+//!
+//! As an HTTP(S) proxy (`HTTP_PROXY`/`HTTPS_PROXY` pointing at it), it
+//! forwards absolute-form requests for any host to the registry, and
+//! tunnels every `CONNECT` to the registry's port: a client then reaches the
+//! registry by a name that is not loopback, such as `registry.test.invalid`.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -128,6 +133,7 @@ impl FaultProxy {
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new()
                                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .with_upgrades()
                                     .await;
                             });
                         }
@@ -263,6 +269,9 @@ impl Ctx {
 
     async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
         let method = req.method().to_string();
+        if req.method() == hyper::Method::CONNECT {
+            return Ok(self.tunnel(req));
+        }
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("").to_string();
         let idx = self.arrive(&method, &path, &query);
@@ -413,6 +422,25 @@ impl Ctx {
             _ => full(data),
         };
         Ok(out.body(body).expect("response"))
+    }
+
+    /// Answers a `CONNECT` (logged with the authority asked for as its
+    /// path) and pipes the connection to the registry, whatever it asked for.
+    fn tunnel(&self, req: Request<Incoming>) -> Response<Body> {
+        let authority = req.uri().to_string();
+        let idx = self.arrive("CONNECT", &authority, "");
+        self.record(idx, 200, 0);
+        let upstream = self.upstream.trim_start_matches("http://").to_string();
+        let upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = upgrade.await else { return };
+            let Ok(mut tcp) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let mut client = hyper_util::rt::TokioIo::new(upgraded);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut tcp).await;
+        });
+        Response::new(full(Bytes::new()))
     }
 
     /// The gateway's answer when it handles the request itself.

@@ -26,7 +26,7 @@ run = 5
 "#;
     assert_fails(
         text,
-        "recipe.toml:12: steps[2]: 'run' must be a string or a list of strings",
+        "recipe.toml:12: step 3: 'run' must be a string or a list of strings",
     );
 }
 
@@ -34,11 +34,11 @@ run = 5
 fn unknown_key_at_top_level() {
     assert_fails(
         "name = \"x\"\n[image]\nbase = \"scratch\"\n",
-        "recipe.toml:1: unknown key 'name' (expected one of: image, steps, config, runtimes, packages, ai_tools, vscode, dev_access)",
+        "recipe.toml:1: unknown key 'name' (expected one of: image, steps, config, runtimes, packages, ai_tools, vscode, dev_access, args)",
     );
     assert_fails(
         &with_head("[build]\njobs = 2\n"),
-        "recipe.toml:3: unknown key 'build' (expected one of: image, steps, config, runtimes, packages, ai_tools, vscode, dev_access)",
+        "recipe.toml:3: unknown key 'build' (expected one of: image, steps, config, runtimes, packages, ai_tools, vscode, dev_access, args)",
     );
 }
 
@@ -54,12 +54,12 @@ fn unknown_key_in_image() {
 fn unknown_key_in_step() {
     assert_fails(
         &with_head("\n[[steps]]\nrun = \"x\"\ncwd = \"/tmp\"\n"),
-        "recipe.toml:6: steps[0]: unknown key 'cwd' (expected one of: name, run, env, copy, cache, timeout)",
+        "recipe.toml:6: step 1: unknown key 'cwd' (expected one of: name, run, env, copy, cache, timeout, secrets)",
     );
     // `cache` is for run steps only, and names absolute, normalized directories.
     assert_fails(
         &with_head("[[steps]]\ncopy = { src = \"a\", dest = \"/a\" }\ncache = [\"/c\"]\n"),
-        "recipe.toml:5: steps[0]: 'cache' applies only to run steps",
+        "recipe.toml:5: step 1: 'cache' applies only to run steps",
     );
     for (bad, why) in [
         ("c", "must be an absolute path"),
@@ -72,7 +72,7 @@ fn unknown_key_in_step() {
         )));
         assert!(
             message.starts_with(&format!(
-                "recipe.toml:5: steps[0]: cache directory '{bad}' {why}"
+                "recipe.toml:5: step 1: cache directory '{bad}' {why}"
             )),
             "{message}"
         );
@@ -86,11 +86,11 @@ fn unknown_key_in_copy() {
         &with_head(
             "[[steps]]\nrun = \"a\"\n[[steps]]\nrun = \"b\"\n[[steps]]\ncopy = { src = \"a\", dest = \"/a\", chmod = \"0644\" }\n",
         ),
-        "recipe.toml:8: steps[2].copy: unknown key 'chmod' (expected one of: src, dest, mode, owner)",
+        "recipe.toml:8: step 3.copy: unknown key 'chmod' (expected one of: src, dest, mode, owner)",
     );
     assert_fails(
         &with_head("[[steps]]\n[steps.copy]\nsrc = \"a\"\ndest = \"/a\"\nuser = \"x\"\n"),
-        "recipe.toml:7: steps[0].copy: unknown key 'user' (expected one of: src, dest, mode, owner)",
+        "recipe.toml:7: step 1.copy: unknown key 'user' (expected one of: src, dest, mode, owner)",
     );
 }
 
@@ -136,23 +136,23 @@ fn wrong_types() {
         ),
         (
             "steps = [1]\n[image]\nbase = \"scratch\"\n",
-            "recipe.toml:1: steps[0]: a step must be a table with 'run' or 'copy'",
+            "recipe.toml:1: step 1: a step must be a table with 'run' or 'copy'",
         ),
         (
             "[image]\nbase = \"scratch\"\n[[steps]]\nname = 3\nrun = \"a\"\n",
-            "recipe.toml:4: steps[0]: 'name' must be a string",
+            "recipe.toml:4: step 1: 'name' must be a string",
         ),
         (
             "[image]\nbase = \"scratch\"\n[[steps]]\ncopy = \"a\"\n",
-            "recipe.toml:4: steps[0]: 'copy' must be a table with 'src' and 'dest', such as { src = \"files/motd\", dest = \"/etc/motd\" }",
+            "recipe.toml:4: step 1: 'copy' must be a table with 'src' and 'dest', such as { src = \"files/motd\", dest = \"/etc/motd\" }",
         ),
         (
             "[image]\nbase = \"scratch\"\n[[steps]]\nrun = \"a\"\nenv = [\"A=1\"]\n",
-            "recipe.toml:5: steps[0]: 'env' must be a table of string values, such as { NAME = \"value\" }",
+            "recipe.toml:5: step 1: 'env' must be a table of string values, such as { NAME = \"value\" }",
         ),
         (
             "[image]\nbase = \"scratch\"\n[[steps]]\ncopy = { src = 1, dest = \"/a\" }\n",
-            "recipe.toml:4: steps[0].copy: 'src' must be a string",
+            "recipe.toml:4: step 1.copy: 'src' must be a string",
         ),
         (
             "[image]\nbase = \"scratch\"\n[config]\nexpose = \"22\"\n",
@@ -200,15 +200,15 @@ fn wrong_types() {
 fn step_with_both_run_and_copy_or_neither() {
     assert_fails(
         &with_head("[[steps]]\nrun = \"a\"\ncopy = { src = \"a\", dest = \"/a\" }\n"),
-        "recipe.toml:3: steps[0]: a step has either 'run' or 'copy', not both; split it into two steps",
+        "recipe.toml:3: step 1: a step has either 'run' or 'copy', not both; split it into two steps",
     );
     assert_fails(
         &with_head("[[steps]]\nrun = \"a\"\n\n[[steps]]\nname = \"nothing\"\n"),
-        "recipe.toml:6: steps[1]: a step needs 'run' (a command) or 'copy' (a file to add)",
+        "recipe.toml:6: step 2: a step needs 'run' (a command) or 'copy' (a file to add)",
     );
     assert_fails(
         "steps = [\n  {},\n]\n[image]\nbase = \"scratch\"\n",
-        "recipe.toml:2: steps[0]: a step needs 'run' (a command) or 'copy' (a file to add)",
+        "recipe.toml:2: step 1: a step needs 'run' (a command) or 'copy' (a file to add)",
     );
 }
 
@@ -216,32 +216,32 @@ fn step_with_both_run_and_copy_or_neither() {
 fn empty_or_malformed_commands() {
     assert_fails(
         &with_head("[[steps]]\nrun = []\n"),
-        "recipe.toml:4: steps[0]: 'run' must not be an empty list; give the program and its arguments, such as [\"/bin/echo\", \"hi\"]",
+        "recipe.toml:4: step 1: 'run' must not be an empty list; give the program and its arguments, such as [\"/bin/echo\", \"hi\"]",
     );
     assert_fails(
         &with_head("[[steps]]\nrun = [\"\", \"x\"]\n"),
-        "recipe.toml:4: steps[0]: 'run[0]' (the program to run) must not be empty",
+        "recipe.toml:4: step 1: 'run[0]' (the program to run) must not be empty",
     );
     assert_fails(
         &with_head("[[steps]]\nrun = \"  \"\n"),
-        "recipe.toml:4: steps[0]: 'run' must not be empty",
+        "recipe.toml:4: step 1: 'run' must not be empty",
     );
     // A bad element is reported at its own line.
     assert_fails(
         &with_head("[[steps]]\nrun = [\n  \"echo\",\n  1,\n]\n"),
-        "recipe.toml:6: steps[0]: 'run' must be a string or a list of strings",
+        "recipe.toml:6: step 1: 'run' must be a string or a list of strings",
     );
     assert_fails(
         &with_head("[[steps]]\nrun = \"a\\u0000b\"\n"),
-        "recipe.toml:4: steps[0]: 'run' must not contain a NUL character",
+        "recipe.toml:4: step 1: 'run' must not contain a NUL character",
     );
     assert_fails(
         &with_head("[[steps]]\nrun = [\"echo\", \"a\\u0000\"]\n"),
-        "recipe.toml:4: steps[0]: 'run[1]' must not contain a NUL character",
+        "recipe.toml:4: step 1: 'run[1]' must not contain a NUL character",
     );
     assert_fails(
         &with_head("[[steps]]\nname = \"\"\nrun = \"a\"\n"),
-        "recipe.toml:4: steps[0]: 'name' must not be empty",
+        "recipe.toml:4: step 1: 'name' must not be empty",
     );
 }
 
@@ -288,12 +288,12 @@ fn bad_copy_fields() {
     for (fields, message) in cases {
         assert_fails(
             &copy(fields),
-            &format!("recipe.toml:4: steps[0].copy: {message}"),
+            &format!("recipe.toml:4: step 1.copy: {message}"),
         );
     }
     assert_fails(
         &with_head("[[steps]]\nenv = { A = \"1\" }\ncopy = { src = \"a\", dest = \"/a\" }\n"),
-        "recipe.toml:4: steps[0]: 'env' applies only to run steps",
+        "recipe.toml:4: step 1: 'env' applies only to run steps",
     );
 }
 
@@ -356,7 +356,7 @@ fn bad_names_and_paths_in_config() {
     }
     assert_fails(
         &with_head("[[steps]]\nrun = \"a\"\nenv = { \"=x\" = \"1\" }\n"),
-        "recipe.toml:5: steps[0].env: variable name '=x' is invalid: it must be non-empty and contain no '='",
+        "recipe.toml:5: step 1.env: variable name '=x' is invalid: it must be non-empty and contain no '='",
     );
 }
 
@@ -365,11 +365,11 @@ fn bad_bases() {
     let base = |b: &str| format!("\n[image]\nbase = {b}\n");
     assert_fails(
         &base("\"\""),
-        "recipe.toml:3: image: 'base' must be \"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\" or an image reference such as \"debian:bookworm\"; got \"\"",
+        "recipe.toml:3: image: 'base' must be \"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\", \"oci-archive:FILE[:NAME]\" or an image reference such as \"debian:bookworm\"; got \"\"",
     );
     assert_fails(
         &base("\"debian bookworm\""),
-        "recipe.toml:3: image: 'base' must be \"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\" or an image reference such as \"debian:bookworm\"; got \"debian bookworm\"",
+        "recipe.toml:3: image: 'base' must be \"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\", \"oci-archive:FILE[:NAME]\" or an image reference such as \"debian:bookworm\"; got \"debian bookworm\"",
     );
     assert_fails(
         &base("\"rootfs:\""),

@@ -49,8 +49,8 @@ fn components_come_in_the_fixed_order() {
             "runtime node 20",
             "ai-tools",
             "vscode",
-            "steps[0]",
-            "steps[1]",
+            "recipe step 1",
+            "recipe step 2",
         ]
     );
     // Scripts announce themselves on their first line (the progress summary).
@@ -79,7 +79,7 @@ fn dev_access_layer_contents() {
         "npm install -g --no-fund --no-audit --loglevel=warn '@anthropic-ai/claude-code@2.1.332'",
         "cat > '/usr/local/bin/boxwright-entrypoint' <<'BOXWRIGHT_EOF'",
         "ssh-keygen -A",
-        "--bind-addr 0.0.0.0:8443",
+        "--bind-addr \"0.0.0.0:${BOXWRIGHT_CODE_SERVER_PORT:-8443}\"",
     ] {
         assert!(s.contains(needle), "dev access script lacks {needle:?}");
     }
@@ -233,7 +233,7 @@ fn plain_recipes_expand_to_their_steps_with_standard_caches() {
 #[test]
 fn generated_scripts_are_valid_sh() {
     let x = parse(ALL).expand_for(Arch::Amd64).unwrap();
-    for step in x.steps.iter().filter(|s| s.component != "steps[1]") {
+    for step in x.steps.iter().filter(|s| s.component != "recipe step 2") {
         let out = std::process::Command::new("sh")
             .arg("-n")
             .arg("-c")

@@ -60,6 +60,7 @@ fn full_example() {
                 },
                 cache: vec![],
                 timeout: None,
+                secrets: vec![],
             },
             Step {
                 index: 1,
@@ -75,6 +76,7 @@ fn full_example() {
                 }),
                 cache: vec![],
                 timeout: None,
+                secrets: vec![],
             },
         ],
         config: ConfigSection {
@@ -90,6 +92,7 @@ fn full_example() {
             labels: map(&[("org.example.team", "platform")]),
         },
         toolbox: Toolbox::default(),
+        args: BTreeMap::new(),
         digest: crate::digest::Digest::of(FULL.as_bytes()),
     };
     assert_eq!(recipe, expected);

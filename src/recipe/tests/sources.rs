@@ -134,7 +134,7 @@ copy = { src = "files/nope", dest = "/x" }
     assert_eq!(
         dir.load_err(text),
         format!(
-            "{}:7: steps[1].copy: cannot use copy source '{}': {NOT_FOUND}",
+            "{}:7: step 2.copy: cannot use copy source '{}': {NOT_FOUND}",
             dir.path("recipe.toml").display(),
             dir.path("files/nope").display()
         )
@@ -145,7 +145,7 @@ copy = { src = "files/nope", dest = "/x" }
     assert_eq!(
         dir.load_err(text),
         format!(
-            "{}:6: steps[0].copy: cannot use copy source '{}': {NOT_FOUND}",
+            "{}:6: step 1.copy: cannot use copy source '{}': {NOT_FOUND}",
             dir.path("recipe.toml").display(),
             dir.path("gone").display()
         )
@@ -168,7 +168,7 @@ fn copy_source_that_is_a_fifo_is_refused() {
         "{err}"
     );
     assert!(
-        err.contains(":4: steps[0].copy: cannot use copy source '"),
+        err.contains(":4: step 1.copy: cannot use copy source '"),
         "{err}"
     );
 }
@@ -256,7 +256,7 @@ fn copy_sources_cannot_leave_the_build_context() {
     ] {
         let err = dir.load_err(&step(src));
         assert!(err.contains(why), "{src}: {err}");
-        assert!(err.contains(":4: steps[0].copy:"), "{src}: {err}");
+        assert!(err.contains(":4: step 1.copy:"), "{src}: {err}");
         assert!(!err.contains('\n'), "{err}");
     }
     // A link that stays inside is followed to its real path.
