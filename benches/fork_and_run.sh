@@ -24,7 +24,9 @@ work=$(mktemp -d /var/tmp/boxwright-bench.XXXXXX)
 pod=$work/podman
 mkdir -p "$pod"
 sed -e "s#/tmp/boxwright-test-podman#$pod#" tests/testbed/containers.conf > "$pod/containers.conf"
-podman() { CONTAINERS_CONF="$pod/containers.conf" command podman --root "$pod/root" --runroot "$pod/runroot" "$@"; }
+# hyperfine runs commands through sh, where a function would not exist.
+podcmd="env CONTAINERS_CONF=$pod/containers.conf podman --root $pod/root --runroot $pod/runroot"
+podman() { $podcmd "$@"; }
 cleanup() {
     for n in s10000 s100000; do "$bw" --store "$work/store" rm -f "$n" >/dev/null 2>&1 || true; done
     podman system reset -f >/dev/null 2>&1 || true
@@ -67,7 +69,7 @@ hyperfine --warmup 2 --runs 10 --export-json "$work/fork.json" \
 id=$(podman load -q -i "$work/run.tar" | sed -n 's/.*: //p' | tail -n1)
 hyperfine --warmup 3 --runs 20 --export-json "$work/run.json" \
     -n "boxwright run --rm IMAGE true" "$bw $store run --rm --network none img10000 true" \
-    -n "podman run --rm IMAGE true" "podman run --rm --network none $id true" \
+    -n "podman run --rm IMAGE true" "$podcmd run --rm --network none $id true" \
     >/dev/null
 
 python3 - "$work/fork.json" "$work/run.json" <<'PY'

@@ -28,5 +28,6 @@ pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod sandbox;
+pub mod serve;
 pub mod session;
 pub mod store;

@@ -206,7 +206,7 @@ fn build_args_labels_annotations_iidfile_quiet_and_history() {
             "plain",
         ])
         .ok();
-    assert!(r.stderr.contains("(0 of 1 steps cached)"), "{}", r.stderr);
+    assert!(r.stderr.contains("(0 of 1 step cached)"), "{}", r.stderr);
     assert!(
         r.stderr.contains("--build-arg NOPE is not declared"),
         "{}",

@@ -231,7 +231,7 @@ fn byoi_recipe(reference: &str, skip: &[String]) -> Result<tempfile::TempDir, Fa
         .map_err(|e| Failure::failed(format!("cannot read the current directory: {e}")))?;
     let text = boxwright::recipe::byoi_recipe(reference, skip, &cwd).map_err(|why| {
         Failure::input(format!(
-            "--byoi '{reference}' {why}: give an image reference (registry.example.com/team/image:tag, a local name), oci:DIR[:TAG] or oci-archive:FILE[:NAME]"
+            "--byoi '{reference}' is not an image reference (it {why}): give a registry reference such as registry.example.com/team/image:tag, a local name, oci:DIR[:TAG] or oci-archive:FILE[:NAME]"
         ))
     })?;
     let dir = tempfile::tempdir()

@@ -23,7 +23,7 @@ pub struct ImagesArgs {
     #[arg(long)]
     pub no_trunc: bool,
     /// List the images of a registry namespace instead (catalog + tags).
-    #[arg(long, value_name = "HOST/ORG", conflicts_with_all = ["format", "quiet"])]
+    #[arg(long, value_name = "HOST/ORG", conflicts_with = "quiet")]
     pub registry: Option<String>,
     /// How to print the list: a table, or a JSON array (full digests, sizes
     /// in bytes, RFC 3339 times).
@@ -126,7 +126,7 @@ struct ImageRow {
 
 pub fn images(global: &Global, a: &ImagesArgs) -> CliResult {
     if let Some(ns) = &a.registry {
-        return super::manage::remote_images(global, ns, a.no_trunc);
+        return super::manage::remote_images(global, ns, a.no_trunc, a.format == Format::Json);
     }
     let store = open_store(global)?;
     let tags = store.layout().tags().context("reading the store's index")?;

@@ -91,7 +91,7 @@ fn default_ref(host: &str, org: &str) -> Result<Reference, Failure> {
 }
 
 /// `images --registry HOST/ORG`: every tag of every repository under ORG.
-pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliResult {
+pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool, json: bool) -> CliResult {
     let (host, org) = org(namespace)?;
     let store = open_store(global)?;
     let reg = client(global, &store)?;
@@ -104,6 +104,7 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
         .flatten();
     let mut table =
         super::table::Table::new(&["NAME", "DIGEST", "SIZE", "CREATED", "DEFAULT"]).align_right(2);
+    let mut rows: Vec<serde_json::Value> = Vec::new();
     let prefix = format!("{org}/");
     for repo in repos.iter().filter(|r| r.starts_with(&prefix)) {
         if repo == &format!("{org}/default") {
@@ -117,6 +118,10 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
             let (m, config) = match reg.fetch_image_config(&r) {
                 Ok(x) => x,
                 Err(e) => {
+                    rows.push(serde_json::json!({
+                        "name": format!("{host}/{repo}:{tag}"),
+                        "error": e.to_string(),
+                    }));
                     table.row([
                         format!("{host}/{repo}:{tag}"),
                         format!("({e})"),
@@ -147,6 +152,13 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
             } else {
                 ""
             };
+            rows.push(serde_json::json!({
+                "name": format!("{host}/{repo}:{tag}"),
+                "digest": m.digest.to_string(),
+                "size": size,
+                "created": if created == "?" { serde_json::Value::Null } else { created.clone().into() },
+                "default": !mark.is_empty(),
+            }));
             table.row([
                 format!("{host}/{repo}:{tag}"),
                 digest,
@@ -155,6 +167,9 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool) -> CliRes
                 mark.to_string(),
             ]);
         }
+    }
+    if json {
+        return super::output::emit_json(&rows);
     }
     super::output::emit(&table.render())
 }

@@ -13,6 +13,7 @@ mod manage;
 mod output;
 mod registry;
 mod sandbox;
+mod serve;
 mod table;
 
 use std::path::PathBuf;
@@ -200,6 +201,8 @@ pub enum Command {
     Snapshot(fork::SnapshotArgs),
     /// Capture what was installed in a sandbox as one more layer on its image.
     Fork(Box<fork::ForkArgs>),
+    /// Serve the Images page and its API (builds, images, sandboxes, fork) on 127.0.0.1:8080.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(completion::CompletionArgs),
     /// Write the man pages, one per command, into a directory.
@@ -281,6 +284,7 @@ pub fn main() -> i32 {
         Command::Rm(a) => sandbox::rm(&cli.global, a),
         Command::Snapshot(a) => fork::snapshot(&cli.global, a),
         Command::Fork(a) => fork::fork(&cli.global, a),
+        Command::Serve(a) => serve::run(&cli.global, a),
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),
     };
