@@ -107,10 +107,10 @@ pub fn parse_sse(text: &str) -> Vec<(usize, serde_json::Value)> {
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("id: ") {
             id = v.trim().parse().ok();
-        } else if let Some(v) = line.strip_prefix("data: ") {
-            if let (Some(i), Ok(j)) = (id, serde_json::from_str(v)) {
-                out.push((i, j));
-            }
+        } else if let Some(v) = line.strip_prefix("data: ")
+            && let (Some(i), Ok(j)) = (id, serde_json::from_str(v))
+        {
+            out.push((i, j));
         }
     }
     out
