@@ -330,8 +330,8 @@ fn offline_without_mirrors_fails_before_any_step_naming_what_it_needs() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let expected = "--offline: these steps would download from the network, and no download mirror covers it: \
         apt packages for step 1 (packages) need a mirror of http://deb.debian.org/ (or of the image's Debian or Ubuntu archive); \
-        npm packages for step 3 (step 2) need a mirror of https://registry.npmjs.org/; \
-        pip packages for step 4 (step 3) need a mirror of https://pypi.org/simple/; \
+        npm packages for step 3 (recipe step 2) need a mirror of https://registry.npmjs.org/; \
+        pip packages for step 4 (recipe step 3) need a mirror of https://pypi.org/simple/; \
         give internal mirrors with --mirror FROM=TO (or [mirrors] in registries.toml), or build without --offline";
     assert!(
         run.stderr.lines().any(|l| l.ends_with(expected)),
