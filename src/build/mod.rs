@@ -7,6 +7,7 @@ mod error;
 mod log;
 mod offline;
 mod remote;
+mod remote_cache;
 mod secrets;
 mod template;
 mod toolbox;
@@ -33,6 +34,7 @@ pub use error::BuildError;
 pub use remote::{
     RegistryOptions, client as registry_client, template_namespace, transfer_reporter,
 };
+pub use remote_cache::{ARTIFACT_TYPE, PruneReport, TAG_PREFIX, prune_remote};
 pub use secrets::{BuildSecret, SecretSource, SecretSyntax};
 pub use transfer::transfer_event;
 
@@ -82,6 +84,10 @@ pub struct BuildOptions {
     pub annotations: std::collections::BTreeMap<String, String>,
     /// `--no-recipe-annotation`: do not record the recipe in the image.
     pub no_recipe_annotation: bool,
+    /// `--cache-from REPO`: registry step caches looked up on a local miss.
+    pub cache_from: Vec<String>,
+    /// `--cache-to REPO`: where every step's layer and record go.
+    pub cache_to: Option<String>,
 }
 
 /// What a build produced.
@@ -224,39 +230,85 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         phase: Phase::Building,
     });
     let total = plan.steps.len();
-    // Cached steps first: the first miss invalidates every later step, as
-    // their parents change.
+    // The registry caches: looked up on a local miss, filled at the end.
+    // `--cache-from` adds to registries.toml's `cache_from`; `--cache-to` wins over its `cache_to`.
+    let mut cache_from = opts.cache_from.clone();
+    for r in &registries.cache_from {
+        if !cache_from.contains(r) {
+            cache_from.push(r.clone());
+        }
+    }
+    let cache_to = opts.cache_to.clone().or(registries.cache_to.clone());
+    let cache_client = if cache_from.is_empty() && cache_to.is_none() {
+        None
+    } else {
+        Some(remote::client(&opts.registry, &store).map_err(BuildError::Push)?)
+    };
+    let cached_layer = |key: &Digest| -> Result<Option<CacheEntry>, BuildError> {
+        if opts.no_cache {
+            return Ok(None);
+        }
+        if let Some(hit) = store.cache_get(key)? {
+            return Ok(Some(hit));
+        }
+        for repo in &cache_from {
+            if let Some(client) = &cache_client
+                && let Some(hit) = remote_cache::lookup(client, &store, repo, key, sink)
+            {
+                sink.emit(&Event::Info {
+                    message: format!("step cache: layer {} from {repo}", hit.layer.digest.short()),
+                });
+                store.cache_put(key, &hit)?;
+                return Ok(Some(hit));
+            }
+        }
+        Ok(None)
+    };
+    let mut records: Vec<(Digest, CacheEntry)> = Vec::new();
     let mut cached_steps = 0;
-    for ps in plan.steps.iter().take_while(|_| !opts.no_cache) {
-        let parent = chain_id(&diff_ids(&image.layers));
-        let key = ps.cache_key(
-            parent.as_ref(),
-            &step_env(&run_env, &ps.step.kind),
-            &settings,
-        );
-        let Some(hit) = store.cache_get(&key)? else {
-            break;
-        };
-        sink.emit(&Event::StepCached {
-            step: ps.number,
-            total,
-            description: ps.step.summary(),
-            layer: hit.layer.digest.clone(),
-        });
-        image.add_layer(hit.layer, &ps.created_by, plan.source_date_epoch);
-        toolbox::apply_step_env(&mut image.config, ps);
-        run_env = env_for_steps(&image.config, &plan.args);
-        cached_steps += 1;
-    }
-    let to_run = &plan.steps[cached_steps..];
-    if opts.offline {
-        offline::check(to_run, &mirrors)?;
-    }
+    let mut checked_offline = false;
     let mut runner: Option<StepRunner> = None;
-    for ps in to_run {
+    for (i, ps) in plan.steps.iter().enumerate() {
         let parent = chain_id(&diff_ids(&image.layers));
         let step_env = step_env(&run_env, &ps.step.kind);
         let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
+        // Another build of this store running the same step holds its
+        // lock: wait, then take its layer from the cache.
+        let mut key_lock = None;
+        let mut hit = cached_layer(&key)?;
+        if hit.is_none() && !opts.no_cache {
+            key_lock = Some(match store.try_lock_key(&key)? {
+                Some(l) => l,
+                None => {
+                    sink.emit(&Event::Info {
+                        message: format!(
+                            "step {}: another build is running the same step; waiting for it",
+                            ps.number
+                        ),
+                    });
+                    store.lock_key(&key)?
+                }
+            });
+            hit = store.cache_get(&key)?;
+        }
+        if let Some(hit) = hit {
+            sink.emit(&Event::StepCached {
+                step: ps.number,
+                total,
+                description: ps.step.summary(),
+                layer: hit.layer.digest.clone(),
+            });
+            records.push((key, hit.clone()));
+            image.add_layer(hit.layer, &ps.created_by, plan.source_date_epoch);
+            toolbox::apply_step_env(&mut image.config, ps);
+            run_env = env_for_steps(&image.config, &plan.args);
+            cached_steps += 1;
+            continue;
+        }
+        if opts.offline && !checked_offline {
+            offline::check(&plan.steps[i..], &mirrors)?;
+            checked_offline = true;
+        }
         let description = ps.step.summary();
         let r = match &mut runner {
             Some(r) => r,
@@ -337,14 +389,14 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
                 });
             }
         };
-        store.cache_put(
-            &key,
-            &CacheEntry {
-                layer: layer.clone(),
-                created_by: ps.created_by.clone(),
-                created: plan.source_date_epoch,
-            },
-        )?;
+        let entry = CacheEntry {
+            layer: layer.clone(),
+            created_by: ps.created_by.clone(),
+            created: plan.source_date_epoch,
+        };
+        store.cache_put(&key, &entry)?;
+        drop(key_lock);
+        records.push((key, entry));
         sink.emit(&Event::StepFinished {
             step: ps.number,
             total,
@@ -362,6 +414,21 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     // Upperdirs whose layer was already unpacked went to the trash: empty
     // what this build put there, so the next one does not find leftovers.
     crate::session::empty_own_trash(&store, &workers);
+    if let (Some(repo), Some(client)) = (&cache_to, &cache_client) {
+        let mut pushed = 0;
+        for (key, entry) in &records {
+            match remote_cache::push_record(client, &store, repo, key, entry, sink) {
+                Ok(()) => pushed += 1,
+                // The image is built: a cache that cannot be filled is a warning.
+                Err(e) => sink.emit(&Event::Warning {
+                    message: format!("--cache-to {repo}: {}", crate::quote::excerpt_n(&e, 200)),
+                }),
+            }
+        }
+        sink.emit(&Event::Info {
+            message: format!("step cache: {pushed} record(s) in {repo}"),
+        });
+    }
 
     let epoch = plan.source_date_epoch;
     let components = toolbox::toolbox_overrides(&plan, &image.config);

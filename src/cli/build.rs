@@ -94,6 +94,14 @@ pub struct BuildArgs {
     /// Do not record the recipe in the image (the io.boxwright.recipe annotation `clone` reads).
     #[arg(long)]
     pub no_recipe_annotation: bool,
+    /// Look steps up in this registry step cache before running them (repeatable;
+    /// also `cache_from` in registries.toml).
+    #[arg(long = "cache-from", value_name = "REPO")]
+    pub cache_from: Vec<String>,
+    /// Push every step's layer and cache record to this registry repository
+    /// (also `cache_to` in registries.toml).
+    #[arg(long = "cache-to", value_name = "REPO")]
+    pub cache_to: Option<String>,
 }
 
 /// `K=V` pairs of a repeatable flag; a missing `=` is an input error naming the flag.
@@ -181,6 +189,8 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         labels: pairs("--label", &a.labels)?.into_iter().collect(),
         annotations: pairs("--annotation", &a.annotations)?.into_iter().collect(),
         no_recipe_annotation: a.no_recipe_annotation,
+        cache_from: a.cache_from.clone(),
+        cache_to: a.cache_to.clone(),
     };
     let mode = global.progress_mode();
     let sink: Box<dyn boxwright::progress::Sink> = if a.quiet {

@@ -3,6 +3,7 @@
 //! 0 success, 1 failure, 2 bad input (usage, recipe, missing files).
 
 mod build;
+mod cache;
 mod catalog;
 mod completion;
 mod df;
@@ -203,6 +204,8 @@ pub enum Command {
     Fork(Box<fork::ForkArgs>),
     /// Serve the Images page and its API (builds, images, sandboxes, fork) on 127.0.0.1:8080.
     Serve(serve::ServeArgs),
+    /// Manage the registry step cache (--cache-to/--cache-from): prune old records.
+    Cache(cache::CacheArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(completion::CompletionArgs),
     /// Write the man pages, one per command, into a directory.
@@ -285,6 +288,7 @@ pub fn main() -> i32 {
         Command::Snapshot(a) => fork::snapshot(&cli.global, a),
         Command::Fork(a) => fork::fork(&cli.global, a),
         Command::Serve(a) => serve::run(&cli.global, a),
+        Command::Cache(a) => cache::run(&cli.global, a),
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),
     };

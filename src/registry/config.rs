@@ -88,6 +88,12 @@ pub struct RegistriesConfig {
     /// `HOST[/ORG]` holding the templates' images (see the module docs).
     #[serde(default)]
     pub template_registry: Option<String>,
+    /// Registry step caches every build looks steps up in (as `--cache-from`).
+    #[serde(default)]
+    pub cache_from: Vec<String>,
+    /// The registry step cache every build fills (as `--cache-to`).
+    #[serde(default)]
+    pub cache_to: Option<String>,
     #[serde(default, rename = "registry")]
     pub registries: Vec<RegistrySettings>,
     /// Download mirrors of builds, `FROM = TO` (`--mirror FROM=TO` adds to

@@ -27,6 +27,12 @@ pub struct StoreLock {
     kind: LockKind,
 }
 
+/// A held lock on one step's cache key; released when dropped.
+#[derive(Debug)]
+pub struct KeyLock {
+    _file: File,
+}
+
 impl StoreLock {
     /// How the lock is held.
     pub fn kind(&self) -> LockKind {
@@ -67,6 +73,46 @@ impl Store {
         }
         .map_err(|e| StoreError::io(self.lock_path(), e))?;
         Ok(StoreLock { _file: file, kind })
+    }
+
+    /// Takes the lock of one step's cache key, waiting for it: builds of
+    /// this store running the same step run it once (the second waits, then
+    /// finds the layer in the cache). A `flock`: a killed holder's lock goes
+    /// with it.
+    pub fn lock_key(&self, key: &crate::digest::Digest) -> Result<KeyLock> {
+        let file = self.open_key_lock(key)?;
+        file.lock()
+            .map_err(|e| StoreError::io(self.key_lock_path(key), e))?;
+        Ok(KeyLock { _file: file })
+    }
+
+    /// [`Store::lock_key`] without waiting: `None` while another holds it.
+    pub fn try_lock_key(&self, key: &crate::digest::Digest) -> Result<Option<KeyLock>> {
+        let file = self.open_key_lock(key)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(KeyLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(self.key_lock_path(key), e)),
+        }
+    }
+
+    fn key_lock_path(&self, key: &crate::digest::Digest) -> std::path::PathBuf {
+        self.state_dir()
+            .join("locks")
+            .join(format!("{}.lock", key.hex()))
+    }
+
+    fn open_key_lock(&self, key: &crate::digest::Digest) -> Result<File> {
+        let path = self.key_lock_path(key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(path, e))
     }
 
     fn open_lock_file(&self) -> Result<File> {

@@ -39,7 +39,7 @@ pub use fsutil::replace_file;
 pub use gc::GcReport;
 pub use index::{Index, normalize_name, ref_name};
 pub use layout::Layout;
-pub use lock::{LockKind, StoreLock};
+pub use lock::{KeyLock, LockKind, StoreLock};
 pub use logs::{BuildLogFile, BuildLogWriter, BuildLogs, KEEP_BUILDS, new_build_id};
 pub use root::Store;
 pub use usage::{StoreUsage, Usage};

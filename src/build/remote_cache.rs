@@ -1,0 +1,238 @@
+//! The step cache in a registry (`--cache-to REPO`, `--cache-from REPO`):
+//! the registry a fleet of runners already has is their shared build cache,
+//! as BuildKit's registry cache and kaniko's `--cache-repo` are.
+//!
+//! One record per step, tagged `REPO:bwcache-<cache key hex>` so a lookup is
+//! one manifest request: an OCI manifest with `artifactType`
+//! [`ARTIFACT_TYPE`], whose config (media type [`RECORD_TYPE`]) is the
+//! record (key, diff_id, history line, time) and whose one layer is the
+//! step's layer blob. A hit downloads the layer (verified against its
+//! digest, then its content against the record's diff_id, so a forged or
+//! foreign record can never make a wrong image); a push of the result to the
+//! same registry then mounts the layer from the cache repository instead of
+//! uploading it. A record that is missing, unreadable, foreign or wrong is
+//! a miss with a warning, never a failed build.
+
+use std::io::BufReader;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, DigestReader};
+use crate::media::{Compression, Descriptor, LayerInfo, OCI_MANIFEST};
+use crate::progress::{Event, Sink};
+use crate::registry::{Reference, Registry};
+use crate::store::{CacheEntry, Store};
+
+/// The `artifactType` of a cache record manifest.
+pub const ARTIFACT_TYPE: &str = "application/vnd.boxwright.step-cache.v1";
+/// The media type of a record's config blob.
+pub const RECORD_TYPE: &str = "application/vnd.boxwright.step-cache.record.v1+json";
+/// Tags of cache records start with this.
+pub const TAG_PREFIX: &str = "bwcache-";
+
+/// What a record says (its config blob).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheRecord {
+    pub key: Digest,
+    pub layer: LayerInfo,
+    pub created_by: String,
+    /// The history time of the step.
+    pub created: u64,
+    /// When the record was pushed (seconds since the epoch), for prune.
+    pub pushed: u64,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The reference of the record of `key` in `repo` (a tag or digest given
+/// with the repository is replaced: records have their own tags).
+fn record_ref(repo: &str, key: &Digest) -> Result<Reference, String> {
+    let r: Reference = repo
+        .parse()
+        .map_err(|e| format!("'{repo}' is not a repository: {e}"))?;
+    Ok(r.with_tag(&format!("{TAG_PREFIX}{}", key.hex())))
+}
+
+/// Looks `key` up in `repo`; on a hit, the layer is in the store (checked)
+/// and the record is returned. Misses (absent, foreign, corrupt) say why on
+/// `sink` as a warning, except plain absence.
+pub(crate) fn lookup(
+    client: &Registry,
+    store: &Store,
+    repo: &str,
+    key: &Digest,
+    sink: &dyn Sink,
+) -> Option<CacheEntry> {
+    let warn = |why: String| {
+        sink.emit(&Event::Warning {
+            message: format!(
+                "cache record for step key {} in {repo} is not usable ({why}): running the step",
+                key.short()
+            ),
+        });
+    };
+    let reference = match record_ref(repo, key) {
+        Ok(r) => r,
+        Err(e) => {
+            warn(e);
+            return None;
+        }
+    };
+    // One request tells hit from miss.
+    match client.manifest_digest(&reference) {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(e) => {
+            warn(crate::quote::excerpt_n(&e.to_string(), 160));
+            return None;
+        }
+    }
+    let report = super::remote::transfer_reporter(sink);
+    let pulled = match client.pull(&reference, None, store.layout(), &report) {
+        Ok(p) => p,
+        Err(e) => {
+            warn(crate::quote::excerpt_n(&e.to_string(), 160));
+            return None;
+        }
+    };
+    if pulled.config.media_type != RECORD_TYPE || pulled.layers.len() != 1 {
+        warn("not a boxwright step-cache record".into());
+        return None;
+    }
+    let record: CacheRecord = match store
+        .layout()
+        .read_blob(&pulled.config.digest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(r) => r,
+        None => {
+            warn("its record does not read".into());
+            return None;
+        }
+    };
+    let layer = &pulled.layers[0];
+    if record.key != *key || record.layer.digest != layer.digest || record.layer.size != layer.size
+    {
+        warn("it describes another step or layer".into());
+        return None;
+    }
+    // The record's diff_id goes into image configs: it is checked here,
+    // on the layer's content, not trusted.
+    let Some(compression) = Compression::from_layer_media_type(&record.layer.media_type) else {
+        warn(format!("layer media type {}", record.layer.media_type));
+        return None;
+    };
+    let content = store.layout().open_blob(&layer.digest).ok().and_then(|f| {
+        let mut r = DigestReader::new(crate::layer::open_layer(BufReader::new(f), compression));
+        std::io::copy(&mut r, &mut std::io::sink()).ok()?;
+        Some(r.finish().1)
+    });
+    if content.as_ref() != Some(&record.layer.diff_id) {
+        warn("its layer's content is not the diff_id it claims".into());
+        return None;
+    }
+    Some(CacheEntry {
+        layer: record.layer,
+        created_by: record.created_by,
+        created: record.created,
+    })
+}
+
+/// Pushes the record of one step (its layer from the store, then the
+/// record and the manifest) to `repo`.
+pub(crate) fn push_record(
+    client: &Registry,
+    store: &Store,
+    repo: &str,
+    key: &Digest,
+    entry: &CacheEntry,
+    sink: &dyn Sink,
+) -> Result<(), String> {
+    let reference = record_ref(repo, key)?;
+    let record = CacheRecord {
+        key: key.clone(),
+        layer: entry.layer.clone(),
+        created_by: entry.created_by.clone(),
+        created: entry.created,
+        pushed: now(),
+    };
+    let config_bytes = crate::store::to_canonical_json(&record).map_err(|e| e.to_string())?;
+    let config_digest = store
+        .layout()
+        .write_blob(&config_bytes)
+        .map_err(|e| e.to_string())?;
+    let config = Descriptor::new(RECORD_TYPE, config_digest, config_bytes.len() as u64);
+    let layer = Descriptor::new(
+        entry.layer.media_type.clone(),
+        entry.layer.digest.clone(),
+        entry.layer.size,
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": config,
+        "layers": [layer],
+        "annotations": { "io.boxwright.cache.key": key.to_string() },
+    });
+    let bytes = crate::store::to_canonical_json(&manifest).map_err(|e| e.to_string())?;
+    let report = super::remote::transfer_reporter(sink);
+    client
+        .push(
+            store.layout(),
+            &reference,
+            &bytes,
+            OCI_MANIFEST,
+            &[config, layer],
+            &report,
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// What `cache prune --remote` did.
+#[derive(Clone, Debug, Default)]
+pub struct PruneReport {
+    pub kept: usize,
+    pub removed: Vec<String>,
+}
+
+/// Removes the records of `repo` pushed more than `older_than_secs` ago.
+pub fn prune_remote(
+    client: &Registry,
+    repo: &str,
+    older_than_secs: u64,
+) -> Result<PruneReport, crate::registry::RegistryError> {
+    let reference: Reference = repo.parse()?;
+    let cutoff = now().saturating_sub(older_than_secs);
+    let mut report = PruneReport::default();
+    for tag in client.list_tags(&reference)? {
+        if !tag.starts_with(TAG_PREFIX) {
+            continue;
+        }
+        let tagged = reference.with_tag(&tag);
+        let (fetched, config) = match client.fetch_image_config(&tagged) {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        // Only boxwright's own records go: anything else under the prefix stays.
+        let Ok(record) = serde_json::from_slice::<CacheRecord>(&config) else {
+            report.kept += 1;
+            continue;
+        };
+        if record.pushed >= cutoff {
+            report.kept += 1;
+            continue;
+        }
+        let by_digest = reference.with_digest(fetched.digest.clone());
+        client.delete_manifest(&by_digest)?;
+        report.removed.push(tag);
+    }
+    Ok(report)
+}

@@ -1,0 +1,264 @@
+//! Fleets of runners: the registry as the shared step cache
+//! (`--cache-to`/`--cache-from`), and parallel builds on one store that run
+//! each step once.
+
+#[path = "registry_support/mod.rs"]
+mod regsupport;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use regsupport::proxy::FaultProxy;
+use regsupport::registry::TestRegistry;
+use support::*;
+
+/// A 4-step recipe whose steps append to a counter in a cache mount (kept
+/// per store, never in a layer): its lines count the steps that really ran.
+fn recipe(dir: &Path, third: &str) -> PathBuf {
+    write_recipe(
+        dir,
+        "r.toml",
+        &format!(
+            "{}\n[[steps]]\nrun = \"echo one > /one; echo 1 >> /counter/ran\"\ncache = [\"/counter\"]\n\
+             [[steps]]\nrun = \"echo two > /two; echo 2 >> /counter/ran\"\ncache = [\"/counter\"]\n\
+             [[steps]]\nrun = \"echo {third} > /three; echo 3 >> /counter/ran\"\ncache = [\"/counter\"]\n\
+             [[steps]]\nrun = \"echo four > /four; echo 4 >> /counter/ran\"\ncache = [\"/counter\"]\n",
+            busybox_base()
+        ),
+    )
+}
+
+/// The steps that ran in `store` (the counter cache mount's lines).
+fn ran(store: &Path) -> Vec<String> {
+    let state = store.with_file_name(format!(
+        "{}.state",
+        store.file_name().unwrap().to_string_lossy()
+    ));
+    fs::read_to_string(state.join("mounts/counter/ran"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn build(store: &Path, recipe: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--store",
+        store.to_str().unwrap(),
+        "build",
+        recipe.to_str().unwrap(),
+        "--progress",
+        "plain",
+    ];
+    args.extend_from_slice(extra);
+    boxwright(&args)
+}
+
+#[test]
+fn runner_b_builds_nothing_that_runner_a_built() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let host = proxy.host();
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{host}/ci/cache");
+    let r = recipe(t.path(), "three");
+    let a = t.path().join("a/store");
+    let b = t.path().join("b/store");
+    let built_a = build(&a, &r, &["-t", "img", "--cache-to", &cache]).ok();
+    assert_eq!(ran(&a), ["1", "2", "3", "4"]);
+    assert!(
+        built_a.stderr.contains("step cache: 4 record(s)"),
+        "{}",
+        built_a.stderr
+    );
+    let digest_a = built_a.stdout.trim().to_string();
+
+    // B, an empty store: runs no step, gets the same image.
+    let built_b = build(&b, &r, &["-t", "img", "--cache-from", &cache]).ok();
+    assert!(
+        ran(&b).is_empty(),
+        "B ran {:?}: {}",
+        ran(&b),
+        built_b.stderr
+    );
+    assert_eq!(built_b.stdout.trim(), digest_a);
+    // B pushes it to the same registry: layers are mounted, none uploaded.
+    proxy.clear_log();
+    let target = format!("{host}/ci/app:1");
+    boxwright(&["--store", b.to_str().unwrap(), "push", "img", &target]).ok();
+    // Every step layer is mounted from the cache repository, none uploaded.
+    // (Uploaded: the image config, and the base layer, which B imported
+    // from its own rootfs tar and no registry holds.)
+    let mounts =
+        proxy.count(|l| l.method == "POST" && l.query.contains("mount=") && l.status == 201);
+    assert_eq!(mounts, 4, "step layers mounted: {:?}", proxy.log());
+    let uploaded: Vec<String> = proxy
+        .log()
+        .into_iter()
+        .filter(|l| l.method == "PUT" && l.path.contains("/blobs/uploads/"))
+        .map(|l| l.query)
+        .collect();
+    assert_eq!(uploaded.len(), 2, "{uploaded:?}");
+
+    // B changes step 3: only 3 and 4 run.
+    let r3 = recipe(t.path(), "THREE");
+    build(&b, &r3, &["-t", "img2", "--cache-from", &cache]).ok();
+    assert_eq!(ran(&b), ["3", "4"]);
+}
+
+#[test]
+fn corrupt_or_missing_records_are_misses_with_a_warning() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{host}/ci/cache");
+    let r = recipe(t.path(), "three");
+    let a = t.path().join("a/store");
+    let digest = build(&a, &r, &["-t", "img", "--cache-to", &cache])
+        .ok()
+        .stdout;
+    // Record of step 1: its layer blob deleted from the registry's storage.
+    // Record of step 2: replaced by a foreign manifest under the same tag.
+    let tags = regsupport::skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ]);
+    let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
+    let mut records: Vec<String> = tags["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    records.sort();
+    assert_eq!(records.len(), 4, "{records:?}");
+    // Overwrite every record with a plain image (foreign content under the tag).
+    let foreign = t.path().join("foreign");
+    let layout = regsupport::layout::Layout::create(&foreign);
+    regsupport::layout::make_image(&layout, "x", &[64], 7, "amd64");
+    regsupport::skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:x", foreign.display()),
+        &format!("docker://{cache}:{}", records[0]),
+    ]);
+    let b = t.path().join("b/store");
+    let built = build(&b, &r, &["-t", "img", "--cache-from", &cache]).ok();
+    assert!(
+        built
+            .stderr
+            .contains("is not usable (not a boxwright step-cache record)"),
+        "{}",
+        built.stderr
+    );
+    assert_eq!(built.stdout, digest, "still the right image");
+    // Some step ran (the broken record's), the others came from the cache.
+    assert!(!ran(&b).is_empty() && ran(&b).len() < 4, "{:?}", ran(&b));
+    // A cache repository that does not exist is a plain miss.
+    let c = t.path().join("c/store");
+    let built = build(&c, &r, &["--cache-from", &format!("{host}/nothing/here")]).ok();
+    assert_eq!(ran(&c).len(), 4);
+    assert!(!built.stderr.contains("error"), "{}", built.stderr);
+    // prune removes records older than the cutoff (here: all of them).
+    std::thread::sleep(Duration::from_secs(2));
+    let pruned = boxwright(&[
+        "--store",
+        a.to_str().unwrap(),
+        "cache",
+        "prune",
+        "--remote",
+        &cache,
+        "--older-than",
+        "1s",
+    ])
+    .ok();
+    assert!(
+        pruned.stderr.contains("removed 3 cache record(s)"),
+        "{}",
+        pruned.stderr
+    );
+}
+
+#[test]
+fn parallel_builds_on_one_store_run_each_step_once() {
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let dir = t.path().to_path_buf();
+    // Slow steps, so the builds overlap.
+    let r = write_recipe(
+        &dir,
+        "slow.toml",
+        &format!(
+            "{}\n[[steps]]\nrun = \"echo 1 >> /counter/ran; sleep 2; echo one > /one\"\ncache = [\"/counter\"]\n\
+             [[steps]]\nrun = \"echo 2 >> /counter/ran; sleep 2; echo two > /two\"\ncache = [\"/counter\"]\n",
+            busybox_base()
+        ),
+    );
+    let spawn = || {
+        Command::new(bin())
+            .args([
+                "--store",
+                store.to_str().unwrap(),
+                "build",
+                r.to_str().unwrap(),
+                "--progress",
+                "plain",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = (0..3).map(|_| spawn()).collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let digests: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    assert_eq!(ran(&store), ["1", "2"], "each step ran once");
+
+    // kill -9 of a build holding a step's lock: the others finish.
+    let store2 = t.path().join("store2");
+    let spawn2 = || {
+        Command::new(bin())
+            .args([
+                "--store",
+                store2.to_str().unwrap(),
+                "build",
+                r.to_str().unwrap(),
+                "--progress",
+                "plain",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn2();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ran(&store2).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first build never ran its step"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let others: Vec<_> = (0..2).map(|_| spawn2()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for o in others.into_iter().map(|c| c.wait_with_output().unwrap()) {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
