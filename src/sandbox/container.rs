@@ -41,8 +41,19 @@ pub(crate) fn setup_and_run(
         reason: format!("cannot create mount, pid and other namespaces: {e}"),
     })?;
     make_private_recursively()?;
-    nix::unistd::sethostname(spec.hostname.as_deref().unwrap_or("boxwright"))
-        .map_err(|e| SandboxError::io("set the hostname in", "the uts namespace", e))?;
+    // A container runtime's default seccomp profile (podman's, Kubernetes'
+    // RuntimeDefault) refuses sethostname without CAP_SYS_ADMIN: then the
+    // sandbox keeps the hostname it inherited, which changes no layer.
+    match nix::unistd::sethostname(spec.hostname.as_deref().unwrap_or("boxwright")) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => {}
+        Err(e) => {
+            return Err(SandboxError::io(
+                "set the hostname in",
+                "the uts namespace",
+                e,
+            ));
+        }
+    }
     if spec.network == Network::None {
         loopback_up()?;
     }

@@ -77,13 +77,25 @@ pub(crate) fn container_init(
         return Ok(0);
     }
     // Mounted before the host's /proc is detached: the kernel only allows a
-    // new proc where an unobstructed one is already visible.
-    mount_fs(
-        "proc",
-        &merged.join("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None,
-    )?;
+    // new proc where an unobstructed one is already visible. Inside a
+    // container whose /proc is masked (podman's and Kubernetes' default,
+    // unless `procMount: Unmasked`), a new proc is refused: the container's
+    // /proc is bound instead (with its masks), which shows the container's
+    // processes rather than the step's own but runs every build step.
+    let proc = merged.join("proc");
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if let Err(e) = mount_fs("proc", &proc, flags, None) {
+        let bound = nix::mount::mount(
+            Some(Path::new("/proc")),
+            &proc,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        );
+        if bound.is_err() {
+            return Err(e);
+        }
+    }
     enter_root(merged)?;
     match &spec.action {
         Action::Copy { .. } => unreachable!("handled above"),
