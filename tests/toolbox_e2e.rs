@@ -178,18 +178,24 @@ print(banner())
             String::from_utf8_lossy(&inventory.stdout)
         )
     });
-    assert!(
-        inv["apt"]
+    // The boot inventory is in the format of `boxwright snapshot`
+    // (boxwright-inventory/1): lists of {"name", "version"} objects.
+    assert_eq!(inv["format"], "boxwright-inventory/1", "{inv}");
+    let names = |key: &str| -> Vec<String> {
+        inv[key]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("inventory has no {key} list: {inv}"))
             .iter()
-            .any(|p| p.as_str().unwrap().starts_with("jq="))
+            .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(names("dpkg").iter().any(|n| n == "jq"), "{inv}");
+    assert!(
+        names("npm")
+            .iter()
+            .any(|n| n == "@anthropic-ai/claude-code"),
+        "{inv}"
     );
-    assert!(inv["npm"].as_array().unwrap().iter().any(|p| {
-        p.as_str()
-            .unwrap()
-            .starts_with("@anthropic-ai/claude-code@")
-    }));
     let keys = podman(&pod)
         .args([
             "exec",
