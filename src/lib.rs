@@ -16,6 +16,7 @@ pub mod xdg;
 
 pub mod artifact;
 pub mod catalog;
+pub mod containerfile;
 pub mod mirror;
 
 pub mod build;
