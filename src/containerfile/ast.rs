@@ -151,6 +151,10 @@ pub enum RunMount {
         mode: Option<String>,
         uid: Option<String>,
         gid: Option<String>,
+        /// `from=`: a stage or image whose `source` seeds an empty cache.
+        from: Option<String>,
+        /// `source=`: the path in `from` that seeds the cache.
+        source: Option<String>,
     },
     /// `type=secret,id=...[,target=...|dst=...][,env=...][,required=true][,mode=...][,uid=..][,gid=..]`.
     /// Without `target` and `env`, the secret is at `/run/secrets/ID`.
@@ -159,6 +163,11 @@ pub enum RunMount {
         target: Option<String>,
         env: Option<String>,
         required: bool,
+        /// File mode of the secret file (default `0400`).
+        mode: Option<String>,
+        /// Owner of the secret file (default root).
+        uid: Option<String>,
+        gid: Option<String>,
     },
     /// `type=bind,target=...[,source=...][,from=stage|image][,rw]`: the
     /// context (or `from`'s file system) at `target`, read-only unless `rw`
@@ -170,7 +179,10 @@ pub enum RunMount {
         readwrite: bool,
     },
     /// `type=tmpfs,target=...[,size=...]`.
-    Tmpfs { target: String, size: Option<String> },
+    Tmpfs {
+        target: String,
+        size: Option<String>,
+    },
 }
 
 /// A heredoc: `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'`.
@@ -209,6 +221,10 @@ pub struct Copy {
     pub checksum: Option<String>,
     /// `ADD --keep-git-dir` (accepted; git sources are not supported).
     pub keep_git_dir: bool,
+    /// `ADD --unpack[=bool]`: `None` when absent (archives from the context
+    /// are unpacked, downloads are not); `Some(false)` keeps a local archive
+    /// packed, `Some(true)` unpacks a downloaded one too.
+    pub unpack: Option<bool>,
     pub heredocs: Vec<Heredoc>,
 }
 

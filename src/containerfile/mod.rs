@@ -6,11 +6,33 @@
 //! errors; [`words`] processes words (quote removal and `$VAR`,
 //! `${VAR:-default}`, `${VAR:+alt}` expansion) as Docker does; `lower`
 //! (per stage, once build arguments and the base image are known) turns a
-//! stage into plan steps.
+//! stage into plan steps. [`render`] writes a tree back as text that parses
+//! to the same tree (positions and `text` aside).
 
 pub mod ast;
+mod flags;
+mod glob;
+mod heredoc;
+mod instructions;
+mod lexer;
+mod mounts;
+mod parse;
+mod render;
+mod suggest;
+pub mod words;
+
+#[cfg(test)]
+mod tests;
 
 pub use ast::*;
+pub use render::{normalized, render, same_ignoring_positions};
+
+/// Parses the text of a Containerfile (Dockerfile). `path` names the file in
+/// errors (`FILE:LINE:COLUMN: message`). Words stay raw (quotes and `$`
+/// references as written); [`words`] processes them at lowering.
+pub fn parse(text: &str, path: &std::path::Path) -> Result<Containerfile, ContainerfileError> {
+    parse::parse(text, path)
+}
 
 /// A problem with a Containerfile, at a position in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

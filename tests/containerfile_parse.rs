@@ -1,0 +1,270 @@
+//! The Containerfile parser on the Dockerfiles in tests/containerfiles/parse/:
+//! each parses, rendering round-trips, and a few carry checks of what they
+//! exercise (CRLF, BOM, escape directive, heredocs, mounts).
+
+use std::path::{Path, PathBuf};
+
+use boxwright::containerfile::{
+    self, Command, Containerfile, Healthcheck, InstructionKind, RunMount,
+};
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/containerfiles/parse");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "Dockerfile"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn parse_file(path: &Path) -> Containerfile {
+    let text = std::fs::read_to_string(path).unwrap();
+    containerfile::parse(&text, path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture(name: &str) -> Containerfile {
+    let path = fixtures()
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(name))
+        .unwrap_or_else(|| panic!("no fixture {name}"));
+    parse_file(&path)
+}
+
+fn kinds(cf: &Containerfile, stage: usize) -> Vec<&InstructionKind> {
+    cf.stages[stage]
+        .instructions
+        .iter()
+        .map(|i| &i.kind)
+        .collect()
+}
+
+#[test]
+fn there_are_at_least_fifty_fixtures_and_all_parse() {
+    let files = fixtures();
+    assert!(files.len() >= 50, "only {} fixtures", files.len());
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (number, rest) = name.split_once('-').unwrap_or(("", ""));
+        assert!(
+            number.len() == 2 && number.chars().all(|c| c.is_ascii_digit()) && !rest.is_empty(),
+            "{name} is not NN-description.Dockerfile"
+        );
+        let cf = parse_file(path);
+        assert!(!cf.stages.is_empty(), "{name}");
+        assert_eq!(cf.path, *path);
+    }
+}
+
+#[test]
+fn render_round_trips_every_fixture() {
+    for path in fixtures() {
+        let cf = parse_file(&path);
+        let rendered = containerfile::render(&cf);
+        let again = containerfile::parse(&rendered, &path).unwrap_or_else(|e| {
+            panic!(
+                "{}: rendered text does not parse: {e}\n{rendered}",
+                path.display()
+            )
+        });
+        assert!(
+            containerfile::same_ignoring_positions(&cf, &again),
+            "{}: round trip changed the tree\n--- rendered ---\n{rendered}",
+            path.display()
+        );
+        let twice = containerfile::render(&again);
+        assert_eq!(twice, rendered, "{}: render is not stable", path.display());
+    }
+}
+
+#[test]
+fn a_three_hundred_line_file_parses() {
+    let mut text = String::from("# syntax=docker/dockerfile:1\nARG BASE=debian:bookworm\n");
+    let mut stage = 0;
+    while text.lines().count() < 300 {
+        text.push_str(&format!("FROM ${{BASE}} AS s{stage}\n"));
+        text.push_str("RUN apt-get update \\\n    && apt-get install -y curl \\\n    && rm -rf /var/lib/apt/lists/*\n");
+        text.push_str(&format!("ENV STAGE={stage} PATH=/opt/s{stage}/bin:$PATH\n"));
+        text.push_str(
+            "RUN --mount=type=cache,target=/root/.cache <<EOF\nset -e\necho $STAGE\nEOF\n",
+        );
+        text.push_str(&format!(
+            "COPY --from=s{} /etc/hostname /s{stage}\n",
+            stage.max(1) - 1
+        ));
+        text.push_str("# a comment\nWORKDIR /app\nEXPOSE 80 443\n");
+        stage += 1;
+    }
+    assert!(text.lines().count() >= 300);
+    let cf = containerfile::parse(&text, Path::new("Generated.Dockerfile")).unwrap();
+    assert_eq!(cf.stages.len(), stage);
+    assert!(cf.stages.iter().all(|s| s.instructions.len() == 6));
+    let last = cf.stages.last().unwrap();
+    assert_eq!(
+        last.name.as_deref(),
+        Some(format!("s{}", stage - 1).as_str())
+    );
+    let again = containerfile::parse(
+        &containerfile::render(&cf),
+        Path::new("Generated.Dockerfile"),
+    )
+    .unwrap();
+    assert!(containerfile::same_ignoring_positions(&cf, &again));
+}
+
+#[test]
+fn crlf_bom_and_trailing_blanks_read_as_plain_text() {
+    let cf = fixture("22-");
+    assert_eq!(
+        kinds(&cf, 0)[0],
+        &InstructionKind::Run(containerfile::Run {
+            command: Command::Shell("apk add --no-cache     curl     jq".into()),
+            mounts: vec![],
+            network: None,
+            heredocs: vec![],
+        })
+    );
+    assert_eq!(
+        kinds(&cf, 0)[1],
+        &InstructionKind::Env(vec![("A".into(), "1".into())])
+    );
+    let cf = fixture("23-");
+    assert_eq!(cf.stages[0].base, "alpine");
+    assert_eq!(kinds(&cf, 0)[2], &InstructionKind::Workdir("/app".into()));
+    let cf = fixture("24-");
+    assert_eq!(cf.syntax.as_deref(), Some("docker/dockerfile:1"));
+    assert_eq!(cf.stages[0].pos.column, 1);
+}
+
+#[test]
+fn escape_directive_and_heredocs() {
+    let cf = fixture("09-");
+    assert_eq!(cf.escape, '`');
+    match kinds(&cf, 0)[2] {
+        InstructionKind::Run(r) => assert_eq!(
+            r.command,
+            Command::Shell(
+                "New-Item -ItemType Directory C:\\app ;     Set-Location C:\\app ;     C:\\setup\\setup.ps1"
+                    .into()
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    let cf = fixture("38-");
+    match kinds(&cf, 0)[1] {
+        InstructionKind::Copy(c) => {
+            assert_eq!(c.sources, vec!["<<robots.txt", "<<humans.txt"]);
+            assert_eq!(c.heredocs[1].content, "Made by humans\n");
+        }
+        other => panic!("{other:?}"),
+    }
+    let cf = fixture("39-");
+    match kinds(&cf, 0)[0] {
+        InstructionKind::Run(r) => {
+            assert_eq!(r.heredocs[0].content, "if true; then\necho indented\nfi\n")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn mounts_healthchecks_and_stage_names() {
+    let cf = fixture("05-");
+    match kinds(&cf, 0)[4] {
+        InstructionKind::Run(r) => {
+            assert_eq!(r.mounts.len(), 3);
+            assert!(
+                matches!(&r.mounts[2].value, RunMount::Bind { target, source: None, .. } if target == ".")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let cf = fixture("12-");
+    assert!(matches!(
+        kinds(&cf, 1)[0],
+        InstructionKind::Healthcheck(Healthcheck::None)
+    ));
+    let cf = fixture("47-");
+    let names: Vec<Option<&str>> = cf.stages.iter().map(|s| s.name.as_deref()).collect();
+    assert_eq!(names, vec![Some("one"), Some("two"), None]);
+}
+
+/// Each fixture mutated at random (fragments inserted, characters removed):
+/// parsing never panics, and whatever still parses round-trips.
+/// `CF_SEED` and `CF_MUTATIONS` widen the search when run by hand.
+#[test]
+fn mutated_fixtures_never_panic_and_round_trip() {
+    let fragments = [
+        "\\",
+        "\\\n",
+        "`",
+        "\"",
+        "'",
+        "$",
+        "${",
+        "}",
+        "[",
+        "]",
+        "<<EOF",
+        "<<-X",
+        "\nEOF\n",
+        "--",
+        "--link",
+        "=",
+        ",",
+        " ",
+        "\t",
+        "\n",
+        "\r\n",
+        "#",
+        "é",
+        "\u{feff}",
+        "AS",
+        "--mount=type=cache",
+        ",target=/c",
+        "\"a,b\"",
+        "CMD ",
+        "NONE",
+    ];
+    let rounds: usize = std::env::var("CF_MUTATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let seed: u64 = std::env::var("CF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut parsed = 0;
+    for path in fixtures() {
+        let original: Vec<char> = std::fs::read_to_string(&path).unwrap().chars().collect();
+        for _ in 0..rounds {
+            let mut chars = original.clone();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(..=chars.len());
+                if rng.bool() && at < chars.len() {
+                    let end = (at + rng.usize(1..4)).min(chars.len());
+                    chars.drain(at..end);
+                } else {
+                    let f = fragments[rng.usize(..fragments.len())];
+                    chars.splice(at..at, f.chars());
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            let Ok(cf) = containerfile::parse(&text, &path) else {
+                continue;
+            };
+            parsed += 1;
+            let rendered = containerfile::render(&cf);
+            let again = containerfile::parse(&rendered, &path).unwrap_or_else(|e| {
+                panic!("{e}\n--- text ---\n{text:?}\n--- rendered ---\n{rendered:?}")
+            });
+            assert!(
+                containerfile::same_ignoring_positions(&cf, &again),
+                "--- text ---\n{text:?}\n--- rendered ---\n{rendered:?}"
+            );
+        }
+    }
+    assert!(parsed > 100, "only {parsed} mutated files parsed");
+}
