@@ -17,6 +17,7 @@ pub mod xdg;
 pub mod artifact;
 pub mod catalog;
 pub mod containerfile;
+pub mod context;
 pub mod mirror;
 
 pub mod build;

@@ -11,8 +11,6 @@
 //! and the settings that change a layer's bytes (compression, source date
 //! epoch, fake-root mode). Same key, same layer.
 
-mod inputs;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +20,7 @@ use crate::digest::{Digest, Hasher};
 use crate::media::Compression;
 use crate::recipe::{ArtifactUse, ExpandError, Port, Recipe, Step, StepKind};
 
-pub use inputs::hash_tree;
+pub use crate::context::hash_tree;
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,11 @@
-//! Digests of the files a copy step brings in.
+//! Digests of the files a copy brings in.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use super::Excludes;
 use crate::digest::{Digest, Hasher};
 
 /// A digest of a file or directory tree that changes when a name, a type, a
@@ -13,22 +14,44 @@ use crate::digest::{Digest, Hasher};
 /// clamped in layers) — the same rule BuildKit uses for COPY cache keys.
 pub fn hash_tree(root: &Path) -> io::Result<Digest> {
     let mut h = Hasher::new();
-    let meta = fs::symlink_metadata(root)?;
+    hash_into(&mut h, root, None)?;
+    Ok(h.finish().0)
+}
+
+/// Feeds the tree at `tree` into `h` as [`hash_tree`] does; with
+/// `excludes`, entries it leaves out are skipped (`tree` is then relative
+/// to the tree `excludes` applies to, which is the working directory's
+/// `base`: `(base, excludes)`).
+pub(crate) fn hash_into(
+    h: &mut Hasher,
+    tree: &Path,
+    excludes: Option<(&Path, &Excludes)>,
+) -> io::Result<()> {
+    let meta = fs::symlink_metadata(tree)?;
     if !meta.is_dir() {
-        entry(&mut h, Path::new(""), root, &meta)?;
-        return Ok(h.finish().0);
+        return entry(h, Path::new(""), tree, &meta);
     }
-    for e in walkdir::WalkDir::new(root)
+    let mut walk = walkdir::WalkDir::new(tree)
         .follow_links(false)
         .sort_by_file_name()
         .min_depth(1)
-    {
+        .into_iter();
+    while let Some(e) = walk.next() {
         let e = e.map_err(io::Error::other)?;
-        let rel = e.path().strip_prefix(root).map_err(io::Error::other)?;
+        let rel = e.path().strip_prefix(tree).map_err(io::Error::other)?;
+        if let Some((base, ex)) = excludes {
+            let in_root = e.path().strip_prefix(base).unwrap_or(e.path());
+            if ex.is_excluded(in_root) {
+                if e.file_type().is_dir() && !ex.has_exceptions() {
+                    walk.skip_current_dir();
+                }
+                continue;
+            }
+        }
         let meta = e.metadata().map_err(io::Error::other)?;
-        entry(&mut h, rel, e.path(), &meta)?;
+        entry(h, rel, e.path(), &meta)?;
     }
-    Ok(h.finish().0)
+    Ok(())
 }
 
 fn entry(h: &mut Hasher, rel: &Path, path: &Path, meta: &fs::Metadata) -> io::Result<()> {
