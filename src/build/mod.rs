@@ -365,6 +365,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
             &image.layers,
             action,
             mounts,
+            &[],
             network,
             host,
             &settings,

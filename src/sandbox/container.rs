@@ -71,12 +71,17 @@ pub(crate) fn setup_and_run(
             dir
         }
     };
+    if let Action::CopyFiles(c) = &spec.action
+        && !c.source_layers.is_empty()
+    {
+        super::overlay::mount_readonly_image(&c.source_layers, &c.root)?;
+    }
     let mut points = Mountpoints::new(merged, base)?;
     // A COPY writes into the layer, not through the mounts a running step
     // sees (resolver files, /proc, /sys, /dev, /run): as buildah does, a
     // file copied onto /etc/resolv.conf lands in the layer. It needs none.
     let prepared = match spec.action {
-        Action::Copy { .. } => Ok(()),
+        Action::Copy { .. } | Action::CopyFiles(_) => Ok(()),
         Action::Exec { .. } => prepare(spec, merged, &mut points),
     };
     // Sealed even after a failed set-up, so the stubs made so far go too.
@@ -199,6 +204,11 @@ fn bind_mounts(
                 make_readonly(&fd_path(&bound), is_dir)?;
             }
         }
+    }
+    for m in &spec.image_mounts {
+        let rel = m.target.trim_start_matches('/');
+        let stub = points.ensure_dir(rel)?;
+        super::overlay::mount_readonly_image(&m.lowerdirs, &fd_path(&stub))?;
     }
     if apt && points.exists(DOCKER_CLEAN) {
         let empty = merged.join("run/boxwright/empty");

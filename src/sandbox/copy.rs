@@ -29,6 +29,8 @@ pub(crate) struct CopyJob<'a> {
     pub(crate) dest: &'a str,
     pub(crate) mode: Option<u32>,
     pub(crate) owner: (u32, u32),
+    /// Paths (relative to the working directory) left out of a directory copy.
+    pub(crate) excludes: Option<&'a crate::context::Excludes>,
 }
 
 /// Copies the job's source to its destination. Device nodes and sockets
@@ -57,6 +59,7 @@ fn copy_job(job: &CopyJob) -> Result<Vec<PathBuf>, SandboxError> {
     let mut copier = Copier {
         mode: job.mode,
         owner: job.owner,
+        excludes: job.excludes,
         links: HashMap::new(),
         skipped: Vec::new(),
     };
@@ -95,8 +98,9 @@ fn copy_job(job: &CopyJob) -> Result<Vec<PathBuf>, SandboxError> {
     }
 }
 
-struct Copier {
+struct Copier<'a> {
     mode: Option<u32>,
+    excludes: Option<&'a crate::context::Excludes>,
     owner: (u32, u32),
     /// (device, inode) of multiply-linked source files → their first copy.
     links: HashMap<(u64, u64), PathBuf>,
@@ -104,7 +108,7 @@ struct Copier {
     skipped: Vec<PathBuf>,
 }
 
-impl Copier {
+impl Copier<'_> {
     /// Copies the entries of directory `src` into existing directory `dst`, sorted by name.
     fn copy_children(&mut self, src: &Path, dst: &Path) -> Result<(), SandboxError> {
         let mut names: Vec<_> = std::fs::read_dir(src)
@@ -115,6 +119,16 @@ impl Copier {
         names.sort();
         for name in names {
             let from = src.join(&name);
+            if let Some(ex) = self.excludes
+                && ex.is_excluded(&from)
+            {
+                // A `!` exception may bring back something below.
+                let walk = ex.has_exceptions()
+                    && std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_dir());
+                if !walk {
+                    continue;
+                }
+            }
             let meta = std::fs::symlink_metadata(&from).map_err(|e| copy_err(&from, e))?;
             self.copy_entry(&from, &dst.join(&name), &meta)?;
         }

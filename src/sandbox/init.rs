@@ -37,6 +37,26 @@ pub(crate) fn container_init(
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| SandboxError::NotNamespaceRoot {
         reason: format!("cannot create a mount namespace: {e}"),
     })?;
+    if let Action::CopyFiles(job) = &spec.action {
+        // As for Copy below: the tree is opened on the host side, the
+        // image becomes the root, the tree the working directory.
+        let tree = nix::fcntl::open(
+            &job.root,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| SandboxError::io("open the copy source", &job.root, e))?;
+        enter_root(merged)?;
+        nix::unistd::fchdir(&tree)
+            .map_err(|e| SandboxError::io("enter the copy source", &job.root, e))?;
+        if spec.fake_root {
+            install_fake_root()?;
+        }
+        super::copy_files::copy_files(job)?;
+        return Ok(0);
+    }
     if let Action::Copy {
         src,
         dest,
@@ -73,6 +93,7 @@ pub(crate) fn container_init(
             dest,
             mode: *mode,
             owner: owner.unwrap_or((0, 0)),
+            excludes: None,
         })?;
         return Ok(0);
     }
@@ -98,7 +119,7 @@ pub(crate) fn container_init(
     }
     enter_root(merged)?;
     match &spec.action {
-        Action::Copy { .. } => unreachable!("handled above"),
+        Action::Copy { .. } | Action::CopyFiles(_) => unreachable!("handled above"),
         Action::Exec {
             argv,
             env,

@@ -17,6 +17,7 @@
 mod console;
 mod container;
 mod copy;
+mod copy_files;
 mod devices;
 mod enter;
 mod environment;
@@ -43,5 +44,8 @@ pub use error::SandboxError;
 pub use idmap::{IdMapping, IdMode, IdRange};
 pub use overlay::probe_overlay;
 pub use run::run_in_namespace;
-pub use spec::{Action, BindMount, CA_BUNDLE_PATH, HostEnv, Network, Rootfs, RunSpec, StdioMode};
+pub use spec::{
+    Action, BindMount, CA_BUNDLE_PATH, CopyFiles, HostEnv, ImageMount, Network, Rootfs, RunSpec,
+    StdioMode,
+};
 pub use userns::Userns;

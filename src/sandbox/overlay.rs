@@ -24,12 +24,37 @@ pub(crate) fn mount_overlay(
     workdir: &Path,
     target: &Path,
 ) -> Result<(), SandboxError> {
+    overlay(lowerdirs, Some((upperdir, workdir)), target)
+}
+
+/// Mounts `lowerdirs` (topmost first) read-only on `target`: another
+/// stage's or image's file system for `COPY --from` and `RUN --mount=from=`.
+/// One directory is bound (overlayfs wants two lowers without an upper).
+pub(crate) fn mount_readonly_image(lowerdirs: &[PathBuf], target: &Path) -> Result<(), SandboxError> {
+    match lowerdirs {
+        [] => Err(SandboxError::Overlay {
+            reason: "an image mount needs at least one layer directory".into(),
+        }),
+        [one] => {
+            super::mounts::bind(one, target, false)?;
+            super::mounts::make_readonly(target, false)
+        }
+        many => overlay(many, None, target),
+    }
+}
+
+fn overlay(
+    lowerdirs: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<(), SandboxError> {
     let overlay_err = |reason: String| SandboxError::Overlay { reason };
     let mut all = Vec::with_capacity(lowerdirs.len() + 2);
+    let extra: Vec<&Path> = upper.map(|(u, w)| vec![u, w]).unwrap_or_default();
     for dir in lowerdirs
         .iter()
         .map(PathBuf::as_path)
-        .chain([upperdir, workdir])
+        .chain(extra.iter().copied())
     {
         all.push(
             dir.canonicalize()
@@ -37,7 +62,6 @@ pub(crate) fn mount_overlay(
         );
     }
     let base = common_parent(&all);
-    let (upper, work) = (&all[all.len() - 2], &all[all.len() - 1]);
     let relative = |p: &Path| -> Result<String, SandboxError> {
         let rel = p.strip_prefix(&base).unwrap_or(p);
         escape(if rel.as_os_str().is_empty() {
@@ -46,16 +70,22 @@ pub(crate) fn mount_overlay(
             rel
         })
     };
-    let lowers = all[..all.len() - 2]
+    let lowers = all[..lowerdirs.len()]
         .iter()
         .map(|p| relative(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        lowers.join(":"),
-        relative(upper)?,
-        relative(work)?
-    );
+    let mut options = format!("lowerdir={}", lowers.join(":"));
+    let mut flags = MsFlags::MS_RDONLY;
+    if upper.is_some() {
+        let (upper, work) = (&all[all.len() - 2], &all[all.len() - 1]);
+        options.push_str(&format!(
+            ",upperdir={},workdir={}",
+            relative(upper)?,
+            relative(work)?
+        ));
+        flags = MsFlags::empty();
+    }
+    options.push_str(",userxattr");
     let limit = page_size();
     if options.len() >= limit {
         return Err(SandboxError::OverlayOptionsTooLong {
@@ -68,7 +98,7 @@ pub(crate) fn mount_overlay(
         Some("overlay"),
         target,
         Some("overlay"),
-        MsFlags::empty(),
+        flags,
         Some(options.as_str()),
     );
     std::env::set_current_dir("/").map_err(|e| SandboxError::io("enter", "/", e))?;

@@ -57,6 +57,50 @@ pub enum Action {
         /// Owner of everything copied; root by default.
         owner: Option<(u32, u32)>,
     },
+    /// Copies what glob sources select from a tree (a Containerfile's
+    /// `COPY`/`ADD`): the build context, or another stage's file system.
+    CopyFiles(CopyFiles),
+}
+
+/// A Containerfile `COPY`/`ADD`, run with the tree as the working directory
+/// and the image as the root, so sources resolve in the tree and
+/// destinations in the image (see [`crate::context`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyFiles {
+    /// The host directory sources are read in (the build context, or, with
+    /// `source_layers`, an empty directory the source image is mounted on).
+    pub root: PathBuf,
+    /// Unpacked layers (topmost first) mounted read-only on `root` for the
+    /// copy: `COPY --from=stage|image`.
+    #[serde(default)]
+    pub source_layers: Vec<PathBuf>,
+    /// Sources as written after expansion: paths or glob patterns.
+    pub sources: Vec<String>,
+    /// `.dockerignore` and `--exclude` patterns (`!` for exceptions).
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    /// Absolute container path; a directory when it ends in `/`.
+    pub dest: String,
+    /// `--chmod`: permission bits for everything copied.
+    pub mode: Option<u32>,
+    /// `--chown`: a user as `USER` names one, resolved in the image.
+    pub chown: Option<String>,
+    /// `--parents`: keep each source's path below `dest`.
+    #[serde(default)]
+    pub parents: bool,
+    /// `ADD`: unpack tar archives (plain, gzip or zstd) into `dest`.
+    #[serde(default)]
+    pub extract: bool,
+}
+
+/// Another image's file system, mounted read-only where a step runs
+/// (`RUN --mount=type=bind,from=stage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageMount {
+    /// Unpacked layers, topmost first.
+    pub lowerdirs: Vec<PathBuf>,
+    /// Absolute, normalized container path.
+    pub target: String,
 }
 
 /// What the program's standard streams are.
@@ -196,6 +240,9 @@ pub struct RunSpec {
     /// Cache mounts and read-only inputs.
     #[serde(default)]
     pub mounts: Vec<BindMount>,
+    /// Other images' file systems, read-only (after `mounts`).
+    #[serde(default)]
+    pub image_mounts: Vec<ImageMount>,
     /// Seconds the step may run; then every process of its pid namespace is
     /// killed and the run fails with [`super::SandboxError::TimedOut`].
     #[serde(default)]
@@ -247,6 +294,18 @@ impl RunSpec {
                     return Err("an environment variable name is empty or contains '='".into());
                 }
             }
+            Action::CopyFiles(c) => {
+                require_dir(&c.root)?;
+                for dir in &c.source_layers {
+                    require_dir(dir)?;
+                }
+                if !c.dest.starts_with('/') || c.dest.contains('\0') {
+                    return Err("the copy destination must be an absolute path".into());
+                }
+                if c.sources.is_empty() {
+                    return Err("the copy has no source".into());
+                }
+            }
             Action::Copy { src, dest, .. } => {
                 if std::fs::metadata(src).is_err() {
                     return Err(format!("the copy source {} does not exist", src.display()));
@@ -261,6 +320,12 @@ impl RunSpec {
         {
             return Err(format!("the CA bundle {} is not a file", ca.display()));
         }
+        for m in &self.image_mounts {
+            for dir in &m.lowerdirs {
+                require_dir(dir)?;
+            }
+            check_target(&m.target)?;
+        }
         for m in &self.mounts {
             if !m.source.is_absolute() || std::fs::metadata(&m.source).is_err() {
                 return Err(format!(
@@ -268,24 +333,7 @@ impl RunSpec {
                     m.source.display()
                 ));
             }
-            let parts: Vec<&str> = m.target.split('/').skip(1).collect();
-            let normalized = m.target.starts_with('/')
-                && !parts.is_empty()
-                && parts
-                    .iter()
-                    .all(|p| !p.is_empty() && *p != "." && *p != "..");
-            if !normalized || m.target.contains('\0') {
-                return Err(format!(
-                    "the mount target '{}' must be a normalized absolute path below /",
-                    m.target
-                ));
-            }
-            if ["proc", "dev", "sys"].contains(&parts[0]) || m.target == "/run" {
-                return Err(format!(
-                    "the mount target '{}' is a mount of the sandbox itself",
-                    m.target
-                ));
-            }
+            check_target(&m.target)?;
         }
         Ok(())
     }
@@ -295,6 +343,28 @@ impl RunSpec {
     pub(crate) fn apt_conf(&self) -> bool {
         self.fake_root || self.mounts.iter().any(BindMount::is_apt_cache)
     }
+}
+
+/// A mount target must be a normalized absolute path, not one of the
+/// sandbox's own mounts.
+fn check_target(target: &str) -> Result<(), String> {
+    let parts: Vec<&str> = target.split('/').skip(1).collect();
+    let normalized = target.starts_with('/')
+        && !parts.is_empty()
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && *p != "." && *p != "..");
+    if !normalized || target.contains('\0') {
+        return Err(format!(
+            "the mount target '{target}' must be a normalized absolute path below /"
+        ));
+    }
+    if ["proc", "dev", "sys"].contains(&parts[0]) || target == "/run" {
+        return Err(format!(
+            "the mount target '{target}' is a mount of the sandbox itself"
+        ));
+    }
+    Ok(())
 }
 
 fn require_dir(dir: &Path) -> Result<(), String> {

@@ -27,5 +27,5 @@ pub use sandbox::{
     ENTER_ARG, ExecRequest, MONITOR_ARG, Paused, RunRequest, SandboxInfo, SandboxRecord,
     SandboxState, Sandboxes, Status, check_name, enter_main, monitor_main,
 };
-pub use steps::{DiffMethod, StepResult, StepRunner};
+pub use steps::{DiffMethod, ImageAt, ImageUse, StepResult, StepRunner};
 pub use worker::Workers;

@@ -428,6 +428,7 @@ impl<'a> Sandboxes<'a> {
             host: HostEnv::capture(record.host_ca),
             fake_root: self.mapping.fake_root(),
             mounts: record.volumes.clone(),
+            image_mounts: Vec::new(),
             timeout_secs: None,
             stdio,
             hostname: Some(record.name.clone()),

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use crate::media::LayerInfo;
 use crate::plan::LayerSettings;
 use crate::progress::{Event, Sink};
-use crate::sandbox::{Action, BindMount, HostEnv, Network, Rootfs, RunSpec, StdioMode};
+use crate::sandbox::{
+    Action, BindMount, HostEnv, ImageMount, Network, Rootfs, RunSpec, StdioMode,
+};
 use crate::store::Store;
 
 use super::SessionError;
@@ -32,6 +34,24 @@ pub enum StepResult {
     Layer(LayerInfo),
     /// It exited with this non-zero code.
     Exit(i32),
+}
+
+/// Another image's file system a step reads (a stage or an image of a
+/// Containerfile): mounted read-only, never part of the step's layer.
+#[derive(Clone, Debug)]
+pub struct ImageUse {
+    /// Its layers, bottom first.
+    pub layers: Vec<LayerInfo>,
+    pub at: ImageAt,
+}
+
+/// Where an [`ImageUse`] appears.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageAt {
+    /// As the source tree of a [`crate::sandbox::CopyFiles`] action (`COPY --from`).
+    CopySource,
+    /// At this container path (`RUN --mount=type=bind,from=...`).
+    Mount(String),
 }
 
 enum Method {
@@ -128,8 +148,9 @@ impl<'a> StepRunner<'a> {
     pub fn run_step(
         &mut self,
         layers: &[LayerInfo],
-        action: Action,
+        mut action: Action,
         mounts: Vec<BindMount>,
+        images: &[ImageUse],
         network: Network,
         host: HostEnv,
         settings: &LayerSettings,
@@ -137,6 +158,13 @@ impl<'a> StepRunner<'a> {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<StepResult, SessionError> {
         let tmp = self.store.temp_dir()?;
+        let image_mounts = match self.image_mounts(images, &mut action, &tmp) {
+            Ok(m) => m,
+            Err(e) => {
+                self.remove(tmp);
+                return Err(e);
+            }
+        };
         let result = match &mut self.method {
             Method::Overlay => {
                 let lowerdirs = self.unpacker().lowerdirs(layers, &tmp)?;
@@ -157,6 +185,7 @@ impl<'a> StepRunner<'a> {
                     host,
                     fake_root: settings.fake_root,
                     mounts,
+                    image_mounts: image_mounts.clone(),
                     timeout_secs,
                     stdio: StdioMode::Step,
                     hostname: None,
@@ -182,6 +211,7 @@ impl<'a> StepRunner<'a> {
                     host,
                     fake_root: settings.fake_root,
                     mounts,
+                    image_mounts: image_mounts.clone(),
                     timeout_secs,
                     stdio: StdioMode::Step,
                     hostname: None,
@@ -199,6 +229,52 @@ impl<'a> StepRunner<'a> {
         };
         self.remove(tmp);
         result
+    }
+
+    /// The lowerdirs of each image a step reads: its unpacked layers with an
+    /// overlay, else one flattened copy (the snapshot method's kernels may
+    /// lack overlayfs). A copy source is mounted on an empty directory under
+    /// `tmp` that becomes the action's tree.
+    fn image_mounts(
+        &self,
+        images: &[ImageUse],
+        action: &mut Action,
+        tmp: &std::path::Path,
+    ) -> Result<Vec<ImageMount>, SessionError> {
+        let mut out = Vec::new();
+        for (i, image) in images.iter().enumerate() {
+            let lowerdirs = match self.method {
+                Method::Overlay => self.unpacker().lowerdirs(&image.layers, &tmp.join(format!("image-{i}")))?,
+                Method::Snapshot { .. } => {
+                    let tree = tmp.join(format!("image-{i}/tree"));
+                    std::fs::create_dir_all(&tree)
+                        .map_err(|e| SessionError::io(format!("{}", tree.display()), e))?;
+                    for l in &image.layers {
+                        self.unpacker().unpack(l, Unpack::Flatten, &tree)?;
+                    }
+                    vec![tree]
+                }
+            };
+            match (&image.at, &mut *action) {
+                (ImageAt::CopySource, Action::CopyFiles(c)) => {
+                    let root = tmp.join(format!("image-{i}/root"));
+                    std::fs::create_dir_all(&root)
+                        .map_err(|e| SessionError::io(format!("{}", root.display()), e))?;
+                    c.root = root;
+                    c.source_layers = lowerdirs;
+                }
+                (ImageAt::Mount(target), _) => out.push(ImageMount {
+                    lowerdirs,
+                    target: target.clone(),
+                }),
+                (ImageAt::CopySource, _) => {
+                    return Err(SessionError::Worker(
+                        "an image copy source needs a copy action".into(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn step(
