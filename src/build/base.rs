@@ -35,8 +35,29 @@ pub(crate) fn resolve(
     offline: Option<&RegistriesConfig>,
     sink: &dyn Sink,
 ) -> Result<BaseImage, BuildError> {
-    let epoch = plan.source_date_epoch;
-    match &plan.recipe.image.base {
+    resolve_base(
+        &plan.recipe.image.base,
+        plan.source_date_epoch,
+        store,
+        settings,
+        registry,
+        offline,
+        sink,
+    )
+}
+
+/// Resolves a base (as a recipe's `base =` or a Containerfile's `FROM`
+/// names it) into the store.
+pub(crate) fn resolve_base(
+    base: &Base,
+    epoch: u64,
+    store: &Store,
+    settings: &LayerSettings,
+    registry: &RegistryOptions,
+    offline: Option<&RegistriesConfig>,
+    sink: &dyn Sink,
+) -> Result<BaseImage, BuildError> {
+    match base {
         Base::Scratch => Ok(BaseImage {
             config: ImageConfig::new_for_host(epoch),
             layers: Vec::new(),

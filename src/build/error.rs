@@ -16,6 +16,9 @@ pub enum BuildError {
     Plan(#[from] PlanError),
     #[error("{0}")]
     BadInput(String),
+    /// A Containerfile that cannot be built as written (`FILE:LINE:COL: ...`).
+    #[error(transparent)]
+    Containerfile(#[from] crate::containerfile::ContainerfileError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -59,7 +62,10 @@ impl BuildError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            BuildError::Recipe(_) | BuildError::Plan(_) | BuildError::BadInput(_)
+            BuildError::Recipe(_)
+                | BuildError::Plan(_)
+                | BuildError::BadInput(_)
+                | BuildError::Containerfile(_)
         )
     }
 }

@@ -3,32 +3,32 @@
 //! along. The CLI and any other front end call [`build`].
 
 mod base;
+mod containerfile;
 mod error;
 mod log;
 mod offline;
 mod remote;
 mod remote_cache;
 mod secrets;
+mod steps;
 mod template;
 mod toolbox;
 mod transfer;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use crate::digest::Digest;
-use crate::image::{ConfigOverrides, Derived, ImageConfig};
-use crate::media::{Compression, Descriptor, LayerInfo};
+use crate::image::{ConfigOverrides, Derived};
+use crate::media::{Compression, Descriptor};
 use crate::mirror::{Mirrors, Rule};
-use crate::plan::{LayerSettings, Plan, chain_id};
+use crate::plan::{LayerSettings, Plan};
 use crate::progress::{Event, Phase, Sink, Tee};
-use crate::recipe::{Recipe, StepKind};
-use crate::sandbox::{Action, HostEnv, IdMapping, Network, Userns};
-use crate::store::{CacheEntry, Store};
+use crate::recipe::Recipe;
+use crate::sandbox::{IdMapping, Network, Userns};
+use crate::store::Store;
 
 pub use crate::session::DiffMethod;
-use crate::session::{StepResult, StepRunner, Workers, clean_stale};
+use crate::session::{Workers, clean_stale};
 pub use base::BaseImage;
 pub use error::BuildError;
 pub use remote::{
@@ -88,6 +88,19 @@ pub struct BuildOptions {
     pub cache_from: Vec<String>,
     /// `--cache-to REPO`: where every step's layer and record go.
     pub cache_to: Option<String>,
+    /// A Containerfile build: `recipe` is then the Containerfile.
+    pub containerfile: Option<ContainerfileOptions>,
+    /// More names for the image (`-t` given more than once).
+    pub extra_tags: Vec<String>,
+}
+
+/// What a Containerfile build needs besides the file.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerfileOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// `--target STAGE`: build up to that stage.
+    pub target: Option<String>,
 }
 
 /// What a build produced.
@@ -101,35 +114,17 @@ pub struct BuildOutcome {
     pub build_id: String,
 }
 
-/// Keeps the last lines of a step's output for the failure report.
-struct Tail {
-    lines: VecDeque<String>,
-    cap: usize,
-}
-
-impl Tail {
-    fn new(cap: usize) -> Tail {
-        Tail {
-            lines: VecDeque::with_capacity(cap),
-            cap,
-        }
-    }
-
-    fn push(&mut self, line: &str) {
-        if self.lines.len() == self.cap {
-            self.lines.pop_front();
-        }
-        self.lines.push_back(line.to_string());
-    }
-}
-
 /// Builds the image a recipe describes into the store. Its events go to
 /// `sink` and to the build's log in the store, starting with its id.
 pub fn build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, BuildError> {
     let log = log::BuildLog::start(opts, sink);
     let tee = Tee::new(vec![sink, log.sink()]);
     let sink: &dyn Sink = &tee;
-    let result = run_build(opts, sink).map(|mut o| {
+    let result = match &opts.containerfile {
+        Some(cf) => containerfile::build(opts, cf, sink),
+        None => run_build(opts, sink),
+    };
+    let result = result.map(|mut o| {
         o.build_id = log.id().to_string();
         o
     });
@@ -223,213 +218,19 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     let offline_base = opts.offline.then_some(&registries);
     let base = base::resolve(&plan, &store, &settings, &opts.registry, offline_base, sink)?;
     let mut image = Derived::new(base.config.clone(), base.layers.clone());
-    let mut run_env = env_for_steps(&image.config, &plan.args);
     let secrets = secrets::Secrets::load(&opts.secrets, &store)?;
 
     sink.emit(&Event::Phase {
         phase: Phase::Building,
     });
     let total = plan.steps.len();
-    // The registry caches: looked up on a local miss, filled at the end.
-    // `--cache-from` adds to registries.toml's `cache_from`; `--cache-to` wins over its `cache_to`.
-    let mut cache_from = opts.cache_from.clone();
-    for r in &registries.cache_from {
-        if !cache_from.contains(r) {
-            cache_from.push(r.clone());
-        }
-    }
-    let cache_to = opts.cache_to.clone().or(registries.cache_to.clone());
-    let cache_client = if cache_from.is_empty() && cache_to.is_none() {
-        None
-    } else {
-        Some(remote::client(&opts.registry, &store).map_err(BuildError::Push)?)
-    };
-    let cached_layer = |key: &Digest| -> Result<Option<CacheEntry>, BuildError> {
-        if opts.no_cache {
-            return Ok(None);
-        }
-        if let Some(hit) = store.cache_get(key)? {
-            return Ok(Some(hit));
-        }
-        for repo in &cache_from {
-            if let Some(client) = &cache_client
-                && let Some(hit) = remote_cache::lookup(client, &store, repo, key, sink)
-            {
-                sink.emit(&Event::Info {
-                    message: format!("step cache: layer {} from {repo}", hit.layer.digest.short()),
-                });
-                store.cache_put(key, &hit)?;
-                return Ok(Some(hit));
-            }
-        }
-        Ok(None)
-    };
-    let mut records: Vec<(Digest, CacheEntry)> = Vec::new();
-    let mut cached_steps = 0;
-    let mut checked_offline = false;
-    let mut runner: Option<StepRunner> = None;
-    for (i, ps) in plan.steps.iter().enumerate() {
-        let parent = chain_id(&diff_ids(&image.layers));
-        let step_env = step_env(&run_env, &ps.step.kind);
-        let key = ps.cache_key(parent.as_ref(), &step_env, &settings);
-        // Another build of this store running the same step holds its
-        // lock: wait, then take its layer from the cache.
-        let mut key_lock = None;
-        let mut hit = cached_layer(&key)?;
-        if hit.is_none() && !opts.no_cache {
-            key_lock = Some(match store.try_lock_key(&key)? {
-                Some(l) => l,
-                None => {
-                    sink.emit(&Event::Info {
-                        message: format!(
-                            "step {}: another build is running the same step; waiting for it",
-                            ps.number
-                        ),
-                    });
-                    store.lock_key(&key)?
-                }
-            });
-            hit = store.cache_get(&key)?;
-        }
-        if let Some(hit) = hit {
-            sink.emit(&Event::StepCached {
-                step: ps.number,
-                total,
-                description: ps.step.summary(),
-                layer: hit.layer.digest.clone(),
-            });
-            records.push((key, hit.clone()));
-            image.add_layer(hit.layer, &ps.created_by, plan.source_date_epoch);
-            toolbox::apply_step_env(&mut image.config, ps);
-            run_env = env_for_steps(&image.config, &plan.args);
-            cached_steps += 1;
-            continue;
-        }
-        if opts.offline && !checked_offline {
-            offline::check(&plan.steps[i..], &mirrors)?;
-            checked_offline = true;
-        }
-        let description = ps.step.summary();
-        let r = match &mut runner {
-            Some(r) => r,
-            None => runner.insert(StepRunner::new(
-                &store,
-                &workers,
-                opts.diff,
-                opts.max_layer_size,
-                sink,
-            )?),
-        };
-        sink.emit(&Event::StepStarted {
-            step: ps.number,
-            total,
-            description: description.clone(),
-        });
-        let started = Instant::now();
-        // Secret env values go to the step alone: not into `step_env`, which
-        // makes the cache key.
-        let given = secrets.for_step(ps)?;
-        let mut action_env = step_env.clone();
-        action_env.extend(given.env);
-        let action = match &ps.step.kind {
-            StepKind::Run { command, .. } => Action::Exec {
-                argv: command.argv(),
-                env: action_env,
-                cwd: working_dir(&image.config),
-                uid: 0,
-                gid: 0,
-                user: None,
-            },
-            StepKind::Copy(c) => Action::Copy {
-                src: c.src.clone(),
-                dest: c.dest.clone(),
-                mode: c.mode,
-                owner: c.owner,
-            },
-        };
-        let mut mounts = toolbox::step_mounts(ps, &store, &fetcher)?;
-        mounts.extend(given.mounts);
-        let mut tail = Tail::new(20);
-        let number = ps.number;
-        let mut on_line = |line: &str| {
-            let line = secrets.scrub(&mirrors.scrub(line));
-            tail.push(&line);
-            sink.emit(&Event::Log { step: number, line });
-        };
-        let host = HostEnv {
-            mirrors: mirrors.clone(),
-            offline: opts.offline,
-            ..HostEnv::capture(opts.host_ca)
-        };
-        let outcome = r.run_step(
-            &image.layers,
-            action,
-            mounts,
-            &[],
-            network,
-            host,
-            &settings,
-            ps.step.timeout.or(opts.step_timeout),
-            &mut on_line,
-        );
-        let layer = match outcome {
-            Ok(StepResult::Layer(l)) => l,
-            Ok(StepResult::Exit(code)) => {
-                return Err(BuildError::StepFailed {
-                    step: ps.number,
-                    command: description,
-                    exit_code: code,
-                    last_lines: tail.lines.into_iter().collect(),
-                });
-            }
-            Err(e) => {
-                return Err(BuildError::StepError {
-                    step: ps.number,
-                    command: description,
-                    message: e.to_string(),
-                });
-            }
-        };
-        let entry = CacheEntry {
-            layer: layer.clone(),
-            created_by: ps.created_by.clone(),
-            created: plan.source_date_epoch,
-        };
-        store.cache_put(&key, &entry)?;
-        drop(key_lock);
-        records.push((key, entry));
-        sink.emit(&Event::StepFinished {
-            step: ps.number,
-            total,
-            duration_ms: started.elapsed().as_millis() as u64,
-            layer: layer.digest.clone(),
-            size: layer.size,
-        });
-        image.add_layer(layer, &ps.created_by, plan.source_date_epoch);
-        toolbox::apply_step_env(&mut image.config, ps);
-        run_env = env_for_steps(&image.config, &plan.args);
-    }
-    if let Some(r) = runner {
-        r.finish();
-    }
+    let mut cx = step_cx(opts, &store, &workers, settings, &mirrors, network, &secrets, &fetcher, sink, &registries, total)?;
+    cx.run_steps(&mut image, &plan.steps, &plan.args, &steps::Sources::default(), plan.source_date_epoch)?;
+    let cached_steps = cx.cached_steps;
     // Upperdirs whose layer was already unpacked went to the trash: empty
     // what this build put there, so the next one does not find leftovers.
     crate::session::empty_own_trash(&store, &workers);
-    if let (Some(repo), Some(client)) = (&cache_to, &cache_client) {
-        let mut pushed = 0;
-        for (key, entry) in &records {
-            match remote_cache::push_record(client, &store, repo, key, entry, sink) {
-                Ok(()) => pushed += 1,
-                // The image is built: a cache that cannot be filled is a warning.
-                Err(e) => sink.emit(&Event::Warning {
-                    message: format!("--cache-to {repo}: {}", crate::quote::excerpt_n(&e, 200)),
-                }),
-            }
-        }
-        sink.emit(&Event::Info {
-            message: format!("step cache: {pushed} record(s) in {repo}"),
-        });
-    }
+    fill_cache_to(&cx, &registries);
 
     let epoch = plan.source_date_epoch;
     let components = toolbox::toolbox_overrides(&plan, &image.config);
@@ -487,6 +288,78 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     })
 }
 
+/// The step context of a build: the registry caches it reads and fills,
+/// and everything its steps share.
+#[allow(clippy::too_many_arguments)]
+fn step_cx<'a>(
+    opts: &'a BuildOptions,
+    store: &'a Store,
+    workers: &'a Workers,
+    settings: LayerSettings,
+    mirrors: &'a Mirrors,
+    network: Network,
+    secrets: &'a secrets::Secrets,
+    fetcher: &'a crate::artifact::Fetcher,
+    sink: &'a dyn Sink,
+    registries: &crate::registry::RegistriesConfig,
+    total: usize,
+) -> Result<steps::StepCx<'a>, BuildError> {
+    // The registry caches: looked up on a local miss, filled at the end.
+    // `--cache-from` adds to registries.toml's `cache_from`; `--cache-to` wins over its `cache_to`.
+    let mut cache_from = opts.cache_from.clone();
+    for r in &registries.cache_from {
+        if !cache_from.contains(r) {
+            cache_from.push(r.clone());
+        }
+    }
+    let cache_to = opts.cache_to.clone().or(registries.cache_to.clone());
+    let cache_client = if cache_from.is_empty() && cache_to.is_none() {
+        None
+    } else {
+        Some(remote::client(&opts.registry, store).map_err(BuildError::Push)?)
+    };
+    Ok(steps::StepCx {
+        opts,
+        store,
+        workers,
+        settings,
+        mirrors,
+        network,
+        secrets,
+        fetcher,
+        sink,
+        cache_from,
+        cache_client,
+        records: Vec::new(),
+        cached_steps: 0,
+        total,
+        next_number: 0,
+        checked_offline: false,
+    })
+}
+
+/// Pushes every step's record to the `--cache-to` repository (a failure is
+/// a warning: the image is built).
+fn fill_cache_to(cx: &steps::StepCx<'_>, registries: &crate::registry::RegistriesConfig) {
+    let cache_to = cx.opts.cache_to.clone().or(registries.cache_to.clone());
+    let (Some(repo), Some(client)) = (&cache_to, &cx.cache_client) else {
+        return;
+    };
+    let mut pushed = 0;
+    for (key, entry) in &cx.records {
+        match remote_cache::push_record(client, cx.store, repo, key, entry, cx.sink) {
+            Ok(()) => pushed += 1,
+            // The image is built: a cache that cannot be filled is a warning.
+            Err(e) => cx.sink.emit(&Event::Warning {
+                message: format!("--cache-to {repo}: {}", crate::quote::excerpt_n(&e, 200)),
+            }),
+        }
+    }
+    cx.sink.emit(&Event::Info {
+        message: format!("step cache: {pushed} record(s) in {repo}"),
+    });
+}
+
 /// Pushes a stored image to the registry `target` names (the Pushing phase).
 pub fn push(
     store: &Store,
@@ -531,49 +404,6 @@ fn download_mirrors(
         .mirror_rules()
         .map_err(|e| BuildError::BadInput(format!("registries.toml [mirrors]: {e}")))?;
     Ok(Mirrors::new(config.into_iter().chain(cli.iter().cloned())))
-}
-
-fn diff_ids(layers: &[LayerInfo]) -> Vec<Digest> {
-    layers.iter().map(|l| l.diff_id.clone()).collect()
-}
-
-/// Where steps run: the image's working directory, else `/`.
-fn working_dir(config: &ImageConfig) -> String {
-    config
-        .config
-        .as_ref()
-        .and_then(|c| c.working_dir.clone())
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".to_string())
-}
-
-/// The environment steps run with: the image's, with a default PATH, and
-/// the build arguments (which the image's own variables do not override,
-/// as Docker's ARG and ENV of the same name behave).
-fn env_for_steps(config: &ImageConfig, args: &[(String, String)]) -> Vec<(String, String)> {
-    let mut env = config.env();
-    for (k, v) in args {
-        if !env.iter().any(|(ek, _)| ek == k) {
-            env.push((k.clone(), v.clone()));
-        }
-    }
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".to_string(), crate::sandbox::DEFAULT_PATH.to_string()));
-    }
-    env
-}
-
-fn step_env(base: &[(String, String)], kind: &StepKind) -> Vec<(String, String)> {
-    let mut env = base.to_vec();
-    if let StepKind::Run { env: extra, .. } = kind {
-        for (k, v) in extra {
-            match env.iter_mut().find(|(ek, _)| ek == k) {
-                Some(e) => e.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
-            }
-        }
-    }
-    env
 }
 
 fn overrides_from(recipe: &Recipe) -> ConfigOverrides {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use boxwright::build::{BuildOptions, DiffMethod};
+use boxwright::build::{BuildOptions, ContainerfileOptions, DiffMethod};
 use boxwright::media::Compression;
 use boxwright::mirror::Rule;
 use boxwright::progress::{Clock, sink_for};
@@ -12,17 +12,20 @@ use super::{CliResult, Failure, Global};
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
-    /// The recipe file (also accepted as -f RECIPE).
-    #[arg(value_name = "RECIPE", required_unless_present_any = ["file", "byoi"])]
+    /// A recipe (*.toml), or the build context directory of a Containerfile
+    /// (CONTEXT/Containerfile or CONTEXT/Dockerfile unless -f names one).
+    #[arg(value_name = "RECIPE|CONTEXT", required_unless_present_any = ["file", "byoi"])]
     pub recipe: Option<PathBuf>,
-    /// The recipe file.
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "RECIPE",
-        conflicts_with = "recipe"
-    )]
+    /// The recipe (*.toml) or the Containerfile/Dockerfile (its context is
+    /// CONTEXT, else the current directory).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Containerfile: build this stage (and what it needs) instead of the last.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The platform to build for; only the host's (e.g. linux/amd64) for now.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     /// Bring your own image: add the dev access layer to REF (any image), keeping its
     /// layers, env, entrypoint and user; no recipe needed.
     #[arg(long, value_name = "REF", conflicts_with_all = ["recipe", "file"])]
@@ -30,9 +33,9 @@ pub struct BuildArgs {
     /// With --byoi: leave a dev access component out (repeatable), e.g. --skip ttyd.
     #[arg(long = "skip", value_name = "COMPONENT", requires = "byoi")]
     pub skip: Vec<String>,
-    /// Name the image NAME[:TAG] (":latest" when no tag is given).
+    /// Name the image NAME[:TAG] (":latest" when no tag is given); repeatable.
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
-    pub tag: Option<String>,
+    pub tag: Vec<String>,
     /// Run every step, ignoring the step cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -132,12 +135,18 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         Some(r) => Some(byoi_recipe(r, &a.skip)?),
         None => None,
     };
-    let recipe = byoi_dir
-        .as_ref()
-        .map(|d| d.path().join("byoi.toml"))
-        .or_else(|| a.file.clone())
-        .or_else(|| a.recipe.clone())
-        .ok_or_else(|| Failure::input("no recipe given: boxwright build RECIPE.toml"))?;
+    let (recipe, containerfile) = match &byoi_dir {
+        Some(d) => (d.path().join("byoi.toml"), None),
+        None => front_end(a.file.as_deref(), a.recipe.as_deref(), a.target.as_deref())?,
+    };
+    if a.target.is_some() && containerfile.is_none() {
+        return Err(Failure::input(
+            "--target names a stage of a Containerfile; a recipe has no stages",
+        ));
+    }
+    if let Some(p) = &a.platform {
+        check_platform(p)?;
+    }
     let compression: Compression = a.compression.parse().map_err(Failure::input)?;
     // Parsed here rather than by clap, whose error would echo the value
     // (and any password in it).
@@ -150,7 +159,9 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
     let opts = BuildOptions {
         recipe,
-        tag: a.tag.clone(),
+        tag: a.tag.first().cloned(),
+        extra_tags: a.tag.iter().skip(1).cloned().collect(),
+        containerfile,
         store: global.store_root(),
         no_cache: a.no_cache,
         compression,
@@ -232,6 +243,77 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         // The sink has already printed the failure, ending with its one-line reason.
         Err(e) => Err(Failure::reported(if e.is_bad_input() { 2 } else { 1 })),
     }
+}
+
+/// Which front end reads the build: a recipe (`*.toml`), or a Containerfile
+/// with its context (podman's rules: `-f FILE` and/or a CONTEXT directory
+/// holding `Containerfile` or `Dockerfile`; the context defaults to `.`).
+fn front_end(
+    file: Option<&std::path::Path>,
+    positional: Option<&std::path::Path>,
+    target: Option<&str>,
+) -> Result<(PathBuf, Option<ContainerfileOptions>), Failure> {
+    let is_recipe = |p: &std::path::Path| p.extension().is_some_and(|e| e == "toml");
+    let cf = |file: PathBuf, context: PathBuf| {
+        Ok((
+            file,
+            Some(ContainerfileOptions {
+                context,
+                target: target.map(String::from),
+            }),
+        ))
+    };
+    match (file, positional) {
+        (Some(f), None) if is_recipe(f) => Ok((f.to_path_buf(), None)),
+        (Some(f), None) => cf(f.to_path_buf(), PathBuf::from(".")),
+        (Some(f), Some(ctx)) if ctx.is_dir() => cf(f.to_path_buf(), ctx.to_path_buf()),
+        (Some(_), Some(ctx)) => Err(Failure::input(format!(
+            "with -f FILE, the argument is the build context: {} is not a directory",
+            ctx.display()
+        ))),
+        (None, Some(p)) if p.is_dir() => {
+            for name in ["Containerfile", "Dockerfile"] {
+                if p.join(name).is_file() {
+                    return cf(p.join(name), p.to_path_buf());
+                }
+            }
+            Err(Failure::input(format!(
+                "{} has no Containerfile or Dockerfile: name the file with -f FILE",
+                p.display()
+            )))
+        }
+        (None, Some(p)) if is_recipe(p) || !p.exists() => Ok((p.to_path_buf(), None)),
+        (None, Some(p)) => cf(
+            p.to_path_buf(),
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf(),
+        ),
+        (None, None) => Err(Failure::input(
+            "nothing to build: boxwright build RECIPE.toml, or boxwright build [-f Containerfile] CONTEXT",
+        )),
+    }
+}
+
+/// `--platform`: the host's is built; others need emulation, which is not here yet.
+fn check_platform(text: &str) -> Result<(), Failure> {
+    let host = boxwright::image::host_platform();
+    let mut want = text.split('/');
+    let (os, arch, variant) = (want.next(), want.next(), want.next());
+    let same = os == Some(host.os.as_str())
+        && arch == Some(host.architecture.as_str())
+        && (variant.is_none() || variant == host.variant.as_deref());
+    if same {
+        return Ok(());
+    }
+    let host_text = match &host.variant {
+        Some(v) => format!("{}/{}/{v}", host.os, host.architecture),
+        None => format!("{}/{}", host.os, host.architecture),
+    };
+    Err(Failure::input(format!(
+        "--platform {text}: boxwright builds for the host platform ({host_text}) only; cross-platform builds are not supported yet: build on a {text} machine"
+    )))
 }
 
 /// Writes the recipe `--byoi REF` stands for ([`boxwright::recipe::byoi_recipe`])

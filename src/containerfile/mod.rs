@@ -15,6 +15,7 @@ mod glob;
 mod heredoc;
 mod instructions;
 mod lexer;
+pub mod lower;
 mod mounts;
 mod parse;
 mod render;

@@ -149,7 +149,7 @@ impl Plan {
                         source,
                     })?)
                 }
-                StepKind::Run { .. } => None,
+                StepKind::Run { .. } | StepKind::Files(_) | StepKind::Config(_) => None,
             };
             let mut host_inputs = Vec::with_capacity(x.inputs.len());
             for input in x.inputs {
@@ -251,7 +251,49 @@ impl PlannedStep {
                     "owner": c.owner.map(|(u, g)| format!("{u}:{g}")),
                 }
             }),
+            // The sources' content is `inputs` (the selection's digest, or
+            // the source stage's ChainID), so where they came from is not.
+            StepKind::Files(f) => json!({
+                "files": {
+                    "inputs": self.inputs.as_ref().map(|d| d.to_string()),
+                    "sources": f.sources,
+                    "excludes": f.excludes,
+                    "dest": f.dest,
+                    "mode": f.mode,
+                    "chown": f.chown,
+                    "parents": f.parents,
+                    "extract": f.extract,
+                }
+            }),
+            StepKind::Config(c) => json!({ "config": format!("{c:?}") }),
         }
+    }
+
+    /// [`PlannedStep::cache_key`] for a step that runs as the image's user
+    /// in its working directory (a Containerfile's `RUN` and `COPY`): both
+    /// are part of the key. `with` are the stages or images the step
+    /// mounts, by ChainID.
+    pub fn cache_key_in(
+        &self,
+        parent: Option<&Digest>,
+        env: &[(String, String)],
+        settings: &LayerSettings,
+        workdir: &str,
+        user: &str,
+        with: &[Option<Digest>],
+    ) -> Digest {
+        let base = self.cache_key(parent, env, settings);
+        let doc = json!({
+            "key": base.to_string(),
+            "workdir": workdir,
+            "user": user,
+            "no_network": self.step.options.no_network,
+            "binds": self.step.options.binds.iter().map(|b| json!({
+                "target": b.target, "source": b.source,
+            })).collect::<Vec<_>>(),
+            "with": with.iter().map(|d| d.as_ref().map(|d| d.to_string())).collect::<Vec<_>>(),
+        });
+        Digest::of(&serde_json::to_vec(&doc).unwrap_or_default())
     }
 
     /// The cache key of this step on top of `parent` (the ChainID of the

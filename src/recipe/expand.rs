@@ -291,6 +291,7 @@ fn run_step(component: &str, script: String, line: usize, caches: Vec<String>) -
             cache: Vec::new(),
             timeout: None,
             secrets: Vec::new(),
+            options: Default::default(),
         },
         component: component.to_string(),
         artifacts: Vec::new(),

@@ -143,7 +143,7 @@ fn parse_template(doc: &Doc<'_>, value: &Value<'_>) -> Result<Base, RecipeError>
 /// Parses a `base` string (`scratch`, `rootfs:PATH`, `oci:DIR[:TAG]`,
 /// `oci-archive:FILE[:NAME]`, an image reference or local store name); the
 /// error completes "'base' ...". Relative paths are read against `dir`.
-pub(crate) fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
+pub fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
     if written == "scratch" {
         return Ok(Base::Scratch);
     }

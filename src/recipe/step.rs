@@ -6,6 +6,7 @@ use std::path::Path;
 use toml::de::DeValue;
 
 use super::copy::{CopySpec, parse_copy};
+use super::files::{ConfigChange, FilesSpec, StepOptions};
 use super::error::RecipeError;
 use super::reader::{self, Doc, Keys, Value};
 
@@ -28,6 +29,8 @@ pub struct Step {
     pub timeout: Option<u64>,
     /// Build secrets this run step reads (`secrets = ["npmrc", { id = "token", env = "TOKEN" }]`).
     pub secrets: Vec<SecretUse>,
+    /// What a Containerfile's `RUN` adds; a recipe's steps have the defaults.
+    pub options: StepOptions,
 }
 
 /// How a run step receives a build secret (`--secret id=NAME,...`): as a
@@ -53,6 +56,10 @@ pub enum StepKind {
     },
     /// Add a file or directory from the build host.
     Copy(CopySpec),
+    /// A Containerfile's `COPY`/`ADD`.
+    Files(FilesSpec),
+    /// A Containerfile's config instruction: no layer.
+    Config(ConfigChange),
 }
 
 /// The command of a run step.
@@ -94,6 +101,13 @@ impl Step {
                 super::scripts::title(text).unwrap_or_default(),
                 crate::digest::Digest::of(text.as_bytes())
             ),
+            StepKind::Run { .. } | StepKind::Files(_) | StepKind::Config(_)
+                if self.options.text.is_some() =>
+            {
+                self.options.text.clone().unwrap_or_default()
+            }
+            StepKind::Files(f) => f.text.clone(),
+            StepKind::Config(_) => String::new(),
             StepKind::Run { command, env } => {
                 let mut words: Vec<String> = Vec::new();
                 if !env.is_empty() {
@@ -258,6 +272,7 @@ fn parse_step(
         cache,
         timeout,
         secrets,
+        options: StepOptions::default(),
     })
 }
 

@@ -61,6 +61,7 @@ fn full_example() {
                 cache: vec![],
                 timeout: None,
                 secrets: vec![],
+                options: Default::default(),
             },
             Step {
                 index: 1,
@@ -77,6 +78,7 @@ fn full_example() {
                 cache: vec![],
                 timeout: None,
                 secrets: vec![],
+                options: Default::default(),
             },
         ],
         config: ConfigSection {

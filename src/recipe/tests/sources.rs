@@ -73,7 +73,7 @@ copy = { src = "/elsewhere/abs.txt", dest = "/abs" }
         .iter()
         .filter_map(|s| match &s.kind {
             StepKind::Copy(c) => Some(c.src.as_path()),
-            StepKind::Run { .. } => None,
+            _ => None,
         })
         .collect();
     assert_eq!(

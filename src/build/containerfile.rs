@@ -1,0 +1,384 @@
+//! A Containerfile build: parse, check every stage that will run (so an
+//! error stops the build before anything runs or is stored), then build
+//! the stages the target needs — in dependency order, each with the step
+//! loop recipes use — and write the target stage as the image.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::steps::{Sources, StepCx, diff_ids};
+use super::{
+    BuildError, BuildOptions, BuildOutcome, ContainerfileOptions, base, download_mirrors,
+    normalize_tag, offline, push, secrets, step_cx, toolbox,
+};
+use crate::containerfile::lower::{self, LowerInput};
+use crate::containerfile::{Containerfile, ContainerfileError, Pos};
+use crate::image::{ConfigOverrides, Derived};
+use crate::plan::LayerSettings;
+use crate::progress::{Event, Phase, Sink};
+use crate::sandbox::{IdMapping, Userns};
+use crate::session::{Workers, clean_stale};
+use crate::store::Store;
+
+pub(super) fn build(
+    opts: &BuildOptions,
+    cf: &ContainerfileOptions,
+    sink: &dyn Sink,
+) -> Result<BuildOutcome, BuildError> {
+    sink.emit(&Event::Phase {
+        phase: Phase::Creating,
+    });
+    let path = &opts.recipe;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BuildError::BadInput(format!(
+            "cannot read the Containerfile {}: {e}",
+            path.display()
+        ))
+    })?;
+    let file = crate::containerfile::parse(&text, path)?;
+    if let Some(syntax) = &file.syntax {
+        sink.emit(&Event::Info {
+            message: format!(
+                "# syntax={syntax} is ignored: boxwright reads the Dockerfile language itself"
+            ),
+        });
+    }
+    let context = &cf.context;
+    if !context.is_dir() {
+        return Err(BuildError::BadInput(format!(
+            "the build context {} is not a directory: give the directory that holds the files COPY reads",
+            context.display()
+        )));
+    }
+    let dockerignore = read_dockerignore(context, path)?;
+    let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
+    let platform = lower::platform_args();
+    let globals = lower::global_args(&file, &build_args, &platform)?;
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for s in &file.stages {
+        if let Some(n) = &s.name
+            && names.insert(n.clone(), s.index).is_some()
+        {
+            return Err(at(&file, s.pos, format!(
+                "two stages are named '{n}': stage names must be unique"
+            )).into());
+        }
+    }
+    let target = match &cf.target {
+        Some(t) => *names.get(&t.to_lowercase()).ok_or_else(|| {
+            let known: Vec<&str> = file.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+            BuildError::BadInput(format!(
+                "--target {t}: no stage is named '{t}' in {} (its stages: {})",
+                path.display(),
+                if known.is_empty() { "none named".to_string() } else { known.join(", ") }
+            ))
+        })?,
+        None => file.stages.len() - 1,
+    };
+    let order = build_order(&file, &names, &globals, target)?;
+    let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
+    let extra_names = opts
+        .extra_tags
+        .iter()
+        .map(|t| normalize_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if opts.push && name.is_none() {
+        return Err(BuildError::BadInput(
+            "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
+        ));
+    }
+
+    // Every stage that will run is lowered once now, so its errors stop
+    // the build before a step runs; the real lowering (with the base's
+    // environment) happens when the stage is built.
+    let staging = tempfile::Builder::new()
+        .prefix("boxwright-containerfile-")
+        .tempdir()
+        .map_err(|e| BuildError::BadInput(format!("cannot make a staging directory: {e}")))?;
+    let mut total = 0;
+    for &i in &order {
+        let input = lower_input(&file, context, &dockerignore, &build_args, &names, staging.path(), &platform, Vec::new(), None);
+        total += lower::lower_stage(&input, &file.stages[i])?.steps.len();
+    }
+    let declared: Vec<&str> = file
+        .global_args
+        .iter()
+        .map(|a| a.value.name.as_str())
+        .chain(file.stages.iter().flat_map(|s| {
+            s.instructions.iter().flat_map(|i| match &i.kind {
+                crate::containerfile::InstructionKind::Arg(d) => d.iter().map(|a| a.name.as_str()).collect(),
+                _ => Vec::new(),
+            })
+        }))
+        .collect();
+    for k in build_args.keys() {
+        if !declared.contains(&k.as_str()) && !platform.iter().any(|(p, _)| p == k) {
+            sink.emit(&Event::Warning {
+                message: format!("--build-arg {k} is not declared by any ARG in {}; ignored", path.display()),
+            });
+        }
+    }
+
+    let registries = opts.registry.load_config()?;
+    let mirrors = download_mirrors(&registries, &opts.mirrors)?;
+    let network = offline::step_network(opts.network, opts.offline, &mirrors);
+    let store = Store::open(&opts.store)?;
+    let mapping = IdMapping::detect()?;
+    sink.emit(&Event::Info {
+        message: format!("id mapping: {}", mapping.describe()),
+    });
+    let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
+    clean_stale(&store, &workers)?;
+    let _lock = store.lock_shared()?;
+    let fetcher = toolbox::fetcher(opts, &store, &mirrors);
+    let epoch = match opts.source_date_epoch_env.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => s.parse().map_err(|_| {
+            BuildError::Plan(crate::plan::PlanError::BadEpoch(s.to_string()))
+        })?,
+        None => 0,
+    };
+    let settings = LayerSettings {
+        compression: opts.compression,
+        source_date_epoch: epoch,
+        fake_root: mapping.fake_root(),
+    };
+    let secrets = secrets::Secrets::load(&opts.secrets, &store)?;
+    let mut cx: StepCx = step_cx(
+        opts, &store, &workers, settings, &mirrors, network, &secrets, &fetcher, sink, &registries, total,
+    )?;
+    sink.emit(&Event::Phase {
+        phase: Phase::Building,
+    });
+    let offline_base = opts.offline.then_some(&registries);
+    let mut sources = Sources {
+        stages: vec![None; file.stages.len()],
+        images: Vec::new(),
+    };
+    let mut built: Vec<Option<Derived>> = vec![None; file.stages.len()];
+    for &i in &order {
+        let stage = &file.stages[i];
+        let written = lower::stage_base(&file, stage, &globals)?;
+        let mut image = match names.get(&written.to_lowercase()).filter(|&&j| j != i) {
+            Some(&j) => built[j].clone().ok_or_else(|| {
+                BuildError::BadInput(format!("stage {j} was not built before stage {i}"))
+            })?,
+            None => {
+                let b = resolve(&written, &file, stage.base_pos, &store, &settings, opts, offline_base, sink)?;
+                Derived::new(b.config, b.layers)
+            }
+        };
+        let c = image.config.config.clone().unwrap_or_default();
+        let base_shell = c
+            .extra
+            .get("Shell")
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
+        let input = lower_input(
+            &file, context, &dockerignore, &build_args, &names, staging.path(), &platform,
+            image.config.env(), base_shell,
+        );
+        let lowered = lower::lower_stage(&input, stage)?;
+        // Images named by `COPY --from=IMAGE` or `--mount=from=IMAGE`.
+        for ps in &lowered.steps {
+            let mut froms = Vec::new();
+            if let crate::recipe::StepKind::Files(f) = &ps.step.kind {
+                froms.push(&f.from);
+            }
+            froms.extend(ps.step.options.binds.iter().map(|b| &b.from));
+            for from in froms {
+                if let crate::recipe::FilesFrom::Image(r) = from
+                    && !sources.images.iter().any(|(n, _)| n == r)
+                {
+                    let b = resolve(r, &file, stage.pos, &store, &settings, opts, offline_base, sink)?;
+                    sources.images.push((r.clone(), b.layers));
+                }
+            }
+        }
+        cx.run_steps(&mut image, &lowered.steps, &[], &sources, epoch)?;
+        sources.stages[i] = Some(image.layers.clone());
+        built[i] = Some(image);
+    }
+    crate::session::empty_own_trash(&store, &workers);
+    super::fill_cache_to(&cx, &registries);
+    let cached_steps = cx.cached_steps;
+    drop(cx);
+
+    let mut image = built[target]
+        .take()
+        .ok_or_else(|| BuildError::BadInput("the target stage was not built".into()))?;
+    image.apply(
+        &ConfigOverrides {
+            labels: opts.labels.clone(),
+            ..ConfigOverrides::default()
+        },
+        "boxwright: --label",
+        epoch,
+    );
+    for (k, v) in &opts.annotations {
+        image.annotate(k, v.clone());
+    }
+    let _ = diff_ids(&image.layers);
+    let manifest = image.write(store.layout(), epoch)?;
+    drop(secrets);
+    for n in name.iter().chain(&extra_names) {
+        store.layout().tag(n, manifest.clone())?;
+    }
+    if let (true, Some(target)) = (opts.push, name.as_deref()) {
+        push(&store, &manifest, target, &opts.registry, sink)?;
+    }
+    sink.emit(&Event::Phase { phase: Phase::Done });
+    sink.emit(&Event::Finished {
+        digest: manifest.digest.clone(),
+        name: name.clone(),
+        cached_steps,
+        total_steps: total,
+    });
+    Ok(BuildOutcome {
+        manifest,
+        name,
+        cached_steps,
+        total_steps: total,
+        build_id: String::new(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_input<'a>(
+    file: &'a Containerfile,
+    context: &'a std::path::Path,
+    dockerignore: &'a [String],
+    build_args: &'a BTreeMap<String, String>,
+    names: &'a HashMap<String, usize>,
+    staging: &'a std::path::Path,
+    platform: &'a [(String, String)],
+    base_env: Vec<(String, String)>,
+    base_shell: Option<Vec<String>>,
+) -> LowerInput<'a> {
+    LowerInput {
+        file,
+        context,
+        dockerignore,
+        build_args,
+        base_env,
+        base_shell,
+        stages: names,
+        staging,
+        platform_args: platform,
+    }
+}
+
+/// A `FROM` or `--from` image into the store.
+#[allow(clippy::too_many_arguments)]
+fn resolve(
+    written: &str,
+    file: &Containerfile,
+    pos: Pos,
+    store: &Store,
+    settings: &LayerSettings,
+    opts: &BuildOptions,
+    offline: Option<&crate::registry::RegistriesConfig>,
+    sink: &dyn Sink,
+) -> Result<base::BaseImage, BuildError> {
+    let dir = opts.recipe.parent().unwrap_or(std::path::Path::new("."));
+    let parsed = crate::recipe::parse_base_ref(written, dir)
+        .map_err(|why| at(file, pos, format!("'{written}' is not an image reference: {why}")))?;
+    base::resolve_base(
+        &parsed,
+        settings.source_date_epoch,
+        store,
+        settings,
+        &opts.registry,
+        offline,
+        sink,
+    )
+}
+
+/// The stages `target` needs, each after the stages it reads; a cycle is
+/// an error at the reference that closes it.
+fn build_order(
+    file: &Containerfile,
+    names: &HashMap<String, usize>,
+    globals: &[(String, String)],
+    target: usize,
+) -> Result<Vec<usize>, ContainerfileError> {
+    let mut deps = Vec::with_capacity(file.stages.len());
+    for s in &file.stages {
+        deps.push(lower::stage_deps(file, s, names, globals)?);
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        deps: &[Vec<(usize, Pos)>],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+        file: &Containerfile,
+    ) -> Result<(), ContainerfileError> {
+        marks[i] = Mark::Visiting;
+        path.push(i);
+        for &(d, pos) in &deps[i] {
+            match marks[d] {
+                Mark::Done => {}
+                Mark::Visiting => {
+                    let start = path.iter().position(|&p| p == d).unwrap_or(0);
+                    let mut cycle: Vec<String> = path[start..].iter().map(|&p| stage_name(file, p)).collect();
+                    cycle.push(stage_name(file, d));
+                    return Err(at(file, pos, format!(
+                        "the stages form a cycle ({}): a stage cannot use itself, even through others",
+                        cycle.join(" → ")
+                    )));
+                }
+                Mark::New => visit(d, deps, marks, path, order, file)?,
+            }
+        }
+        path.pop();
+        marks[i] = Mark::Done;
+        order.push(i);
+        Ok(())
+    }
+    let mut marks = vec![Mark::New; file.stages.len()];
+    let mut order = Vec::new();
+    visit(target, &deps, &mut marks, &mut Vec::new(), &mut order, file)?;
+    Ok(order)
+}
+
+fn stage_name(file: &Containerfile, i: usize) -> String {
+    file.stages[i].name.clone().unwrap_or_else(|| i.to_string())
+}
+
+/// `FILE.dockerignore` beside the Containerfile wins over the context's
+/// `.dockerignore`, as in BuildKit.
+fn read_dockerignore(
+    context: &std::path::Path,
+    file: &std::path::Path,
+) -> Result<Vec<String>, BuildError> {
+    let beside = std::path::PathBuf::from(format!("{}.dockerignore", file.display()));
+    let path = if beside.is_file() { beside } else { context.join(".dockerignore") };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let patterns: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect();
+            crate::context::Excludes::new(patterns.iter().map(String::as_str))
+                .map_err(|e| BuildError::BadInput(format!("{}: {e}", path.display())))?;
+            Ok(patterns)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(BuildError::BadInput(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn at(file: &Containerfile, pos: Pos, message: String) -> ContainerfileError {
+    ContainerfileError {
+        file: file.path.display().to_string(),
+        line: pos.line,
+        column: pos.column,
+        message,
+    }
+}

@@ -1,0 +1,472 @@
+//! The step loop shared by recipes and Containerfile stages: for each
+//! planned step, a cache lookup (local store, then the registry caches),
+//! else a run in the sandbox whose diff becomes the step's layer; config
+//! steps change the image config and make no layer.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::{BuildError, BuildOptions, offline, remote_cache, secrets, toolbox};
+use crate::digest::Digest;
+use crate::image::{Derived, ImageConfig};
+use crate::media::LayerInfo;
+use crate::mirror::Mirrors;
+use crate::plan::{LayerSettings, PlannedStep, chain_id};
+use crate::progress::{Event, Sink};
+use crate::recipe::{ConfigChange, FilesFrom, StepKind};
+use crate::sandbox::{Action, CopyFiles, HostEnv, Network};
+use crate::session::{ImageAt, ImageUse, StepResult, StepRunner, Workers};
+use crate::store::{CacheEntry, Store};
+
+/// What every step of a build shares.
+pub(crate) struct StepCx<'a> {
+    pub opts: &'a BuildOptions,
+    pub store: &'a Store,
+    pub workers: &'a Workers,
+    pub settings: LayerSettings,
+    pub mirrors: &'a Mirrors,
+    pub network: Network,
+    pub secrets: &'a secrets::Secrets,
+    pub fetcher: &'a crate::artifact::Fetcher,
+    pub sink: &'a dyn Sink,
+    pub cache_from: Vec<String>,
+    pub cache_client: Option<crate::registry::Registry>,
+    /// Every step's key and layer, for `--cache-to`.
+    pub records: Vec<(Digest, CacheEntry)>,
+    pub cached_steps: usize,
+    pub total: usize,
+    /// Steps numbered across stages, as progress shows them.
+    pub next_number: usize,
+    pub checked_offline: bool,
+}
+
+/// Other stages and images a stage's steps read: their layers by index of
+/// stage, and images resolved by reference.
+#[derive(Default)]
+pub(crate) struct Sources {
+    pub stages: Vec<Option<Vec<LayerInfo>>>,
+    pub images: Vec<(String, Vec<LayerInfo>)>,
+}
+
+impl Sources {
+    fn layers(&self, from: &FilesFrom) -> Result<Vec<LayerInfo>, BuildError> {
+        match from {
+            FilesFrom::Stage(i) => self
+                .stages
+                .get(*i)
+                .and_then(Clone::clone)
+                .ok_or_else(|| BuildError::BadInput(format!("stage {i} was not built before it is used"))),
+            FilesFrom::Image(r) => self
+                .images
+                .iter()
+                .find(|(n, _)| n == r)
+                .map(|(_, l)| l.clone())
+                .ok_or_else(|| BuildError::BadInput(format!("image {r} was not resolved"))),
+            FilesFrom::Context(_) | FilesFrom::Staged(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Keeps the last lines of a step's output for the failure report.
+struct Tail {
+    lines: VecDeque<String>,
+    cap: usize,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Tail {
+        Tail {
+            lines: VecDeque::with_capacity(cap),
+            cap,
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        if self.lines.len() == self.cap {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.to_string());
+    }
+}
+
+impl StepCx<'_> {
+    fn cached_layer(&mut self, key: &Digest) -> Result<Option<CacheEntry>, BuildError> {
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        if let Some(hit) = self.store.cache_get(key)? {
+            return Ok(Some(hit));
+        }
+        for repo in &self.cache_from {
+            if let Some(client) = &self.cache_client
+                && let Some(hit) = remote_cache::lookup(client, self.store, repo, key, self.sink)
+            {
+                self.sink.emit(&Event::Info {
+                    message: format!("step cache: layer {} from {repo}", hit.layer.digest.short()),
+                });
+                self.store.cache_put(key, &hit)?;
+                return Ok(Some(hit));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs `steps` on `image`, adding their layers and config changes.
+    /// `args` are the recipe's build arguments (every step's environment);
+    /// a Containerfile's are in each run step's own env.
+    pub(crate) fn run_steps(
+        &mut self,
+        image: &mut Derived,
+        steps: &[PlannedStep],
+        args: &[(String, String)],
+        sources: &Sources,
+        epoch: u64,
+    ) -> Result<(), BuildError> {
+        let sink = self.sink;
+        let mut runner: Option<StepRunner> = None;
+        let mut run_env = env_for_steps(&image.config, args);
+        for (i, planned) in steps.iter().enumerate() {
+            self.next_number += 1;
+            let mut ps = planned.clone();
+            ps.number = self.next_number;
+            let total = self.total;
+            if let StepKind::Config(change) = &ps.step.kind {
+                apply_config(&mut image.config, change);
+                image.config.push_empty_history(&ps.created_by, epoch);
+                run_env = env_for_steps(&image.config, args);
+                sink.emit(&Event::StepCached {
+                    step: ps.number,
+                    total,
+                    description: ps.step.summary(),
+                    layer: Digest::of(b""),
+                });
+                self.cached_steps += 1;
+                continue;
+            }
+            let cwd = working_dir(&image.config);
+            let user = if ps.step.options.image_user {
+                image
+                    .config
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.user.clone())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            // What the step reads from other stages and images.
+            let mut images: Vec<ImageUse> = Vec::new();
+            let mut with: Vec<Option<Digest>> = Vec::new();
+            if let StepKind::Files(f) = &ps.step.kind {
+                if matches!(f.from, FilesFrom::Stage(_) | FilesFrom::Image(_)) {
+                    let layers = sources.layers(&f.from)?;
+                    with.push(chain_id(&diff_ids(&layers)));
+                    images.push(ImageUse {
+                        layers,
+                        at: ImageAt::CopySource,
+                    });
+                }
+                if ps.inputs.is_none()
+                    && let FilesFrom::Staged(dir) = &f.from
+                {
+                    ps.inputs = Some(crate::plan::hash_tree(dir).map_err(|e| {
+                        BuildError::BadInput(format!("cannot read {}: {e}", dir.display()))
+                    })?);
+                }
+            }
+            for b in &ps.step.options.binds {
+                let layers = sources.layers(&b.from)?;
+                with.push(chain_id(&diff_ids(&layers)));
+                images.push(ImageUse {
+                    layers,
+                    at: ImageAt::Mount(b.target.clone()),
+                });
+            }
+            let parent = chain_id(&diff_ids(&image.layers));
+            let step_env = step_env(&run_env, &ps.step.kind);
+            let key = if ps.step.options.image_user {
+                ps.cache_key_in(parent.as_ref(), &step_env, &self.settings, &cwd, &user, &with)
+            } else {
+                ps.cache_key(parent.as_ref(), &step_env, &self.settings)
+            };
+            // Another build of this store running the same step holds its
+            // lock: wait, then take its layer from the cache.
+            let mut key_lock = None;
+            let mut hit = self.cached_layer(&key)?;
+            if hit.is_none() && !self.opts.no_cache {
+                key_lock = Some(match self.store.try_lock_key(&key)? {
+                    Some(l) => l,
+                    None => {
+                        sink.emit(&Event::Info {
+                            message: format!(
+                                "step {}: another build is running the same step; waiting for it",
+                                ps.number
+                            ),
+                        });
+                        self.store.lock_key(&key)?
+                    }
+                });
+                hit = self.store.cache_get(&key)?;
+            }
+            if let Some(hit) = hit {
+                sink.emit(&Event::StepCached {
+                    step: ps.number,
+                    total,
+                    description: ps.step.summary(),
+                    layer: hit.layer.digest.clone(),
+                });
+                self.records.push((key, hit.clone()));
+                image.add_layer(hit.layer, &ps.created_by, epoch);
+                toolbox::apply_step_env(&mut image.config, &ps);
+                run_env = env_for_steps(&image.config, args);
+                self.cached_steps += 1;
+                continue;
+            }
+            if self.opts.offline && !self.checked_offline {
+                offline::check(&steps[i..], self.mirrors)?;
+                self.checked_offline = true;
+            }
+            let description = ps.step.summary();
+            let r = match &mut runner {
+                Some(r) => r,
+                None => runner.insert(StepRunner::new(
+                    self.store,
+                    self.workers,
+                    self.opts.diff,
+                    self.opts.max_layer_size,
+                    sink,
+                )?),
+            };
+            sink.emit(&Event::StepStarted {
+                step: ps.number,
+                total,
+                description: description.clone(),
+            });
+            let started = Instant::now();
+            // Secret env values go to the step alone: not into `step_env`, which
+            // makes the cache key.
+            let given = self.secrets.for_step(&ps)?;
+            let mut action_env = step_env.clone();
+            action_env.extend(given.env);
+            let action = match &ps.step.kind {
+                StepKind::Run { command, .. } => Action::Exec {
+                    argv: command.argv(),
+                    env: action_env,
+                    cwd: cwd.clone(),
+                    uid: 0,
+                    gid: 0,
+                    user: Some(user.clone()).filter(|u| !u.is_empty()),
+                },
+                StepKind::Copy(c) => Action::Copy {
+                    src: c.src.clone(),
+                    dest: c.dest.clone(),
+                    mode: c.mode,
+                    owner: c.owner,
+                },
+                StepKind::Files(f) => Action::CopyFiles(CopyFiles {
+                    root: match &f.from {
+                        FilesFrom::Context(d) | FilesFrom::Staged(d) => d.clone(),
+                        // Set by the step runner to where it mounts the source.
+                        FilesFrom::Stage(_) | FilesFrom::Image(_) => std::path::PathBuf::new(),
+                    },
+                    source_layers: Vec::new(),
+                    sources: f.sources.clone(),
+                    excludes: f.excludes.clone(),
+                    dest: match f.dest.strip_prefix("./") {
+                        Some(rel) => {
+                            let mut d = crate::containerfile::lower::clean_abs(rel, &cwd);
+                            if f.dest.ends_with('/') && !d.ends_with('/') {
+                                d.push('/');
+                            }
+                            d
+                        }
+                        None => f.dest.clone(),
+                    },
+                    mode: f.mode,
+                    chown: f.chown.clone(),
+                    parents: f.parents,
+                    extract: f.extract,
+                }),
+                StepKind::Config(_) => unreachable!("config steps make no layer"),
+            };
+            let mut mounts = toolbox::step_mounts(&ps, self.store, self.fetcher)?;
+            mounts.extend(given.mounts);
+            let mut tail = Tail::new(20);
+            let number = ps.number;
+            let secrets = self.secrets;
+            let mirrors = self.mirrors;
+            let mut on_line = |line: &str| {
+                let line = secrets.scrub(&mirrors.scrub(line));
+                tail.push(&line);
+                sink.emit(&Event::Log { step: number, line });
+            };
+            let host = HostEnv {
+                mirrors: self.mirrors.clone(),
+                offline: self.opts.offline,
+                ..HostEnv::capture(self.opts.host_ca)
+            };
+            let network = if ps.step.options.no_network {
+                Network::None
+            } else {
+                self.network
+            };
+            let outcome = r.run_step(
+                &image.layers,
+                action,
+                mounts,
+                &images,
+                network,
+                host,
+                &self.settings,
+                ps.step.timeout.or(self.opts.step_timeout),
+                &mut on_line,
+            );
+            let layer = match outcome {
+                Ok(StepResult::Layer(l)) => l,
+                Ok(StepResult::Exit(code)) => {
+                    return Err(BuildError::StepFailed {
+                        step: ps.number,
+                        command: description,
+                        exit_code: code,
+                        last_lines: tail.lines.into_iter().collect(),
+                    });
+                }
+                Err(e) => {
+                    return Err(BuildError::StepError {
+                        step: ps.number,
+                        command: description,
+                        message: e.to_string(),
+                    });
+                }
+            };
+            let entry = CacheEntry {
+                layer: layer.clone(),
+                created_by: ps.created_by.clone(),
+                created: epoch,
+            };
+            self.store.cache_put(&key, &entry)?;
+            drop(key_lock);
+            self.records.push((key, entry));
+            sink.emit(&Event::StepFinished {
+                step: ps.number,
+                total,
+                duration_ms: started.elapsed().as_millis() as u64,
+                layer: layer.digest.clone(),
+                size: layer.size,
+            });
+            image.add_layer(layer, &ps.created_by, epoch);
+            toolbox::apply_step_env(&mut image.config, &ps);
+            run_env = env_for_steps(&image.config, args);
+        }
+        if let Some(r) = runner {
+            r.finish();
+        }
+        Ok(())
+    }
+}
+
+/// Applies a Containerfile config instruction as Docker records it.
+fn apply_config(config: &mut ImageConfig, change: &ConfigChange) {
+    if let ConfigChange::Maintainer(name) = change {
+        config.author = Some(name.clone());
+        return;
+    }
+    let c = config.config.get_or_insert_with(Default::default);
+    match change {
+        ConfigChange::Env(pairs) => {
+            for (k, v) in pairs {
+                let entry = format!("{k}={v}");
+                match c.env.iter_mut().find(|e| e.split('=').next() == Some(k.as_str())) {
+                    Some(e) => *e = entry,
+                    None => c.env.push(entry),
+                }
+            }
+        }
+        ConfigChange::Label(pairs) => {
+            for (k, v) in pairs {
+                c.labels.insert(k.clone(), v.clone());
+            }
+        }
+        ConfigChange::Workdir(dir) => {
+            let base = c.working_dir.clone().unwrap_or_else(|| "/".into());
+            c.working_dir = Some(crate::containerfile::lower::clean_abs(dir, &base));
+        }
+        ConfigChange::User(u) => c.user = Some(u.clone()),
+        ConfigChange::Expose(ports) => {
+            for p in ports {
+                c.exposed_ports.insert(p.clone(), serde_json::json!({}));
+            }
+        }
+        ConfigChange::Cmd(argv) => c.cmd = Some(argv.clone()),
+        ConfigChange::Entrypoint(argv) => {
+            c.entrypoint = Some(argv.clone());
+            // Docker: a new ENTRYPOINT resets a CMD inherited from the base.
+            c.cmd = None;
+        }
+        ConfigChange::Shell(argv) => {
+            c.extra.insert("Shell".into(), serde_json::json!(argv));
+        }
+        ConfigChange::Volume(vols) => {
+            for v in vols {
+                c.volumes.insert(v.clone(), serde_json::json!({}));
+            }
+        }
+        ConfigChange::StopSignal(s) => c.stop_signal = Some(s.clone()),
+        ConfigChange::Healthcheck(h) => {
+            c.extra.insert("Healthcheck".into(), h.clone());
+        }
+        ConfigChange::OnBuild(t) => {
+            let list = c
+                .extra
+                .entry("OnBuild".to_string())
+                .or_insert_with(|| serde_json::json!([]));
+            if let Some(a) = list.as_array_mut() {
+                a.push(serde_json::json!(t));
+            }
+        }
+        ConfigChange::Arg | ConfigChange::Maintainer(_) => {}
+    }
+}
+
+pub(crate) fn diff_ids(layers: &[LayerInfo]) -> Vec<Digest> {
+    layers.iter().map(|l| l.diff_id.clone()).collect()
+}
+
+/// Where steps run: the image's working directory, else `/`.
+fn working_dir(config: &ImageConfig) -> String {
+    config
+        .config
+        .as_ref()
+        .and_then(|c| c.working_dir.clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// The environment steps run with: the image's, with a default PATH, and
+/// the build arguments (which the image's own variables do not override,
+/// as Docker's ARG and ENV of the same name behave).
+fn env_for_steps(config: &ImageConfig, args: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = config.env();
+    for (k, v) in args {
+        if !env.iter().any(|(ek, _)| ek == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".to_string(), crate::sandbox::DEFAULT_PATH.to_string()));
+    }
+    env
+}
+
+fn step_env(base: &[(String, String)], kind: &StepKind) -> Vec<(String, String)> {
+    let mut env = base.to_vec();
+    if let StepKind::Run { env: extra, .. } = kind {
+        for (k, v) in extra {
+            match env.iter_mut().find(|(ek, _)| ek == k) {
+                Some(e) => e.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+    }
+    env
+}

@@ -1,0 +1,891 @@
+//! Lowering: a parsed stage, its build arguments and its base image's
+//! environment turned into plan steps — the same [`PlannedStep`]s a recipe
+//! makes, so both front ends share the driver, the cache and the layers.
+//!
+//! Words are processed here, in order, as Docker does: `ARG` and `ENV`
+//! change what later instructions expand `$VAR` to; a `RUN` sees the
+//! arguments in scope as environment variables (so they are part of its
+//! cache key, as in BuildKit) and its command text is left to the shell.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::ast::{
+    ArgDecl, Command, Containerfile, Copy, Healthcheck, Instruction, InstructionKind, Pos,
+    RunMount, RunNetwork, Stage,
+};
+use super::words::{process_word, process_words, references};
+use super::ContainerfileError;
+use crate::digest::Digest;
+use crate::plan::{HostInput, PlannedStep, hash_tree};
+use crate::recipe::{
+    ConfigChange, FilesFrom, FilesSpec, RunCommand, SecretUse, Step, StepBind, StepKind,
+    StepOptions,
+};
+
+/// Everything a stage's lowering needs besides the stage.
+pub struct LowerInput<'a> {
+    pub file: &'a Containerfile,
+    /// The build context directory.
+    pub context: &'a Path,
+    /// `.dockerignore` patterns of the context.
+    pub dockerignore: &'a [String],
+    /// `--build-arg` values.
+    pub build_args: &'a BTreeMap<String, String>,
+    /// The base image's environment (or the parent stage's).
+    pub base_env: Vec<(String, String)>,
+    /// The base's `SHELL` (Docker keeps it in the config), else `/bin/sh -c`.
+    pub base_shell: Option<Vec<String>>,
+    /// Stage names (lowercase) and indexes.
+    pub stages: &'a HashMap<String, usize>,
+    /// A directory for heredoc files (`COPY <<EOF`), kept until the build ends.
+    pub staging: &'a Path,
+    /// The predefined platform arguments (`TARGETARCH`…).
+    pub platform_args: &'a [(String, String)],
+}
+
+/// A stage as plan steps.
+#[derive(Clone, Debug)]
+pub struct LoweredStage {
+    pub steps: Vec<PlannedStep>,
+    /// `--build-arg` names this stage declares (the others are reported unused).
+    pub used_args: BTreeSet<String>,
+}
+
+/// The platform arguments Docker predefines, for this host.
+pub fn platform_args() -> Vec<(String, String)> {
+    let p = crate::image::host_platform();
+    let os = p.os.clone();
+    let arch = p.architecture.clone();
+    let variant = p.variant.clone().unwrap_or_default();
+    let platform = if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    };
+    let mut out = Vec::new();
+    for prefix in ["TARGET", "BUILD"] {
+        out.push((format!("{prefix}PLATFORM"), platform.clone()));
+        out.push((format!("{prefix}OS"), os.clone()));
+        out.push((format!("{prefix}ARCH"), arch.clone()));
+        out.push((format!("{prefix}VARIANT"), variant.clone()));
+    }
+    out
+}
+
+/// The values global `ARG`s have for `FROM` lines: defaults (which may
+/// refer to earlier global args) overridden by `--build-arg`.
+pub fn global_args(
+    file: &Containerfile,
+    build_args: &BTreeMap<String, String>,
+    platform: &[(String, String)],
+) -> Result<Vec<(String, String)>, ContainerfileError> {
+    let mut scope: Vec<(String, String)> = platform.to_vec();
+    for decl in &file.global_args {
+        let value = arg_value(file, &decl.value, decl.pos, &scope, build_args)?;
+        set(&mut scope, &decl.value.name, value);
+    }
+    Ok(scope)
+}
+
+/// The image word of `FROM`, expanded with the global arguments.
+pub fn stage_base(
+    file: &Containerfile,
+    stage: &Stage,
+    globals: &[(String, String)],
+) -> Result<String, ContainerfileError> {
+    let lookup = |n: &str| get(globals, n);
+    let base = process_word(&stage.base, file.escape, &lookup)
+        .map_err(|e| error(file, stage.base_pos, format!("FROM: {}", e.message)))?;
+    if base.is_empty() {
+        return Err(error(
+            file,
+            stage.base_pos,
+            format!(
+                "FROM '{}' expands to nothing: declare the argument before the first FROM with a default (ARG NAME=image) or give --build-arg",
+                stage.base
+            ),
+        ));
+    }
+    Ok(base)
+}
+
+/// The stages a stage needs first (its base if a stage, `COPY --from` and
+/// `RUN --mount=from=` naming stages), as indexes.
+pub fn stage_deps(
+    file: &Containerfile,
+    stage: &Stage,
+    stages: &HashMap<String, usize>,
+    globals: &[(String, String)],
+) -> Result<Vec<(usize, Pos)>, ContainerfileError> {
+    let mut deps = Vec::new();
+    let base = stage_base(file, stage, globals)?;
+    if let Some(i) = stage_ref(&base, stages, stage.index) {
+        deps.push((i, stage.base_pos));
+    }
+    let lookup = |n: &str| get(globals, n);
+    for ins in &stage.instructions {
+        let mut froms: Vec<&str> = Vec::new();
+        match &ins.kind {
+            InstructionKind::Copy(c) => froms.extend(c.from.as_deref()),
+            InstructionKind::Run(r) => {
+                for m in &r.mounts {
+                    match &m.value {
+                        RunMount::Bind { from: Some(f), .. } | RunMount::Cache { from: Some(f), .. } => {
+                            froms.push(f)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        for raw in froms {
+            let name = process_word(raw, file.escape, &lookup).unwrap_or_else(|_| raw.to_string());
+            if let Some(i) = stage_ref(&name, stages, usize::MAX) {
+                deps.push((i, ins.pos));
+            } else if name.parse::<usize>().is_ok() {
+                return Err(error(
+                    file,
+                    ins.pos,
+                    format!("--from={name}: there is no stage {name} (stages are numbered from 0)"),
+                ));
+            } else if !looks_like_image(&name) {
+                return Err(error(
+                    file,
+                    ins.pos,
+                    format!(
+                        "--from={name}: no stage is named '{name}': name a stage with FROM image AS {name}, or give an image reference"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(deps)
+}
+
+/// A stage by name or index. `FROM NAME` may only name another stage (an
+/// index is an image there); `limit` excludes the stage itself.
+fn stage_ref(name: &str, stages: &HashMap<String, usize>, this: usize) -> Option<usize> {
+    if let Some(&i) = stages.get(&name.to_lowercase()) {
+        return (i != this).then_some(i);
+    }
+    if this == usize::MAX {
+        return name.parse::<usize>().ok().filter(|i| stages.values().any(|v| v == i));
+    }
+    None
+}
+
+/// Whether `--from=NAME` that names no stage is meant as an image: it has
+/// a registry, a tag, a digest or a path, as references usually do. A bare
+/// word is a stage name with a typo far more often than an image.
+fn looks_like_image(name: &str) -> bool {
+    name.contains(['/', ':', '@']) || name.starts_with("oci:")
+}
+
+/// Lowers stage `stage`.
+pub fn lower_stage(input: &LowerInput<'_>, stage: &Stage) -> Result<LoweredStage, ContainerfileError> {
+    let file = input.file;
+    let mut l = Lowering {
+        input,
+        env: input.base_env.clone(),
+        args: Vec::new(),
+        shell: input
+            .base_shell
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]),
+        steps: Vec::new(),
+        used_args: BTreeSet::new(),
+        heredoc_count: 0,
+    };
+    // Every ARG the stage declares, with where: a reference to one of them
+    // before its declaration is an error (the value would silently be empty).
+    let declared: Vec<(String, Pos)> = stage
+        .instructions
+        .iter()
+        .filter_map(|i| match &i.kind {
+            InstructionKind::Arg(decls) => Some(decls.iter().map(|d| (d.name.clone(), i.pos)).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for ins in &stage.instructions {
+        l.check_refs(ins, &declared)?;
+        l.instruction(ins).map_err(|m| error(file, ins.pos, m))?;
+    }
+    Ok(LoweredStage {
+        steps: l.steps,
+        used_args: l.used_args,
+    })
+}
+
+struct Lowering<'a, 'b> {
+    input: &'b LowerInput<'a>,
+    /// The image's environment so far.
+    env: Vec<(String, String)>,
+    /// Arguments in scope, with values.
+    args: Vec<(String, String)>,
+    shell: Vec<String>,
+    steps: Vec<PlannedStep>,
+    used_args: BTreeSet<String>,
+    heredoc_count: usize,
+}
+
+impl Lowering<'_, '_> {
+    fn lookup(&self, name: &str) -> Option<String> {
+        // ENV wins over ARG of the same name, as in Docker.
+        get(&self.env, name).or_else(|| get(&self.args, name))
+    }
+
+    fn word(&self, raw: &str) -> Result<String, String> {
+        process_word(raw, self.input.file.escape, &|n| self.lookup(n)).map_err(|e| e.message)
+    }
+
+    fn words(&self, raw: &str) -> Result<Vec<String>, String> {
+        process_words(raw, self.input.file.escape, &|n| self.lookup(n)).map_err(|e| e.message)
+    }
+
+    /// `$NAME` before the stage's `ARG NAME` (and no value from elsewhere).
+    fn check_refs(&self, ins: &Instruction, declared: &[(String, Pos)]) -> Result<(), ContainerfileError> {
+        if matches!(ins.kind, InstructionKind::Arg(_)) {
+            return Ok(());
+        }
+        for (name, _) in references(&ins.text, self.input.file.escape) {
+            if self.lookup(&name).is_some() {
+                continue;
+            }
+            if let Some((_, at)) = declared.iter().find(|(n, p)| *n == name && *p > ins.pos) {
+                return Err(error(
+                    self.input.file,
+                    ins.pos,
+                    format!(
+                        "${name} is used before 'ARG {name}' (line {}) declares it, so it would be empty here: move the ARG above this line",
+                        at.line
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn instruction(&mut self, ins: &Instruction) -> Result<(), String> {
+        match &ins.kind {
+            InstructionKind::Arg(decls) => {
+                for d in decls {
+                    let value = self.arg_value(d)?;
+                    if self.input.build_args.contains_key(&d.name) {
+                        self.used_args.insert(d.name.clone());
+                    }
+                    set(&mut self.args, &d.name, value);
+                }
+                self.config(ins, ConfigChange::Arg);
+            }
+            InstructionKind::Env(pairs) => {
+                let mut out = Vec::new();
+                for (k, raw) in pairs {
+                    let v = self.word(raw)?;
+                    set(&mut self.env, k, v.clone());
+                    out.push((k.clone(), v));
+                }
+                self.config(ins, ConfigChange::Env(out));
+            }
+            InstructionKind::Label(pairs) => {
+                let mut out = Vec::new();
+                for (k, v) in pairs {
+                    out.push((self.word(k)?, self.word(v)?));
+                }
+                self.config(ins, ConfigChange::Label(out));
+            }
+            InstructionKind::Workdir(raw) => {
+                let dir = self.word(raw)?;
+                self.config(ins, ConfigChange::Workdir(dir));
+            }
+            InstructionKind::User(raw) => {
+                let user = self.word(raw)?;
+                self.config(ins, ConfigChange::User(user));
+            }
+            InstructionKind::Expose(raws) => {
+                let mut ports = Vec::new();
+                for raw in raws {
+                    for w in self.words(raw)? {
+                        ports.extend(expose_ports(&w)?);
+                    }
+                }
+                self.config(ins, ConfigChange::Expose(ports));
+            }
+            InstructionKind::Cmd(c) => {
+                let argv = self.command(c);
+                self.config(ins, ConfigChange::Cmd(argv));
+            }
+            InstructionKind::Entrypoint(c) => {
+                let argv = self.command(c);
+                self.config(ins, ConfigChange::Entrypoint(argv));
+            }
+            InstructionKind::Shell(argv) => {
+                self.shell = argv.clone();
+                self.config(ins, ConfigChange::Shell(argv.clone()));
+            }
+            InstructionKind::Volume(raws) => {
+                let mut vols = Vec::new();
+                for raw in raws {
+                    vols.push(self.word(raw)?);
+                }
+                self.config(ins, ConfigChange::Volume(vols));
+            }
+            InstructionKind::StopSignal(raw) => {
+                let sig = self.word(raw)?;
+                self.config(ins, ConfigChange::StopSignal(sig));
+            }
+            InstructionKind::Healthcheck(h) => {
+                let value = self.healthcheck(h)?;
+                self.config(ins, ConfigChange::Healthcheck(value));
+            }
+            InstructionKind::OnBuild(text) => {
+                self.config(ins, ConfigChange::OnBuild(text.clone()));
+            }
+            InstructionKind::Maintainer(name) => {
+                self.config(ins, ConfigChange::Maintainer(name.clone()));
+            }
+            InstructionKind::Run(run) => self.run(ins, run)?,
+            InstructionKind::Copy(copy) => self.copy(ins, copy)?,
+        }
+        Ok(())
+    }
+
+    fn arg_value(&self, d: &ArgDecl) -> Result<Option<String>, String> {
+        if let Some(v) = self.input.build_args.get(&d.name) {
+            return Ok(Some(v.clone()));
+        }
+        // A stage's `ARG NAME` without a default takes the global value.
+        let global = global_value(self.input, &d.name);
+        match &d.default {
+            Some(raw) => Ok(Some(self.word(raw)?)),
+            None => Ok(global),
+        }
+    }
+
+    /// A shell-form command runs through the stage's `SHELL`.
+    fn command(&self, c: &Command) -> Vec<String> {
+        match c {
+            Command::Exec(argv) => argv.clone(),
+            Command::Shell(text) => {
+                let mut argv = self.shell.clone();
+                argv.push(text.clone());
+                argv
+            }
+        }
+    }
+
+    fn config(&mut self, ins: &Instruction, change: ConfigChange) {
+        let text = history_text(ins);
+        let step = self.step(ins, StepKind::Config(change), StepOptions {
+            text: Some(text),
+            ..StepOptions::default()
+        });
+        self.push(step, None, Vec::new(), Vec::new());
+    }
+
+    fn step(&self, ins: &Instruction, kind: StepKind, options: StepOptions) -> Step {
+        Step {
+            index: self.steps.len(),
+            line: ins.pos.line,
+            name: None,
+            kind,
+            cache: Vec::new(),
+            timeout: None,
+            secrets: Vec::new(),
+            options,
+        }
+    }
+
+    fn push(&mut self, step: Step, inputs: Option<Digest>, caches: Vec<String>, host_inputs: Vec<HostInput>) {
+        let created_by = step.describe();
+        self.steps.push(PlannedStep {
+            number: 0,
+            component: format!("line {}", step.line),
+            created_by,
+            step,
+            inputs,
+            artifacts: Vec::new(),
+            host_inputs,
+            caches,
+            path: Vec::new(),
+            env: BTreeMap::new(),
+        });
+    }
+
+    fn run(&mut self, ins: &Instruction, run: &super::ast::Run) -> Result<(), String> {
+        // Heredocs: `RUN <<EOF` runs the body with the shell (a `#!` line
+        // picks another interpreter); heredocs in the middle of a command
+        // (stdin of a program) are not supported (see README).
+        let mut heredoc_inputs = Vec::new();
+        let command = match (&run.command, run.heredocs.first()) {
+            (Command::Shell(text), Some(doc)) if text.trim() == format!("<<{}", doc.name)
+                || text.trim() == format!("<<-{}", doc.name)
+                || text.trim().starts_with(&format!("<<{}", doc.name))
+                || text.trim().starts_with(&format!("<<-{}", doc.name))
+                || text.trim().starts_with(&format!("<<\"{}\"", doc.name))
+                || text.trim().starts_with(&format!("<<'{}'", doc.name)) =>
+            {
+                if run.heredocs.len() > 1 {
+                    return Err("RUN with more than one heredoc is not supported: use one heredoc per RUN".into());
+                }
+                let body = doc.content.clone();
+                if let Some(shebang) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
+                    // Run by its interpreter, from a read-only file.
+                    let (src, name) = self.stage_file(&body)?;
+                    let target = format!("/run/boxwright/heredoc/{name}");
+                    let digest = hash_tree(&src).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                    heredoc_inputs.push(HostInput { src, target: target.clone(), digest });
+                    let mut argv: Vec<String> = shebang.split_whitespace().map(String::from).collect();
+                    if argv.is_empty() {
+                        return Err("RUN <<EOF: the #! line names no interpreter".into());
+                    }
+                    argv.push(target);
+                    RunCommand::Exec(argv)
+                } else {
+                    let mut argv = self.shell.clone();
+                    argv.push(body);
+                    RunCommand::Exec(argv)
+                }
+            }
+            (Command::Shell(_), Some(_)) => {
+                return Err("a heredoc in the middle of a RUN command is not supported: put the script alone after RUN <<EOF".into());
+            }
+            (Command::Shell(text), None) => {
+                if self.shell == ["/bin/sh", "-c"] {
+                    RunCommand::Shell(text.clone())
+                } else {
+                    let mut argv = self.shell.clone();
+                    argv.push(text.clone());
+                    RunCommand::Exec(argv)
+                }
+            }
+            (Command::Exec(argv), _) => RunCommand::Exec(argv.clone()),
+        };
+        let mut options = StepOptions {
+            no_network: run.network == Some(RunNetwork::None),
+            image_user: true,
+            text: Some(history_text(ins)),
+            ..StepOptions::default()
+        };
+        let mut caches = Vec::new();
+        let mut secrets = Vec::new();
+        let mut host_inputs = heredoc_inputs;
+        for m in &run.mounts {
+            match &m.value {
+                RunMount::Cache { target, .. } => {
+                    caches.push(clean_abs(&self.word(target)?, "/"));
+                }
+                RunMount::Secret { id, target, env, .. } => {
+                    let id = self.word(id)?;
+                    let target = match target {
+                        Some(t) => Some(clean_abs(&self.word(t)?, "/")),
+                        None => None,
+                    };
+                    let env = match env {
+                        Some(e) => Some(self.word(e)?),
+                        None => None,
+                    };
+                    let target = match (&target, &env) {
+                        (None, None) => Some(format!("/run/secrets/{id}")),
+                        _ => target,
+                    };
+                    if let Some(t) = target.clone() {
+                        secrets.push(SecretUse { id: id.clone(), target: Some(t), env: None });
+                    }
+                    if let Some(e) = env {
+                        secrets.push(SecretUse { id, target: None, env: Some(e) });
+                    }
+                }
+                RunMount::Bind { target, source, from, readwrite } => {
+                    if *readwrite {
+                        return Err("RUN --mount=type=bind,rw is not supported (writes would be discarded): copy the files with COPY, or mount read-only".into());
+                    }
+                    let target = clean_abs(&self.word(target)?, &self.workdir());
+                    let source = match source {
+                        Some(s) => self.word(s)?,
+                        None => String::new(),
+                    };
+                    match from {
+                        None => {
+                            let rel = crate::context::resolve_in_root(self.input.context, Path::new(&source), true)
+                                .map_err(|e| format!("--mount source '{source}': {e}"))?;
+                            let src = self.input.context.join(&rel);
+                            let digest = hash_tree(&src).map_err(|e| {
+                                format!("--mount source '{source}' is not in the build context ({e})")
+                            })?;
+                            host_inputs.push(HostInput { src, target, digest });
+                        }
+                        Some(f) => {
+                            let name = self.word(f)?;
+                            options.binds.push(StepBind {
+                                target,
+                                source,
+                                from: self.from(&name),
+                            });
+                        }
+                    }
+                }
+                RunMount::Tmpfs { .. } => {
+                    return Err("RUN --mount=type=tmpfs is not supported yet: write to /tmp inside the command and remove it at the end".into());
+                }
+            }
+        }
+        let env: BTreeMap<String, String> = self
+            .args
+            .iter()
+            .filter(|(k, _)| get(&self.env, k).is_none())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut step = self.step(ins, StepKind::Run { command, env }, options);
+        step.cache = caches.clone();
+        step.secrets = secrets;
+        self.push(step, None, caches, host_inputs);
+        Ok(())
+    }
+
+    /// A file under the staging directory holding `content`; its name.
+    fn stage_file(&mut self, content: &str) -> Result<(PathBuf, String), String> {
+        self.heredoc_count += 1;
+        let dir = self.input.staging.join(format!("heredoc-{}", self.steps.len()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+        let name = format!("h{}", self.heredoc_count);
+        let path = dir.join(&name);
+        std::fs::write(&path, content).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+        Ok((path, name))
+    }
+
+    fn workdir(&self) -> String {
+        // The last WORKDIR of this stage, else the base's (resolved by the
+        // driver); relative paths here are relative to it.
+        let mut dir = String::from("/");
+        for ps in &self.steps {
+            if let StepKind::Config(ConfigChange::Workdir(w)) = &ps.step.kind {
+                dir = clean_abs(w, &dir);
+            }
+        }
+        dir
+    }
+
+    fn from(&self, name: &str) -> FilesFrom {
+        match stage_ref(name, self.input.stages, usize::MAX) {
+            Some(i) => FilesFrom::Stage(i),
+            None => FilesFrom::Image(name.to_string()),
+        }
+    }
+
+    fn copy(&mut self, ins: &Instruction, c: &Copy) -> Result<(), String> {
+        let verb = if c.add { "ADD" } else { "COPY" };
+        let dest_raw = self.word(&c.dest)?;
+        let dest_is_dir = dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == ".";
+        let mut dest = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            // Relative to WORKDIR; the driver knows the base's, so it is
+            // marked with a leading "./" and resolved there.
+            format!("./{dest_raw}")
+        };
+        if dest_is_dir && !dest.ends_with('/') {
+            dest.push('/');
+        }
+        let mode = match &c.chmod {
+            Some(raw) => {
+                let m = self.word(raw)?;
+                Some(parse_chmod(&m).ok_or_else(|| {
+                    format!("{verb} --chmod={m}: give octal permission bits such as 0644 or 755")
+                })?)
+            }
+            None => None,
+        };
+        let chown = match &c.chown {
+            Some(raw) => Some(self.word(raw)?),
+            None => None,
+        };
+        let mut excludes: Vec<String> = Vec::new();
+        for e in &c.excludes {
+            excludes.push(self.word(e)?);
+        }
+        let mut sources = Vec::new();
+        let mut staged: Option<PathBuf> = None;
+        for raw in &c.sources {
+            if let Some(name) = raw.strip_prefix("<<") {
+                let name = name.trim_start_matches('-').trim_matches(['"', '\'']);
+                let doc = c
+                    .heredocs
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| format!("{verb}: the heredoc <<{name} has no body"))?;
+                let body = if doc.expand {
+                    expand_heredoc(&doc.content, self.input.file.escape, &|n| self.lookup(n))?
+                } else {
+                    doc.content.clone()
+                };
+                let dir = staged.get_or_insert_with(|| {
+                    self.input.staging.join(format!("copy-{}", self.steps.len()))
+                });
+                std::fs::create_dir_all(&*dir).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                let path = dir.join(name);
+                std::fs::write(&path, body).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                    .map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                sources.push(name.to_string());
+                continue;
+            }
+            let src = self.word(raw)?;
+            if src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@") {
+                return Err(format!(
+                    "{verb} of a URL ({src}) is not supported yet: download it in a RUN step (with curl or wget) and check its sha256"
+                ));
+            }
+            sources.push(src);
+        }
+        if staged.is_some() && sources.len() != c.sources.len() {
+            return Err(format!("{verb}: heredoc and file sources cannot be mixed: use two instructions"));
+        }
+        let multiple = sources.len() > 1 || sources.iter().any(|s| crate::context::has_magic(s));
+        if sources.len() > 1 && !dest.ends_with('/') {
+            return Err(format!(
+                "{verb} with more than one source needs a directory destination ending in '/': write {dest_raw}/"
+            ));
+        }
+        let _ = multiple;
+        let (from, inputs) = match (&c.from, &staged) {
+            (_, Some(dir)) => (FilesFrom::Staged(dir.clone()), None),
+            (Some(raw), None) => {
+                let name = self.word(raw)?;
+                (self.from(&name), None)
+            }
+            (None, None) => {
+                let ctx = self.input.context;
+                let mut ex = crate::context::Excludes::new(
+                    self.input.dockerignore.iter().map(String::as_str),
+                )
+                .map_err(|e| format!(".dockerignore: {e}"))?;
+                let extra = crate::context::Excludes::new(excludes.iter().map(String::as_str))
+                    .map_err(|e| format!("{verb} --exclude: {e}"))?;
+                ex.extend(&extra);
+                let mut selected = Vec::new();
+                for s in &sources {
+                    selected.extend(crate::context::select(ctx, s, &ex).map_err(|e| format!("{verb}: {e}"))?);
+                }
+                let digest = crate::context::digest(ctx, &selected, &ex)
+                    .map_err(|e| format!("{verb}: cannot read the build context: {e}"))?;
+                (FilesFrom::Context(ctx.to_path_buf()), Some(digest))
+            }
+        };
+        let mut all_excludes = Vec::new();
+        if matches!(from, FilesFrom::Context(_)) {
+            all_excludes.extend(self.input.dockerignore.iter().cloned());
+        }
+        all_excludes.extend(excludes);
+        let extract = c.add && c.unpack != Some(false) && !matches!(from, FilesFrom::Staged(_));
+        let spec = FilesSpec {
+            from,
+            sources,
+            excludes: all_excludes,
+            dest,
+            mode,
+            chown,
+            parents: c.parents,
+            extract,
+            text: history_text(ins),
+        };
+        let text = spec.text.clone();
+        let step = self.step(ins, StepKind::Files(spec), StepOptions {
+            image_user: true,
+            text: Some(text),
+            ..StepOptions::default()
+        });
+        self.push(step, inputs, Vec::new(), Vec::new());
+        Ok(())
+    }
+
+    fn healthcheck(&self, h: &Healthcheck) -> Result<serde_json::Value, String> {
+        match h {
+            Healthcheck::None => Ok(json!({ "Test": ["NONE"] })),
+            Healthcheck::Check { test, interval, timeout, start_period, start_interval, retries } => {
+                let test = match test {
+                    Command::Exec(argv) => {
+                        let mut t = vec!["CMD".to_string()];
+                        t.extend(argv.iter().cloned());
+                        t
+                    }
+                    Command::Shell(text) => vec!["CMD-SHELL".to_string(), text.clone()],
+                };
+                let mut v = serde_json::Map::new();
+                v.insert("Test".into(), json!(test));
+                for (key, raw) in [
+                    ("Interval", interval),
+                    ("Timeout", timeout),
+                    ("StartPeriod", start_period),
+                    ("StartInterval", start_interval),
+                ] {
+                    if let Some(raw) = raw {
+                        let text = self.word(raw)?;
+                        let d = humantime::parse_duration(&text)
+                            .map_err(|_| format!("HEALTHCHECK: '{text}' is not a duration such as 30s or 1m30s"))?;
+                        v.insert(key.into(), json!(d.as_nanos() as u64));
+                    }
+                }
+                if let Some(raw) = retries {
+                    let text = self.word(raw)?;
+                    let n: u64 = text
+                        .parse()
+                        .map_err(|_| format!("HEALTHCHECK --retries={text}: give a whole number"))?;
+                    v.insert("Retries".into(), json!(n));
+                }
+                Ok(serde_json::Value::Object(v))
+            }
+        }
+    }
+}
+
+/// A global arg's value (for a stage's value-less `ARG NAME`).
+fn global_value(input: &LowerInput<'_>, name: &str) -> Option<String> {
+    let globals = global_args(input.file, input.build_args, input.platform_args).ok()?;
+    if input.file.global_args.iter().any(|d| d.value.name == name)
+        || input.platform_args.iter().any(|(k, _)| k == name)
+    {
+        return get(&globals, name);
+    }
+    None
+}
+
+fn arg_value(
+    file: &Containerfile,
+    decl: &ArgDecl,
+    pos: Pos,
+    scope: &[(String, String)],
+    build_args: &BTreeMap<String, String>,
+) -> Result<Option<String>, ContainerfileError> {
+    if let Some(v) = build_args.get(&decl.name) {
+        return Ok(Some(v.clone()));
+    }
+    match &decl.default {
+        Some(raw) => process_word(raw, file.escape, &|n| get(scope, n))
+            .map(Some)
+            .map_err(|e| error(file, pos, format!("ARG {}: {}", decl.name, e.message))),
+        None => Ok(get(scope, &decl.name)),
+    }
+}
+
+/// The history text of an instruction, as BuildKit writes it for config
+/// instructions (`ENV A=b`, `CMD ["x"]`); `RUN` adds `/bin/sh -c`.
+fn history_text(ins: &Instruction) -> String {
+    let text = ins.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match &ins.kind {
+        InstructionKind::Run(r) => match &r.command {
+            Command::Shell(_) => {
+                let rest = text.split_once(' ').map(|(_, r)| r).unwrap_or("");
+                format!("RUN /bin/sh -c {rest}")
+            }
+            Command::Exec(_) => text,
+        },
+        _ => text,
+    }
+}
+
+/// `80` → `80/tcp`, `53/udp`, `8000-8002` → three ports.
+fn expose_ports(word: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = match word.split_once('/') {
+        Some((p, proto)) => (p, proto.to_lowercase()),
+        None => (word, "tcp".to_string()),
+    };
+    if !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
+        return Err(format!("EXPOSE {word}: the protocol must be tcp, udp or sctp"));
+    }
+    let bad = || format!("EXPOSE {word}: give a port (1-65535) or a range such as 8000-8010");
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if lo == 0 || hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// Octal bits, at most 0o7777.
+fn parse_chmod(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(text, 8).ok().filter(|m| *m <= 0o7777)
+}
+
+/// `path` made absolute against `base` and lexically cleaned.
+pub fn clean_abs(path: &str, base: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{path}", base.trim_end_matches('/'))
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A heredoc body with `$VAR` expanded (quotes kept, as Docker does for an
+/// unquoted `COPY <<EOF`).
+fn expand_heredoc(
+    body: &str,
+    escape: char,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(body.len());
+    for line in body.split_inclusive('\n') {
+        let (text, nl) = match line.strip_suffix('\n') {
+            Some(t) => (t, "\n"),
+            None => (line, ""),
+        };
+        // Quotes are literal in a heredoc: protect them from word processing.
+        let mut protected = String::new();
+        for ch in text.chars() {
+            if ch == '"' || ch == '\'' {
+                protected.push(escape);
+            }
+            protected.push(ch);
+        }
+        out.push_str(&process_word(&protected, escape, lookup).map_err(|e| e.message)?);
+        out.push_str(nl);
+    }
+    Ok(out)
+}
+
+fn get(scope: &[(String, String)], name: &str) -> Option<String> {
+    scope.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+fn set(scope: &mut Vec<(String, String)>, name: &str, value: impl Into<Option<String>>) {
+    let value: Option<String> = value.into();
+    scope.retain(|(k, _)| k != name);
+    if let Some(v) = value {
+        scope.push((name.to_string(), v));
+    } else {
+        // Declared without a value: in scope, empty in RUN's environment?
+        // Docker leaves it unset; so do we.
+    }
+}
+
+fn error(file: &Containerfile, pos: Pos, message: String) -> ContainerfileError {
+    ContainerfileError {
+        file: file.path.display().to_string(),
+        line: pos.line,
+        column: pos.column,
+        message,
+    }
+}

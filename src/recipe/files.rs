@@ -1,0 +1,83 @@
+//! Step kinds a Containerfile lowers into beyond a recipe's `run` and
+//! `copy`: a multi-source COPY/ADD ([`FilesSpec`]) and an image config
+//! change that makes no layer ([`ConfigChange`]), plus the options of a
+//! `RUN` that a recipe has no words for ([`StepOptions`]).
+
+/// Where a [`FilesSpec`] reads its sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilesFrom {
+    /// The build context directory (with its `.dockerignore`).
+    Context(std::path::PathBuf),
+    /// A directory the front end prepared (heredoc bodies, downloads).
+    Staged(std::path::PathBuf),
+    /// The file system of an earlier stage (by index).
+    Stage(usize),
+    /// The file system of an image (a reference as a base would be written).
+    Image(String),
+}
+
+/// `COPY`/`ADD` of a Containerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesSpec {
+    pub from: FilesFrom,
+    /// Source paths or glob patterns, after variable expansion.
+    pub sources: Vec<String>,
+    /// `.dockerignore` (for the context) then `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// Absolute destination (a directory when it ends in `/`).
+    pub dest: String,
+    pub mode: Option<u32>,
+    /// `--chown` as written after expansion (`user[:group]`).
+    pub chown: Option<String>,
+    pub parents: bool,
+    /// `ADD` of a local archive: unpack it.
+    pub extract: bool,
+    /// The instruction for the history and progress lines.
+    pub text: String,
+}
+
+/// An image config change (`ENV`, `WORKDIR`, `CMD`...): no layer, one
+/// history entry, applied in order so later steps see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    Env(Vec<(String, String)>),
+    Label(Vec<(String, String)>),
+    Workdir(String),
+    User(String),
+    /// Normalized `PORT/PROTO` keys.
+    Expose(Vec<String>),
+    Cmd(Vec<String>),
+    Entrypoint(Vec<String>),
+    Shell(Vec<String>),
+    Volume(Vec<String>),
+    StopSignal(String),
+    /// Docker's `Healthcheck` object (`{"Test": [...], "Interval": ns, ...}`).
+    Healthcheck(serde_json::Value),
+    OnBuild(String),
+    Maintainer(String),
+    /// `ARG`: changes no config, recorded in the history as Docker does.
+    Arg,
+}
+
+/// What a Containerfile `RUN` adds to a step.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepOptions {
+    /// `--network=none`: loopback only, whatever the build's network.
+    pub no_network: bool,
+    /// `--mount=type=bind`: read-only views of the context or a stage.
+    pub binds: Vec<StepBind>,
+    /// Run as the image's `USER` at this point (a Containerfile's rule),
+    /// rather than as root (a recipe's).
+    pub image_user: bool,
+    /// The instruction text for the history (`RUN ...` as Docker writes it).
+    pub text: Option<String>,
+}
+
+/// `RUN --mount=type=bind,target=T,source=S[,from=F]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepBind {
+    pub target: String,
+    /// Path inside `from` (the context when `from` is a context).
+    pub source: String,
+    pub from: FilesFrom,
+}
