@@ -42,13 +42,12 @@ pub(super) fn build(
             ),
         });
     }
-    let context = &cf.context;
-    if !context.is_dir() {
-        return Err(BuildError::BadInput(format!(
+    let context = &cf.context.canonicalize().ok().filter(|c| c.is_dir()).ok_or_else(|| {
+        BuildError::BadInput(format!(
             "the build context {} is not a directory: give the directory that holds the files COPY reads",
-            context.display()
-        )));
-    }
+            cf.context.display()
+        ))
+    })?;
     let dockerignore = read_dockerignore(context, path)?;
     let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
     let platform = lower::platform_args();
