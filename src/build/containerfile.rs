@@ -57,18 +57,29 @@ pub(super) fn build(
         if let Some(n) = &s.name
             && names.insert(n.clone(), s.index).is_some()
         {
-            return Err(at(&file, s.pos, format!(
-                "two stages are named '{n}': stage names must be unique"
-            )).into());
+            return Err(at(
+                &file,
+                s.pos,
+                format!("two stages are named '{n}': stage names must be unique"),
+            )
+            .into());
         }
     }
     let target = match &cf.target {
         Some(t) => *names.get(&t.to_lowercase()).ok_or_else(|| {
-            let known: Vec<&str> = file.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+            let known: Vec<&str> = file
+                .stages
+                .iter()
+                .filter_map(|s| s.name.as_deref())
+                .collect();
             BuildError::BadInput(format!(
                 "--target {t}: no stage is named '{t}' in {} (its stages: {})",
                 path.display(),
-                if known.is_empty() { "none named".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none named".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })?,
         None => file.stages.len() - 1,
@@ -95,7 +106,17 @@ pub(super) fn build(
         .map_err(|e| BuildError::BadInput(format!("cannot make a staging directory: {e}")))?;
     let mut total = 0;
     for &i in &order {
-        let input = lower_input(&file, context, &dockerignore, &build_args, &names, staging.path(), &platform, Vec::new(), None);
+        let input = lower_input(
+            &file,
+            context,
+            &dockerignore,
+            &build_args,
+            &names,
+            staging.path(),
+            &platform,
+            Vec::new(),
+            None,
+        );
         total += lower::lower_stage(&input, &file.stages[i])?.steps.len();
     }
     let declared: Vec<&str> = file
@@ -104,7 +125,9 @@ pub(super) fn build(
         .map(|a| a.value.name.as_str())
         .chain(file.stages.iter().flat_map(|s| {
             s.instructions.iter().flat_map(|i| match &i.kind {
-                crate::containerfile::InstructionKind::Arg(d) => d.iter().map(|a| a.name.as_str()).collect(),
+                crate::containerfile::InstructionKind::Arg(d) => {
+                    d.iter().map(|a| a.name.as_str()).collect()
+                }
                 _ => Vec::new(),
             })
         }))
@@ -112,7 +135,10 @@ pub(super) fn build(
     for k in build_args.keys() {
         if !declared.contains(&k.as_str()) && !platform.iter().any(|(p, _)| p == k) {
             sink.emit(&Event::Warning {
-                message: format!("--build-arg {k} is not declared by any ARG in {}; ignored", path.display()),
+                message: format!(
+                    "--build-arg {k} is not declared by any ARG in {}; ignored",
+                    path.display()
+                ),
             });
         }
     }
@@ -129,10 +155,15 @@ pub(super) fn build(
     clean_stale(&store, &workers)?;
     let _lock = store.lock_shared()?;
     let fetcher = toolbox::fetcher(opts, &store, &mirrors);
-    let epoch = match opts.source_date_epoch_env.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => s.parse().map_err(|_| {
-            BuildError::Plan(crate::plan::PlanError::BadEpoch(s.to_string()))
-        })?,
+    let epoch = match opts
+        .source_date_epoch_env
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => s
+            .parse()
+            .map_err(|_| BuildError::Plan(crate::plan::PlanError::BadEpoch(s.to_string())))?,
         None => 0,
     };
     let settings = LayerSettings {
@@ -142,7 +173,17 @@ pub(super) fn build(
     };
     let secrets = secrets::Secrets::load(&opts.secrets, &store)?;
     let mut cx: StepCx = step_cx(
-        opts, &store, &workers, settings, &mirrors, network, &secrets, &fetcher, sink, &registries, total,
+        opts,
+        &store,
+        &workers,
+        settings,
+        &mirrors,
+        network,
+        &secrets,
+        &fetcher,
+        sink,
+        &registries,
+        total,
     )?;
     sink.emit(&Event::Phase {
         phase: Phase::Building,
@@ -161,7 +202,16 @@ pub(super) fn build(
                 BuildError::BadInput(format!("stage {j} was not built before stage {i}"))
             })?,
             None => {
-                let b = resolve(&written, &file, stage.base_pos, &store, &settings, opts, offline_base, sink)?;
+                let b = resolve(
+                    &written,
+                    &file,
+                    stage.base_pos,
+                    &store,
+                    &settings,
+                    opts,
+                    offline_base,
+                    sink,
+                )?;
                 Derived::new(b.config, b.layers)
             }
         };
@@ -171,8 +221,15 @@ pub(super) fn build(
             .get("Shell")
             .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
         let input = lower_input(
-            &file, context, &dockerignore, &build_args, &names, staging.path(), &platform,
-            image.config.env(), base_shell,
+            &file,
+            context,
+            &dockerignore,
+            &build_args,
+            &names,
+            staging.path(),
+            &platform,
+            image.config.env(),
+            base_shell,
         );
         let lowered = lower::lower_stage(&input, stage)?;
         // Images named by `COPY --from=IMAGE` or `--mount=from=IMAGE`.
@@ -186,7 +243,16 @@ pub(super) fn build(
                 if let crate::recipe::FilesFrom::Image(r) = from
                     && !sources.images.iter().any(|(n, _)| n == r)
                 {
-                    let b = resolve(r, &file, stage.pos, &store, &settings, opts, offline_base, sink)?;
+                    let b = resolve(
+                        r,
+                        &file,
+                        stage.pos,
+                        &store,
+                        &settings,
+                        opts,
+                        offline_base,
+                        sink,
+                    )?;
                     sources.images.push((r.clone(), b.layers));
                 }
             }
@@ -277,8 +343,13 @@ fn resolve(
     sink: &dyn Sink,
 ) -> Result<base::BaseImage, BuildError> {
     let dir = opts.recipe.parent().unwrap_or(std::path::Path::new("."));
-    let parsed = crate::recipe::parse_base_ref(written, dir)
-        .map_err(|why| at(file, pos, format!("'{written}' is not an image reference: {why}")))?;
+    let parsed = crate::recipe::parse_base_ref(written, dir).map_err(|why| {
+        at(
+            file,
+            pos,
+            format!("'{written}' is not an image reference: {why}"),
+        )
+    })?;
     base::resolve_base(
         &parsed,
         settings.source_date_epoch,
@@ -323,12 +394,17 @@ fn build_order(
                 Mark::Done => {}
                 Mark::Visiting => {
                     let start = path.iter().position(|&p| p == d).unwrap_or(0);
-                    let mut cycle: Vec<String> = path[start..].iter().map(|&p| stage_name(file, p)).collect();
+                    let mut cycle: Vec<String> =
+                        path[start..].iter().map(|&p| stage_name(file, p)).collect();
                     cycle.push(stage_name(file, d));
-                    return Err(at(file, pos, format!(
-                        "the stages form a cycle ({}): a stage cannot use itself, even through others",
-                        cycle.join(" → ")
-                    )));
+                    return Err(at(
+                        file,
+                        pos,
+                        format!(
+                            "the stages form a cycle ({}): a stage cannot use itself, even through others",
+                            cycle.join(" → ")
+                        ),
+                    ));
                 }
                 Mark::New => visit(d, deps, marks, path, order, file)?,
             }
@@ -355,7 +431,11 @@ fn read_dockerignore(
     file: &std::path::Path,
 ) -> Result<Vec<String>, BuildError> {
     let beside = std::path::PathBuf::from(format!("{}.dockerignore", file.display()));
-    let path = if beside.is_file() { beside } else { context.join(".dockerignore") };
+    let path = if beside.is_file() {
+        beside
+    } else {
+        context.join(".dockerignore")
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let patterns: Vec<String> = text
@@ -369,7 +449,10 @@ fn read_dockerignore(
             Ok(patterns)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(BuildError::BadInput(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(BuildError::BadInput(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -224,8 +224,26 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         phase: Phase::Building,
     });
     let total = plan.steps.len();
-    let mut cx = step_cx(opts, &store, &workers, settings, &mirrors, network, &secrets, &fetcher, sink, &registries, total)?;
-    cx.run_steps(&mut image, &plan.steps, &plan.args, &steps::Sources::default(), plan.source_date_epoch)?;
+    let mut cx = step_cx(
+        opts,
+        &store,
+        &workers,
+        settings,
+        &mirrors,
+        network,
+        &secrets,
+        &fetcher,
+        sink,
+        &registries,
+        total,
+    )?;
+    cx.run_steps(
+        &mut image,
+        &plan.steps,
+        &plan.args,
+        &steps::Sources::default(),
+        plan.source_date_epoch,
+    )?;
     let cached_steps = cx.cached_steps;
     // Upperdirs whose layer was already unpacked went to the trash: empty
     // what this build put there, so the next one does not find leftovers.

@@ -51,11 +51,9 @@ pub(crate) struct Sources {
 impl Sources {
     fn layers(&self, from: &FilesFrom) -> Result<Vec<LayerInfo>, BuildError> {
         match from {
-            FilesFrom::Stage(i) => self
-                .stages
-                .get(*i)
-                .and_then(Clone::clone)
-                .ok_or_else(|| BuildError::BadInput(format!("stage {i} was not built before it is used"))),
+            FilesFrom::Stage(i) => self.stages.get(*i).and_then(Clone::clone).ok_or_else(|| {
+                BuildError::BadInput(format!("stage {i} was not built before it is used"))
+            }),
             FilesFrom::Image(r) => self
                 .images
                 .iter()
@@ -179,13 +177,23 @@ impl StepCx<'_> {
                 with.push(chain_id(&diff_ids(&layers)));
                 images.push(ImageUse {
                     layers,
-                    at: ImageAt::Mount(b.target.clone()),
+                    at: ImageAt::Mount {
+                        source: b.source.clone(),
+                        target: b.target.clone(),
+                    },
                 });
             }
             let parent = chain_id(&diff_ids(&image.layers));
             let step_env = step_env(&run_env, &ps.step.kind);
             let key = if ps.step.options.image_user {
-                ps.cache_key_in(parent.as_ref(), &step_env, &self.settings, &cwd, &user, &with)
+                ps.cache_key_in(
+                    parent.as_ref(),
+                    &step_env,
+                    &self.settings,
+                    &cwd,
+                    &user,
+                    &with,
+                )
             } else {
                 ps.cache_key(parent.as_ref(), &step_env, &self.settings)
             };
@@ -376,7 +384,11 @@ fn apply_config(config: &mut ImageConfig, change: &ConfigChange) {
         ConfigChange::Env(pairs) => {
             for (k, v) in pairs {
                 let entry = format!("{k}={v}");
-                match c.env.iter_mut().find(|e| e.split('=').next() == Some(k.as_str())) {
+                match c
+                    .env
+                    .iter_mut()
+                    .find(|e| e.split('=').next() == Some(k.as_str()))
+                {
                     Some(e) => *e = entry,
                     None => c.env.push(entry),
                 }

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::ContainerfileError;
 use super::ast::{
     ArgDecl, Command, Containerfile, Copy, Healthcheck, Instruction, InstructionKind, Pos,
     RunMount, RunNetwork, Stage,
 };
 use super::words::{process_word, process_words, references};
-use super::ContainerfileError;
 use crate::digest::Digest;
 use crate::plan::{HostInput, PlannedStep, hash_tree};
 use crate::recipe::{
@@ -133,9 +133,8 @@ pub fn stage_deps(
             InstructionKind::Run(r) => {
                 for m in &r.mounts {
                     match &m.value {
-                        RunMount::Bind { from: Some(f), .. } | RunMount::Cache { from: Some(f), .. } => {
-                            froms.push(f)
-                        }
+                        RunMount::Bind { from: Some(f), .. }
+                        | RunMount::Cache { from: Some(f), .. } => froms.push(f),
                         _ => {}
                     }
                 }
@@ -173,7 +172,10 @@ fn stage_ref(name: &str, stages: &HashMap<String, usize>, this: usize) -> Option
         return (i != this).then_some(i);
     }
     if this == usize::MAX {
-        return name.parse::<usize>().ok().filter(|i| stages.values().any(|v| v == i));
+        return name
+            .parse::<usize>()
+            .ok()
+            .filter(|i| stages.values().any(|v| v == i));
     }
     None
 }
@@ -186,7 +188,10 @@ fn looks_like_image(name: &str) -> bool {
 }
 
 /// Lowers stage `stage`.
-pub fn lower_stage(input: &LowerInput<'_>, stage: &Stage) -> Result<LoweredStage, ContainerfileError> {
+pub fn lower_stage(
+    input: &LowerInput<'_>,
+    stage: &Stage,
+) -> Result<LoweredStage, ContainerfileError> {
     let file = input.file;
     let mut l = Lowering {
         input,
@@ -206,7 +211,12 @@ pub fn lower_stage(input: &LowerInput<'_>, stage: &Stage) -> Result<LoweredStage
         .instructions
         .iter()
         .filter_map(|i| match &i.kind {
-            InstructionKind::Arg(decls) => Some(decls.iter().map(|d| (d.name.clone(), i.pos)).collect::<Vec<_>>()),
+            InstructionKind::Arg(decls) => Some(
+                decls
+                    .iter()
+                    .map(|d| (d.name.clone(), i.pos))
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
         .flatten()
@@ -248,7 +258,11 @@ impl Lowering<'_, '_> {
     }
 
     /// `$NAME` before the stage's `ARG NAME` (and no value from elsewhere).
-    fn check_refs(&self, ins: &Instruction, declared: &[(String, Pos)]) -> Result<(), ContainerfileError> {
+    fn check_refs(
+        &self,
+        ins: &Instruction,
+        declared: &[(String, Pos)],
+    ) -> Result<(), ContainerfileError> {
         if matches!(ins.kind, InstructionKind::Arg(_)) {
             return Ok(());
         }
@@ -380,10 +394,14 @@ impl Lowering<'_, '_> {
 
     fn config(&mut self, ins: &Instruction, change: ConfigChange) {
         let text = history_text(ins);
-        let step = self.step(ins, StepKind::Config(change), StepOptions {
-            text: Some(text),
-            ..StepOptions::default()
-        });
+        let step = self.step(
+            ins,
+            StepKind::Config(change),
+            StepOptions {
+                text: Some(text),
+                ..StepOptions::default()
+            },
+        );
         self.push(step, None, Vec::new(), Vec::new());
     }
 
@@ -400,7 +418,13 @@ impl Lowering<'_, '_> {
         }
     }
 
-    fn push(&mut self, step: Step, inputs: Option<Digest>, caches: Vec<String>, host_inputs: Vec<HostInput>) {
+    fn push(
+        &mut self,
+        step: Step,
+        inputs: Option<Digest>,
+        caches: Vec<String>,
+        host_inputs: Vec<HostInput>,
+    ) {
         let created_by = step.describe();
         self.steps.push(PlannedStep {
             number: 0,
@@ -422,24 +446,34 @@ impl Lowering<'_, '_> {
         // (stdin of a program) are not supported (see README).
         let mut heredoc_inputs = Vec::new();
         let command = match (&run.command, run.heredocs.first()) {
-            (Command::Shell(text), Some(doc)) if text.trim() == format!("<<{}", doc.name)
-                || text.trim() == format!("<<-{}", doc.name)
-                || text.trim().starts_with(&format!("<<{}", doc.name))
-                || text.trim().starts_with(&format!("<<-{}", doc.name))
-                || text.trim().starts_with(&format!("<<\"{}\"", doc.name))
-                || text.trim().starts_with(&format!("<<'{}'", doc.name)) =>
+            (Command::Shell(text), Some(doc))
+                if text.trim() == format!("<<{}", doc.name)
+                    || text.trim() == format!("<<-{}", doc.name)
+                    || text.trim().starts_with(&format!("<<{}", doc.name))
+                    || text.trim().starts_with(&format!("<<-{}", doc.name))
+                    || text.trim().starts_with(&format!("<<\"{}\"", doc.name))
+                    || text.trim().starts_with(&format!("<<'{}'", doc.name)) =>
             {
                 if run.heredocs.len() > 1 {
-                    return Err("RUN with more than one heredoc is not supported: use one heredoc per RUN".into());
+                    return Err(
+                        "RUN with more than one heredoc is not supported: use one heredoc per RUN"
+                            .into(),
+                    );
                 }
                 let body = doc.content.clone();
                 if let Some(shebang) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
                     // Run by its interpreter, from a read-only file.
                     let (src, name) = self.stage_file(&body)?;
                     let target = format!("/run/boxwright/heredoc/{name}");
-                    let digest = hash_tree(&src).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
-                    heredoc_inputs.push(HostInput { src, target: target.clone(), digest });
-                    let mut argv: Vec<String> = shebang.split_whitespace().map(String::from).collect();
+                    let digest =
+                        hash_tree(&src).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                    heredoc_inputs.push(HostInput {
+                        src,
+                        target: target.clone(),
+                        digest,
+                    });
+                    let mut argv: Vec<String> =
+                        shebang.split_whitespace().map(String::from).collect();
                     if argv.is_empty() {
                         return Err("RUN <<EOF: the #! line names no interpreter".into());
                     }
@@ -479,7 +513,9 @@ impl Lowering<'_, '_> {
                 RunMount::Cache { target, .. } => {
                     caches.push(clean_abs(&self.word(target)?, "/"));
                 }
-                RunMount::Secret { id, target, env, .. } => {
+                RunMount::Secret {
+                    id, target, env, ..
+                } => {
                     let id = self.word(id)?;
                     let target = match target {
                         Some(t) => Some(clean_abs(&self.word(t)?, "/")),
@@ -494,13 +530,26 @@ impl Lowering<'_, '_> {
                         _ => target,
                     };
                     if let Some(t) = target.clone() {
-                        secrets.push(SecretUse { id: id.clone(), target: Some(t), env: None });
+                        secrets.push(SecretUse {
+                            id: id.clone(),
+                            target: Some(t),
+                            env: None,
+                        });
                     }
                     if let Some(e) = env {
-                        secrets.push(SecretUse { id, target: None, env: Some(e) });
+                        secrets.push(SecretUse {
+                            id,
+                            target: None,
+                            env: Some(e),
+                        });
                     }
                 }
-                RunMount::Bind { target, source, from, readwrite } => {
+                RunMount::Bind {
+                    target,
+                    source,
+                    from,
+                    readwrite,
+                } => {
                     if *readwrite {
                         return Err("RUN --mount=type=bind,rw is not supported (writes would be discarded): copy the files with COPY, or mount read-only".into());
                     }
@@ -511,13 +560,23 @@ impl Lowering<'_, '_> {
                     };
                     match from {
                         None => {
-                            let rel = crate::context::resolve_in_root(self.input.context, Path::new(&source), true)
-                                .map_err(|e| format!("--mount source '{source}': {e}"))?;
+                            let rel = crate::context::resolve_in_root(
+                                self.input.context,
+                                Path::new(&source),
+                                true,
+                            )
+                            .map_err(|e| format!("--mount source '{source}': {e}"))?;
                             let src = self.input.context.join(&rel);
                             let digest = hash_tree(&src).map_err(|e| {
-                                format!("--mount source '{source}' is not in the build context ({e})")
+                                format!(
+                                    "--mount source '{source}' is not in the build context ({e})"
+                                )
                             })?;
-                            host_inputs.push(HostInput { src, target, digest });
+                            host_inputs.push(HostInput {
+                                src,
+                                target,
+                                digest,
+                            });
                         }
                         Some(f) => {
                             let name = self.word(f)?;
@@ -550,7 +609,10 @@ impl Lowering<'_, '_> {
     /// A file under the staging directory holding `content`; its name.
     fn stage_file(&mut self, content: &str) -> Result<(PathBuf, String), String> {
         self.heredoc_count += 1;
-        let dir = self.input.staging.join(format!("heredoc-{}", self.steps.len()));
+        let dir = self
+            .input
+            .staging
+            .join(format!("heredoc-{}", self.steps.len()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
         let name = format!("h{}", self.heredoc_count);
         let path = dir.join(&name);
@@ -624,18 +686,25 @@ impl Lowering<'_, '_> {
                     doc.content.clone()
                 };
                 let dir = staged.get_or_insert_with(|| {
-                    self.input.staging.join(format!("copy-{}", self.steps.len()))
+                    self.input
+                        .staging
+                        .join(format!("copy-{}", self.steps.len()))
                 });
-                std::fs::create_dir_all(&*dir).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                std::fs::create_dir_all(&*dir)
+                    .map_err(|e| format!("cannot stage a heredoc: {e}"))?;
                 let path = dir.join(name);
                 std::fs::write(&path, body).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
-                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-                    .map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                )
+                .map_err(|e| format!("cannot stage a heredoc: {e}"))?;
                 sources.push(name.to_string());
                 continue;
             }
             let src = self.word(raw)?;
-            if src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@") {
+            if src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@")
+            {
                 return Err(format!(
                     "{verb} of a URL ({src}) is not supported yet: download it in a RUN step (with curl or wget) and check its sha256"
                 ));
@@ -643,7 +712,9 @@ impl Lowering<'_, '_> {
             sources.push(src);
         }
         if staged.is_some() && sources.len() != c.sources.len() {
-            return Err(format!("{verb}: heredoc and file sources cannot be mixed: use two instructions"));
+            return Err(format!(
+                "{verb}: heredoc and file sources cannot be mixed: use two instructions"
+            ));
         }
         let multiple = sources.len() > 1 || sources.iter().any(|s| crate::context::has_magic(s));
         if sources.len() > 1 && !dest.ends_with('/') {
@@ -669,7 +740,9 @@ impl Lowering<'_, '_> {
                 ex.extend(&extra);
                 let mut selected = Vec::new();
                 for s in &sources {
-                    selected.extend(crate::context::select(ctx, s, &ex).map_err(|e| format!("{verb}: {e}"))?);
+                    selected.extend(
+                        crate::context::select(ctx, s, &ex).map_err(|e| format!("{verb}: {e}"))?,
+                    );
                 }
                 let digest = crate::context::digest(ctx, &selected, &ex)
                     .map_err(|e| format!("{verb}: cannot read the build context: {e}"))?;
@@ -694,11 +767,15 @@ impl Lowering<'_, '_> {
             text: history_text(ins),
         };
         let text = spec.text.clone();
-        let step = self.step(ins, StepKind::Files(spec), StepOptions {
-            image_user: true,
-            text: Some(text),
-            ..StepOptions::default()
-        });
+        let step = self.step(
+            ins,
+            StepKind::Files(spec),
+            StepOptions {
+                image_user: true,
+                text: Some(text),
+                ..StepOptions::default()
+            },
+        );
         self.push(step, inputs, Vec::new(), Vec::new());
         Ok(())
     }
@@ -706,7 +783,14 @@ impl Lowering<'_, '_> {
     fn healthcheck(&self, h: &Healthcheck) -> Result<serde_json::Value, String> {
         match h {
             Healthcheck::None => Ok(json!({ "Test": ["NONE"] })),
-            Healthcheck::Check { test, interval, timeout, start_period, start_interval, retries } => {
+            Healthcheck::Check {
+                test,
+                interval,
+                timeout,
+                start_period,
+                start_interval,
+                retries,
+            } => {
                 let test = match test {
                     Command::Exec(argv) => {
                         let mut t = vec!["CMD".to_string()];
@@ -725,16 +809,17 @@ impl Lowering<'_, '_> {
                 ] {
                     if let Some(raw) = raw {
                         let text = self.word(raw)?;
-                        let d = humantime::parse_duration(&text)
-                            .map_err(|_| format!("HEALTHCHECK: '{text}' is not a duration such as 30s or 1m30s"))?;
+                        let d = humantime::parse_duration(&text).map_err(|_| {
+                            format!("HEALTHCHECK: '{text}' is not a duration such as 30s or 1m30s")
+                        })?;
                         v.insert(key.into(), json!(d.as_nanos() as u64));
                     }
                 }
                 if let Some(raw) = retries {
                     let text = self.word(raw)?;
-                    let n: u64 = text
-                        .parse()
-                        .map_err(|_| format!("HEALTHCHECK --retries={text}: give a whole number"))?;
+                    let n: u64 = text.parse().map_err(|_| {
+                        format!("HEALTHCHECK --retries={text}: give a whole number")
+                    })?;
                     v.insert("Retries".into(), json!(n));
                 }
                 Ok(serde_json::Value::Object(v))
@@ -777,12 +862,13 @@ fn arg_value(
 fn history_text(ins: &Instruction) -> String {
     let text = ins.text.split_whitespace().collect::<Vec<_>>().join(" ");
     match &ins.kind {
+        // The command alone, as BuildKit records it: flags (mounts,
+        // network) are how it ran, not what it is.
         InstructionKind::Run(r) => match &r.command {
-            Command::Shell(_) => {
-                let rest = text.split_once(' ').map(|(_, r)| r).unwrap_or("");
-                format!("RUN /bin/sh -c {rest}")
+            Command::Shell(cmd) => format!("RUN /bin/sh -c {cmd}"),
+            Command::Exec(argv) => {
+                format!("RUN {}", serde_json::to_string(argv).unwrap_or_default())
             }
-            Command::Exec(_) => text,
         },
         _ => text,
     }
@@ -795,11 +881,16 @@ fn expose_ports(word: &str) -> Result<Vec<String>, String> {
         None => (word, "tcp".to_string()),
     };
     if !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
-        return Err(format!("EXPOSE {word}: the protocol must be tcp, udp or sctp"));
+        return Err(format!(
+            "EXPOSE {word}: the protocol must be tcp, udp or sctp"
+        ));
     }
     let bad = || format!("EXPOSE {word}: give a port (1-65535) or a range such as 8000-8010");
     let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = ports.parse::<u16>().map_err(|_| bad())?;
             (p, p)
@@ -867,7 +958,11 @@ fn expand_heredoc(
 }
 
 fn get(scope: &[(String, String)], name: &str) -> Option<String> {
-    scope.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    scope
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn set(scope: &mut Vec<(String, String)>, name: &str, value: impl Into<Option<String>>) {

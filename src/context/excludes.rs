@@ -92,9 +92,9 @@ impl Excludes {
         }
         let mut excluded = false;
         for rule in &self.rules {
-            let hit = rel.ancestors().any(|p| {
-                !p.as_os_str().is_empty() && rule.matcher.is_match(p)
-            });
+            let hit = rel
+                .ancestors()
+                .any(|p| !p.as_os_str().is_empty() && rule.matcher.is_match(p));
             if hit {
                 excluded = !rule.exception;
             }
@@ -136,7 +136,10 @@ mod tests {
         let e = ex("# comment\n*.log\n!keep.log\nbuild/\n/secret\n**/tmp\n");
         assert!(e.is_excluded(Path::new("a.log")));
         assert!(!e.is_excluded(Path::new("keep.log")));
-        assert!(!e.is_excluded(Path::new("sub/a.log")), "* stays in one component");
+        assert!(
+            !e.is_excluded(Path::new("sub/a.log")),
+            "* stays in one component"
+        );
         assert!(e.is_excluded(Path::new("build")));
         assert!(e.is_excluded(Path::new("build/x/y.o")));
         assert!(e.is_excluded(Path::new("secret")));

@@ -16,4 +16,4 @@ mod select;
 pub use digest::hash_tree;
 pub use excludes::{Excludes, ExcludesError};
 pub use resolve::resolve_in_root;
-pub use select::{Selected, SelectError, digest, has_magic, select};
+pub use select::{SelectError, Selected, digest, has_magic, select};

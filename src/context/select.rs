@@ -45,7 +45,11 @@ pub fn has_magic(s: &str) -> bool {
 /// `root`. Literal paths must exist; a glob must match at least one path.
 /// Excluded paths are never selected. `..` cannot climb above `root` and an
 /// absolute pattern is read relative to it, as Docker reads sources.
-pub fn select(root: &Path, pattern: &str, excludes: &Excludes) -> Result<Vec<Selected>, SelectError> {
+pub fn select(
+    root: &Path,
+    pattern: &str,
+    excludes: &Excludes,
+) -> Result<Vec<Selected>, SelectError> {
     let io_err = |path: &Path, source| SelectError::Io {
         path: path.display().to_string(),
         source,
@@ -154,14 +158,25 @@ mod tests {
         std::os::unix::fs::symlink("/src", r.join("srclink")).unwrap();
         let none = Excludes::default();
         let names = |v: Vec<Selected>| -> Vec<String> {
-            v.into_iter().map(|s| s.matched.display().to_string()).collect()
+            v.into_iter()
+                .map(|s| s.matched.display().to_string())
+                .collect()
         };
-        assert_eq!(names(select(r, "*.txt", &none).unwrap()), ["a.txt", "b.txt"]);
+        assert_eq!(
+            names(select(r, "*.txt", &none).unwrap()),
+            ["a.txt", "b.txt"]
+        );
         assert_eq!(names(select(r, "/src/../c.md", &none).unwrap()), ["c.md"]);
         let ex = Excludes::new(["b.txt"]).unwrap();
         assert_eq!(names(select(r, "*.txt", &ex).unwrap()), ["a.txt"]);
-        assert!(matches!(select(r, "b.txt", &ex), Err(SelectError::NotFound { .. })));
-        assert!(matches!(select(r, "*.none", &none), Err(SelectError::NotFound { glob: true, .. })));
+        assert!(matches!(
+            select(r, "b.txt", &ex),
+            Err(SelectError::NotFound { .. })
+        ));
+        assert!(matches!(
+            select(r, "*.none", &none),
+            Err(SelectError::NotFound { glob: true, .. })
+        ));
         let link = select(r, "srclink", &none).unwrap();
         assert_eq!(link[0].resolved, PathBuf::from("src"));
         assert!(link[0].dir);
@@ -173,7 +188,13 @@ mod tests {
         let less = digest(r, &select(r, "src", &ex_y).unwrap(), &ex_y).unwrap();
         assert_ne!(whole, less);
         std::fs::write(r.join("src/sub/y.c"), "changed").unwrap();
-        assert_eq!(digest(r, &select(r, "src", &ex_y).unwrap(), &ex_y).unwrap(), less);
-        assert_ne!(digest(r, &select(r, "src", &none).unwrap(), &none).unwrap(), whole);
+        assert_eq!(
+            digest(r, &select(r, "src", &ex_y).unwrap(), &ex_y).unwrap(),
+            less
+        );
+        assert_ne!(
+            digest(r, &select(r, "src", &none).unwrap(), &none).unwrap(),
+            whole
+        );
     }
 }

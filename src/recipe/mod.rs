@@ -54,11 +54,11 @@ use toml::de::DeTable;
 
 pub use config::ConfigSection;
 pub use copy::CopySpec;
-pub use files::{ConfigChange, FilesFrom, FilesSpec, StepBind, StepOptions};
 pub use error::{Location, RecipeError};
 pub use expand::{
     ArtifactUse, ExpandError, ExpandedStep, Expansion, InputMount, STANDARD_CACHES, labels,
 };
+pub use files::{ConfigChange, FilesFrom, FilesSpec, StepBind, StepOptions};
 pub use image::{Base, ByoiError, ImageSection, byoi_recipe, parse_base as parse_base_ref};
 pub use port::{Port, Protocol};
 pub use redact::{REDACTED, redact_step_env};

@@ -6,8 +6,8 @@ use std::path::Path;
 use toml::de::DeValue;
 
 use super::copy::{CopySpec, parse_copy};
-use super::files::{ConfigChange, FilesSpec, StepOptions};
 use super::error::RecipeError;
+use super::files::{ConfigChange, FilesSpec, StepOptions};
 use super::reader::{self, Doc, Keys, Value};
 
 /// One step of a recipe.

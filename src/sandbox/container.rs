@@ -205,10 +205,37 @@ fn bind_mounts(
             }
         }
     }
-    for m in &spec.image_mounts {
+    for (i, m) in spec.image_mounts.iter().enumerate() {
+        // The whole image goes on the /run tmpfs, then the part asked for
+        // (resolved inside the image) is bound at the target.
+        let whole = merged.join(format!("run/boxwright/images/{i}"));
+        std::fs::create_dir_all(&whole).map_err(|e| SandboxError::io("create", &whole, e))?;
+        super::overlay::mount_readonly_image(&m.lowerdirs, &whole)?;
+        let inside = crate::context::resolve_in_root(&whole, Path::new(&m.source), true)
+            .map_err(|e| SandboxError::io("resolve", Path::new(&m.source), e))?;
+        let src = whole.join(inside);
+        let is_dir = src.is_dir();
         let rel = m.target.trim_start_matches('/');
-        let stub = points.ensure_dir(rel)?;
-        super::overlay::mount_readonly_image(&m.lowerdirs, &fd_path(&stub))?;
+        let stub = if is_dir {
+            points.ensure_dir(rel)?
+        } else {
+            points
+                .ensure_file(rel)?
+                .ok_or_else(|| SandboxError::Mountpoint {
+                    path: m.target.clone(),
+                    reason: "is a dangling symlink".into(),
+                })?
+        };
+        bind(&src, &fd_path(&stub), false)?;
+        // Reopened through the path: the old descriptor names what is under the mount.
+        let bound = if is_dir {
+            Some(points.ensure_dir(rel)?)
+        } else {
+            points.ensure_file(rel)?
+        };
+        if let Some(bound) = bound {
+            make_readonly(&fd_path(&bound), false)?;
+        }
     }
     if apt && points.exists(DOCKER_CLEAN) {
         let empty = merged.join("run/boxwright/empty");

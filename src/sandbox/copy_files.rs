@@ -19,8 +19,8 @@ pub(crate) fn copy_files(job: &CopyFiles) -> Result<(), SandboxError> {
         path: job.dest.clone(),
         reason,
     };
-    let excludes = Excludes::new(job.excludes.iter().map(String::as_str))
-        .map_err(|e| bad(e.to_string()))?;
+    let excludes =
+        Excludes::new(job.excludes.iter().map(String::as_str)).map_err(|e| bad(e.to_string()))?;
     let root = Path::new(".");
     let mut selected: Vec<Selected> = Vec::new();
     for pattern in &job.sources {

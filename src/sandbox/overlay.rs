@@ -30,7 +30,10 @@ pub(crate) fn mount_overlay(
 /// Mounts `lowerdirs` (topmost first) read-only on `target`: another
 /// stage's or image's file system for `COPY --from` and `RUN --mount=from=`.
 /// One directory is bound (overlayfs wants two lowers without an upper).
-pub(crate) fn mount_readonly_image(lowerdirs: &[PathBuf], target: &Path) -> Result<(), SandboxError> {
+pub(crate) fn mount_readonly_image(
+    lowerdirs: &[PathBuf],
+    target: &Path,
+) -> Result<(), SandboxError> {
     match lowerdirs {
         [] => Err(SandboxError::Overlay {
             reason: "an image mount needs at least one layer directory".into(),

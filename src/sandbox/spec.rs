@@ -99,6 +99,10 @@ pub struct CopyFiles {
 pub struct ImageMount {
     /// Unpacked layers, topmost first.
     pub lowerdirs: Vec<PathBuf>,
+    /// The path inside the image that is mounted (`/` for all of it),
+    /// resolved inside the image.
+    #[serde(default)]
+    pub source: String,
     /// Absolute, normalized container path.
     pub target: String,
 }

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use crate::media::LayerInfo;
 use crate::plan::LayerSettings;
 use crate::progress::{Event, Sink};
-use crate::sandbox::{
-    Action, BindMount, HostEnv, ImageMount, Network, Rootfs, RunSpec, StdioMode,
-};
+use crate::sandbox::{Action, BindMount, HostEnv, ImageMount, Network, Rootfs, RunSpec, StdioMode};
 use crate::store::Store;
 
 use super::SessionError;
@@ -50,8 +48,9 @@ pub struct ImageUse {
 pub enum ImageAt {
     /// As the source tree of a [`crate::sandbox::CopyFiles`] action (`COPY --from`).
     CopySource,
-    /// At this container path (`RUN --mount=type=bind,from=...`).
-    Mount(String),
+    /// The image's `source` path at the container path `target`
+    /// (`RUN --mount=type=bind,from=...`).
+    Mount { source: String, target: String },
 }
 
 enum Method {
@@ -244,7 +243,9 @@ impl<'a> StepRunner<'a> {
         let mut out = Vec::new();
         for (i, image) in images.iter().enumerate() {
             let lowerdirs = match self.method {
-                Method::Overlay => self.unpacker().lowerdirs(&image.layers, &tmp.join(format!("image-{i}")))?,
+                Method::Overlay => self
+                    .unpacker()
+                    .lowerdirs(&image.layers, &tmp.join(format!("image-{i}")))?,
                 Method::Snapshot { .. } => {
                     let tree = tmp.join(format!("image-{i}/tree"));
                     std::fs::create_dir_all(&tree)
@@ -263,8 +264,9 @@ impl<'a> StepRunner<'a> {
                     c.root = root;
                     c.source_layers = lowerdirs;
                 }
-                (ImageAt::Mount(target), _) => out.push(ImageMount {
+                (ImageAt::Mount { source, target }, _) => out.push(ImageMount {
                     lowerdirs,
+                    source: source.clone(),
                     target: target.clone(),
                 }),
                 (ImageAt::CopySource, _) => {
