@@ -353,6 +353,7 @@ pub fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         host: HostEnv::default(),
         fake_root: false,
         mounts: vec![],
+        image_mounts: vec![],
         timeout_secs: None,
         stdio: Default::default(),
         hostname: None,
