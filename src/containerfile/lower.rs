@@ -593,6 +593,10 @@ impl Lowering<'_, '_> {
                 }
             }
         }
+        // Package-manager caches (apt, npm, pip) are cache mounts for every
+        // RUN, as for a recipe's run steps: an image never carries them,
+        // whether or not the file cleans them up.
+        let all_caches = crate::recipe::with_standard_caches(&caches);
         let env: BTreeMap<String, String> = self
             .args
             .iter()
@@ -600,9 +604,9 @@ impl Lowering<'_, '_> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut step = self.step(ins, StepKind::Run { command, env }, options);
-        step.cache = caches.clone();
+        step.cache = caches;
         step.secrets = secrets;
-        self.push(step, None, caches, host_inputs);
+        self.push(step, None, all_caches, host_inputs);
         Ok(())
     }
 

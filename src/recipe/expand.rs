@@ -144,7 +144,8 @@ impl Recipe {
     }
 }
 
-fn with_standard_caches(extra: &[String]) -> Vec<String> {
+/// The standard caches, then `extra` (the order is part of a step's key).
+pub fn with_standard_caches(extra: &[String]) -> Vec<String> {
     let mut caches: Vec<String> = STANDARD_CACHES.iter().map(|s| s.to_string()).collect();
     for c in extra {
         if !caches.contains(c) {

@@ -57,6 +57,7 @@ pub use copy::CopySpec;
 pub use error::{Location, RecipeError};
 pub use expand::{
     ArtifactUse, ExpandError, ExpandedStep, Expansion, InputMount, STANDARD_CACHES, labels,
+    with_standard_caches,
 };
 pub use files::{ConfigChange, FilesFrom, FilesSpec, StepBind, StepOptions};
 pub use image::{Base, ByoiError, ImageSection, byoi_recipe, parse_base as parse_base_ref};
