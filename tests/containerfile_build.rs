@@ -142,24 +142,13 @@ fn registry() -> &'static str {
     })
 }
 
-/// A directory that lives as long as the test process.
-fn process_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let t = tempfile::Builder::new()
-            .prefix("boxwright-cf-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        t.keep()
-    })
-}
-
 /// `REGISTRY/cf/busybox:1`, pushed once per test process.
 fn busybox_ref() -> &'static str {
     static REF: OnceLock<String> = OnceLock::new();
     REF.get_or_init(|| {
         let dest = format!("{}/cf/busybox:1", registry());
-        push_umoci_image(process_dir(), &busybox_tar(), &[], &dest);
+        let t = tempfile::tempdir().unwrap();
+        push_umoci_image(t.path(), &busybox_tar(), &[], &dest);
         dest
     })
 }
@@ -169,7 +158,8 @@ fn debian_ref() -> &'static str {
     static REF: OnceLock<String> = OnceLock::new();
     REF.get_or_init(|| {
         let dest = format!("{}/cf/debian:1", registry());
-        push_umoci_image(process_dir(), &debian_base(), &[], &dest);
+        let t = tempfile::tempdir().unwrap();
+        push_umoci_image(t.path(), &debian_base(), &[], &dest);
         dest
     })
 }
