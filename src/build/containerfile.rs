@@ -27,97 +27,29 @@ pub(super) fn build(
     sink.emit(&Event::Phase {
         phase: Phase::Creating,
     });
+    let Prepared {
+        file,
+        context,
+        dockerignore,
+        build_args,
+        platform,
+        globals,
+        names,
+        target,
+        order,
+        name,
+        extra_names,
+        total,
+        staging,
+    } = prepare(opts, cf)?;
     let path = &opts.recipe;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        BuildError::BadInput(format!(
-            "cannot read the Containerfile {}: {e}",
-            path.display()
-        ))
-    })?;
-    let file = crate::containerfile::parse(&text, path)?;
+    let context = &context;
     if let Some(syntax) = &file.syntax {
         sink.emit(&Event::Info {
             message: format!(
                 "# syntax={syntax} is ignored: boxwright reads the Dockerfile language itself"
             ),
         });
-    }
-    let context = &cf.context.canonicalize().ok().filter(|c| c.is_dir()).ok_or_else(|| {
-        BuildError::BadInput(format!(
-            "the build context {} is not a directory: give the directory that holds the files COPY reads",
-            cf.context.display()
-        ))
-    })?;
-    let dockerignore = read_dockerignore(context, path)?;
-    let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
-    let platform = lower::platform_args();
-    let globals = lower::global_args(&file, &build_args, &platform)?;
-    let mut names: HashMap<String, usize> = HashMap::new();
-    for s in &file.stages {
-        if let Some(n) = &s.name
-            && names.insert(n.clone(), s.index).is_some()
-        {
-            return Err(at(
-                &file,
-                s.pos,
-                format!("two stages are named '{n}': stage names must be unique"),
-            )
-            .into());
-        }
-    }
-    let target = match &cf.target {
-        Some(t) => *names.get(&t.to_lowercase()).ok_or_else(|| {
-            let known: Vec<&str> = file
-                .stages
-                .iter()
-                .filter_map(|s| s.name.as_deref())
-                .collect();
-            BuildError::BadInput(format!(
-                "--target {t}: no stage is named '{t}' in {} (its stages: {})",
-                path.display(),
-                if known.is_empty() {
-                    "none named".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?,
-        None => file.stages.len() - 1,
-    };
-    let order = build_order(&file, &names, &globals, target)?;
-    let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
-    let extra_names = opts
-        .extra_tags
-        .iter()
-        .map(|t| normalize_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    if opts.push && name.is_none() {
-        return Err(BuildError::BadInput(
-            "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
-        ));
-    }
-
-    // Every stage that will run is lowered once now, so its errors stop
-    // the build before a step runs; the real lowering (with the base's
-    // environment) happens when the stage is built.
-    let staging = tempfile::Builder::new()
-        .prefix("boxwright-containerfile-")
-        .tempdir()
-        .map_err(|e| BuildError::BadInput(format!("cannot make a staging directory: {e}")))?;
-    let mut total = 0;
-    for &i in &order {
-        let input = lower_input(
-            &file,
-            context,
-            &dockerignore,
-            &build_args,
-            &names,
-            staging.path(),
-            &platform,
-            Vec::new(),
-            None,
-        );
-        total += lower::lower_stage(&input, &file.stages[i])?.steps.len();
     }
     let declared: Vec<&str> = file
         .global_args
@@ -302,6 +234,124 @@ pub(super) fn build(
         cached_steps,
         total_steps: total,
         build_id: String::new(),
+    })
+}
+
+/// A Containerfile checked and planned as far as it can be before any
+/// base is pulled: every error of the file shows here.
+struct Prepared {
+    file: Containerfile,
+    context: std::path::PathBuf,
+    dockerignore: Vec<String>,
+    build_args: BTreeMap<String, String>,
+    platform: Vec<(String, String)>,
+    globals: Vec<(String, String)>,
+    names: HashMap<String, usize>,
+    target: usize,
+    order: Vec<usize>,
+    name: Option<String>,
+    extra_names: Vec<String>,
+    total: usize,
+    staging: tempfile::TempDir,
+}
+
+/// Checks a Containerfile build without running anything or writing to
+/// the store: the CLI calls it first, so a bad file is one line on stderr.
+pub fn check_containerfile(opts: &BuildOptions) -> Result<(), BuildError> {
+    match &opts.containerfile {
+        Some(cf) => prepare(opts, cf).map(drop),
+        None => Ok(()),
+    }
+}
+
+fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, BuildError> {
+    let path = &opts.recipe;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BuildError::BadInput(format!(
+            "cannot read the Containerfile {}: {e}",
+            path.display()
+        ))
+    })?;
+    let file = crate::containerfile::parse(&text, path)?;
+    let context = cf.context.canonicalize().ok().filter(|c| c.is_dir()).ok_or_else(|| {
+        BuildError::BadInput(format!(
+            "the build context {} is not a directory: give the directory that holds the files COPY reads",
+            cf.context.display()
+        ))
+    })?;
+    let dockerignore = read_dockerignore(&context, path)?;
+    let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
+    let platform = lower::platform_args();
+    let globals = lower::global_args(&file, &build_args, &platform)?;
+    let names = lower::stage_names(&file)?;
+    let target = match &cf.target {
+        Some(t) => *names.get(&t.to_lowercase()).ok_or_else(|| {
+            let known: Vec<&str> = file
+                .stages
+                .iter()
+                .filter_map(|s| s.name.as_deref())
+                .collect();
+            BuildError::BadInput(format!(
+                "--target {t}: no stage is named '{t}' in {} (its stages: {})",
+                path.display(),
+                if known.is_empty() {
+                    "none named".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?,
+        None => file.stages.len() - 1,
+    };
+    let order = build_order(&file, &names, &globals, target)?;
+    let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
+    let extra_names = opts
+        .extra_tags
+        .iter()
+        .map(|t| normalize_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if opts.push && name.is_none() {
+        return Err(BuildError::BadInput(
+            "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
+        ));
+    }
+
+    // Every stage that will run is lowered once now, so its errors stop
+    // the build before a step runs; the real lowering (with the base's
+    // environment) happens when the stage is built.
+    let staging = tempfile::Builder::new()
+        .prefix("boxwright-containerfile-")
+        .tempdir()
+        .map_err(|e| BuildError::BadInput(format!("cannot make a staging directory: {e}")))?;
+    let mut total = 0;
+    for &i in &order {
+        let input = lower_input(
+            &file,
+            &context,
+            &dockerignore,
+            &build_args,
+            &names,
+            staging.path(),
+            &platform,
+            Vec::new(),
+            None,
+        );
+        total += lower::lower_stage(&input, &file.stages[i])?.steps.len();
+    }
+    Ok(Prepared {
+        file,
+        context,
+        dockerignore,
+        build_args,
+        platform,
+        globals,
+        names,
+        target,
+        order,
+        name,
+        extra_names,
+        total,
+        staging,
     })
 }
 

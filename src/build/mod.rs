@@ -4,6 +4,7 @@
 
 mod base;
 mod containerfile;
+pub use containerfile::check_containerfile;
 mod error;
 mod log;
 mod offline;

@@ -280,6 +280,7 @@ impl StepCx<'_> {
                     source_layers: Vec::new(),
                     sources: f.sources.clone(),
                     excludes: f.excludes.clone(),
+                    source_excludes: f.source_excludes.clone(),
                     dest: match f.dest.strip_prefix("./") {
                         Some(rel) => {
                             let mut d = crate::containerfile::lower::clean_abs(rel, &cwd);
@@ -291,7 +292,11 @@ impl StepCx<'_> {
                         None => f.dest.clone(),
                     },
                     mode: f.mode,
-                    chown: f.chown.clone(),
+                    chown: if f.chown_user {
+                        Some(user.clone()).filter(|u| !u.is_empty())
+                    } else {
+                        f.chown.clone()
+                    },
                     parents: f.parents,
                     extract: f.extract,
                 }),
@@ -410,10 +415,11 @@ fn apply_config(config: &mut ImageConfig, change: &ConfigChange) {
             }
         }
         ConfigChange::Cmd(argv) => c.cmd = Some(argv.clone()),
-        ConfigChange::Entrypoint(argv) => {
+        ConfigChange::Entrypoint { argv, reset_cmd } => {
             c.entrypoint = Some(argv.clone());
-            // Docker: a new ENTRYPOINT resets a CMD inherited from the base.
-            c.cmd = None;
+            if *reset_cmd {
+                c.cmd = None;
+            }
         }
         ConfigChange::Shell(argv) => {
             c.extra.insert("Shell".into(), serde_json::json!(argv));

@@ -203,7 +203,16 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         cache_from: a.cache_from.clone(),
         cache_to: a.cache_to.clone(),
     };
+    // A Containerfile that cannot be built is reported before anything
+    // runs, as one line: FILE:LINE:COLUMN: what is wrong (as a `failed`
+    // event in JSON mode, where stdout carries events only).
     let mode = global.progress_mode();
+    if !mode.uses_stdout()
+        && let Err(e) = boxwright::build::check_containerfile(&opts)
+    {
+        eprintln!("{e}");
+        return Err(Failure::reported(if e.is_bad_input() { 2 } else { 1 }));
+    }
     let sink: Box<dyn boxwright::progress::Sink> = if a.quiet {
         Box::new(boxwright::progress::NullSink)
     } else {

@@ -165,17 +165,33 @@ pub fn stage_deps(
     Ok(deps)
 }
 
+/// Stage names (lowercase) and `#INDEX` for every stage, as [`LowerInput::stages`] wants them.
+pub fn stage_names(file: &Containerfile) -> Result<HashMap<String, usize>, ContainerfileError> {
+    let mut names = HashMap::new();
+    for s in &file.stages {
+        names.insert(format!("#{}", s.index), s.index);
+        if let Some(n) = &s.name
+            && names.insert(n.clone(), s.index).is_some()
+        {
+            return Err(error(
+                file,
+                s.pos,
+                format!("two stages are named '{n}': stage names must be unique"),
+            ));
+        }
+    }
+    Ok(names)
+}
+
 /// A stage by name or index. `FROM NAME` may only name another stage (an
 /// index is an image there); `limit` excludes the stage itself.
 fn stage_ref(name: &str, stages: &HashMap<String, usize>, this: usize) -> Option<usize> {
     if let Some(&i) = stages.get(&name.to_lowercase()) {
         return (i != this).then_some(i);
     }
-    if this == usize::MAX {
-        return name
-            .parse::<usize>()
-            .ok()
-            .filter(|i| stages.values().any(|v| v == i));
+    if this == usize::MAX && name.parse::<usize>().is_ok() {
+        // Every stage is also filed under `#INDEX` (see [`stage_names`]).
+        return stages.get(&format!("#{name}")).copied();
     }
     None
 }
@@ -204,6 +220,7 @@ pub fn lower_stage(
         steps: Vec::new(),
         used_args: BTreeSet::new(),
         heredoc_count: 0,
+        cmd_set: false,
     };
     // Every ARG the stage declares, with where: a reference to one of them
     // before its declaration is an error (the value would silently be empty).
@@ -241,6 +258,9 @@ struct Lowering<'a, 'b> {
     steps: Vec<PlannedStep>,
     used_args: BTreeSet<String>,
     heredoc_count: usize,
+    /// A `CMD` came earlier in this stage.
+    cmd_set: bool,
+
 }
 
 impl Lowering<'_, '_> {
@@ -315,6 +335,35 @@ impl Lowering<'_, '_> {
             InstructionKind::Workdir(raw) => {
                 let dir = self.word(raw)?;
                 self.config(ins, ConfigChange::Workdir(dir));
+                // The directory is made (owned by the current USER) if the
+                // image lacks it, as buildah and BuildKit do: a copy of an
+                // empty directory onto it, which changes nothing otherwise.
+                let empty = self.input.staging.join("empty");
+                std::fs::create_dir_all(&empty)
+                    .map_err(|e| format!("cannot make a staging directory: {e}"))?;
+                let spec = FilesSpec {
+                    from: FilesFrom::Staged(empty),
+                    sources: vec![".".into()],
+                    excludes: Vec::new(),
+                    source_excludes: Vec::new(),
+                    dest: "./".into(),
+                    mode: None,
+                    chown: None,
+                    chown_user: true,
+                    parents: false,
+                    extract: false,
+                    text: history_text(ins),
+                };
+                let step = self.step(
+                    ins,
+                    StepKind::Files(spec),
+                    StepOptions {
+                        image_user: true,
+                        text: Some(history_text(ins)),
+                        ..StepOptions::default()
+                    },
+                );
+                self.push(step, None, Vec::new(), Vec::new());
             }
             InstructionKind::User(raw) => {
                 let user = self.word(raw)?;
@@ -330,12 +379,15 @@ impl Lowering<'_, '_> {
                 self.config(ins, ConfigChange::Expose(ports));
             }
             InstructionKind::Cmd(c) => {
+                self.cmd_set = true;
                 let argv = self.command(c);
                 self.config(ins, ConfigChange::Cmd(argv));
             }
             InstructionKind::Entrypoint(c) => {
                 let argv = self.command(c);
-                self.config(ins, ConfigChange::Entrypoint(argv));
+                // Docker: a new ENTRYPOINT drops a CMD the base set, not one of this stage.
+                let reset_cmd = !self.cmd_set;
+                self.config(ins, ConfigChange::Entrypoint { argv, reset_cmd });
             }
             InstructionKind::Shell(argv) => {
                 self.shell = argv.clone();
@@ -735,37 +787,38 @@ impl Lowering<'_, '_> {
             }
             (None, None) => {
                 let ctx = self.input.context;
-                let mut ex = crate::context::Excludes::new(
+                let ex = crate::context::Excludes::new(
                     self.input.dockerignore.iter().map(String::as_str),
                 )
                 .map_err(|e| format!(".dockerignore: {e}"))?;
                 let extra = crate::context::Excludes::new(excludes.iter().map(String::as_str))
                     .map_err(|e| format!("{verb} --exclude: {e}"))?;
-                ex.extend(&extra);
                 let mut selected = Vec::new();
                 for s in &sources {
                     selected.extend(
-                        crate::context::select(ctx, s, &ex).map_err(|e| format!("{verb}: {e}"))?,
+                        crate::context::select(ctx, s, &ex, &extra)
+                            .map_err(|e| format!("{verb}: {e}"))?,
                     );
                 }
-                let digest = crate::context::digest(ctx, &selected, &ex)
+                let digest = crate::context::digest(ctx, &selected, &ex, &extra)
                     .map_err(|e| format!("{verb}: cannot read the build context: {e}"))?;
                 (FilesFrom::Context(ctx.to_path_buf()), Some(digest))
             }
         };
-        let mut all_excludes = Vec::new();
+        let mut ignore = Vec::new();
         if matches!(from, FilesFrom::Context(_)) {
-            all_excludes.extend(self.input.dockerignore.iter().cloned());
+            ignore.extend(self.input.dockerignore.iter().cloned());
         }
-        all_excludes.extend(excludes);
         let extract = c.add && c.unpack != Some(false) && !matches!(from, FilesFrom::Staged(_));
         let spec = FilesSpec {
             from,
             sources,
-            excludes: all_excludes,
+            excludes: ignore,
+            source_excludes: excludes,
             dest,
             mode,
             chown,
+            chown_user: false,
             parents: c.parents,
             extract,
             text: history_text(ins),

@@ -14,18 +14,20 @@ use crate::digest::{Digest, Hasher};
 /// clamped in layers) — the same rule BuildKit uses for COPY cache keys.
 pub fn hash_tree(root: &Path) -> io::Result<Digest> {
     let mut h = Hasher::new();
-    hash_into(&mut h, root, None)?;
+    hash_into(&mut h, root, None, None)?;
     Ok(h.finish().0)
 }
 
 /// Feeds the tree at `tree` into `h` as [`hash_tree`] does; with
 /// `excludes`, entries it leaves out are skipped (`tree` is then relative
 /// to the tree `excludes` applies to, which is the working directory's
-/// `base`: `(base, excludes)`).
+/// `base`: `(base, excludes)`); `inner` excludes apply to paths relative
+/// to `tree` itself (`COPY --exclude`).
 pub(crate) fn hash_into(
     h: &mut Hasher,
     tree: &Path,
     excludes: Option<(&Path, &Excludes)>,
+    inner: Option<&Excludes>,
 ) -> io::Result<()> {
     let meta = fs::symlink_metadata(tree)?;
     if !meta.is_dir() {
@@ -47,6 +49,14 @@ pub(crate) fn hash_into(
                 }
                 continue;
             }
+        }
+        if let Some(ex) = inner
+            && ex.is_excluded(rel)
+        {
+            if e.file_type().is_dir() && !ex.has_exceptions() {
+                walk.skip_current_dir();
+            }
+            continue;
         }
         let meta = e.metadata().map_err(io::Error::other)?;
         entry(h, rel, e.path(), &meta)?;

@@ -45,10 +45,13 @@ pub fn has_magic(s: &str) -> bool {
 /// `root`. Literal paths must exist; a glob must match at least one path.
 /// Excluded paths are never selected. `..` cannot climb above `root` and an
 /// absolute pattern is read relative to it, as Docker reads sources.
+/// `source_excludes` (`COPY --exclude`) leave out matches of a glob, read
+/// relative to the directory the glob is evaluated in.
 pub fn select(
     root: &Path,
     pattern: &str,
     excludes: &Excludes,
+    source_excludes: &Excludes,
 ) -> Result<Vec<Selected>, SelectError> {
     let io_err = |path: &Path, source| SelectError::Io {
         path: path.display().to_string(),
@@ -66,6 +69,7 @@ pub fn select(
         }
     }
     let glob = comps.iter().any(|c| has_magic(c));
+    let fixed: PathBuf = comps.iter().take_while(|c| !has_magic(c)).collect();
     let mut candidates: Vec<PathBuf> = vec![PathBuf::new()];
     for comp in &comps {
         let mut next = Vec::new();
@@ -109,6 +113,11 @@ pub fn select(
         if excludes.is_excluded(&matched) {
             continue;
         }
+        if glob
+            && source_excludes.is_excluded(matched.strip_prefix(&fixed).unwrap_or(&matched))
+        {
+            continue;
+        }
         let resolved = resolve_in_root(root, &matched, true).map_err(|e| io_err(&matched, e))?;
         let meta = match std::fs::metadata(root.join(&resolved)) {
             Ok(m) => m,
@@ -132,13 +141,23 @@ pub fn select(
 
 /// The digest of what `sources` select from `root`: names, types, modes,
 /// link targets and contents, excluded paths left out (see [`super::hash_tree`]).
-pub fn digest(root: &Path, sources: &[Selected], excludes: &Excludes) -> io::Result<Digest> {
+pub fn digest(
+    root: &Path,
+    sources: &[Selected],
+    excludes: &Excludes,
+    source_excludes: &Excludes,
+) -> io::Result<Digest> {
     let mut h = Hasher::new();
     for s in sources {
         let name = s.matched.as_os_str().as_encoded_bytes();
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(name);
-        super::digest::hash_into(&mut h, &root.join(&s.resolved), Some((root, excludes)))?;
+        super::digest::hash_into(
+            &mut h,
+            &root.join(&s.resolved),
+            Some((root, excludes)),
+            Some(source_excludes),
+        )?;
     }
     Ok(h.finish().0)
 }
@@ -163,38 +182,67 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            names(select(r, "*.txt", &none).unwrap()),
+            names(select(r, "*.txt", &none, &none).unwrap()),
             ["a.txt", "b.txt"]
         );
-        assert_eq!(names(select(r, "/src/../c.md", &none).unwrap()), ["c.md"]);
+        assert_eq!(names(select(r, "/src/../c.md", &none, &none).unwrap()), ["c.md"]);
         let ex = Excludes::new(["b.txt"]).unwrap();
-        assert_eq!(names(select(r, "*.txt", &ex).unwrap()), ["a.txt"]);
+        assert_eq!(names(select(r, "*.txt", &ex, &none).unwrap()), ["a.txt"]);
         assert!(matches!(
-            select(r, "b.txt", &ex),
+            select(r, "b.txt", &ex, &none),
             Err(SelectError::NotFound { .. })
         ));
         assert!(matches!(
-            select(r, "*.none", &none),
+            select(r, "*.none", &none, &none),
             Err(SelectError::NotFound { glob: true, .. })
         ));
-        let link = select(r, "srclink", &none).unwrap();
+        let link = select(r, "srclink", &none, &none).unwrap();
         assert_eq!(link[0].resolved, PathBuf::from("src"));
         assert!(link[0].dir);
-        let all = select(r, ".", &none).unwrap();
+        let all = select(r, ".", &none, &none).unwrap();
         assert_eq!(all[0].resolved, PathBuf::new());
 
-        let whole = digest(r, &select(r, "src", &none).unwrap(), &none).unwrap();
+        let whole = digest(r, &select(r, "src", &none, &none).unwrap(), &none, &none).unwrap();
         let ex_y = Excludes::new(["src/sub/y.c"]).unwrap();
-        let less = digest(r, &select(r, "src", &ex_y).unwrap(), &ex_y).unwrap();
+        let less = digest(r, &select(r, "src", &ex_y, &none).unwrap(), &ex_y, &none).unwrap();
         assert_ne!(whole, less);
         std::fs::write(r.join("src/sub/y.c"), "changed").unwrap();
         assert_eq!(
-            digest(r, &select(r, "src", &ex_y).unwrap(), &ex_y).unwrap(),
+            digest(r, &select(r, "src", &ex_y, &none).unwrap(), &ex_y, &none).unwrap(),
             less
         );
         assert_ne!(
-            digest(r, &select(r, "src", &none).unwrap(), &none).unwrap(),
+            digest(r, &select(r, "src", &none, &none).unwrap(), &none, &none).unwrap(),
             whole
         );
+    }
+}
+
+#[cfg(test)]
+mod source_exclude_tests {
+    use super::*;
+
+    #[test]
+    fn exclude_reads_paths_inside_the_source() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("src/sub")).unwrap();
+        for f in ["a.txt", "b.txt", "src/x.md", "src/sub/y.c"] {
+            std::fs::write(r.join(f), f).unwrap();
+        }
+        let none = Excludes::default();
+        let inner = Excludes::new(["*.md"]).unwrap();
+        let sel = select(r, "src", &none, &inner).unwrap();
+        assert_ne!(
+            digest(r, &sel, &none, &inner).unwrap(),
+            digest(r, &sel, &none, &none).unwrap()
+        );
+        let b = Excludes::new(["b.txt"]).unwrap();
+        let names: Vec<PathBuf> = select(r, "*.txt", &none, &b)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.matched)
+            .collect();
+        assert_eq!(names, [PathBuf::from("a.txt")]);
     }
 }

@@ -258,6 +258,8 @@ impl PlannedStep {
                     "inputs": self.inputs.as_ref().map(|d| d.to_string()),
                     "sources": f.sources,
                     "excludes": f.excludes,
+                    "source_excludes": f.source_excludes,
+                    "chown_user": f.chown_user,
                     "dest": f.dest,
                     "mode": f.mode,
                     "chown": f.chown,

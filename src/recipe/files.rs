@@ -22,13 +22,17 @@ pub struct FilesSpec {
     pub from: FilesFrom,
     /// Source paths or glob patterns, after variable expansion.
     pub sources: Vec<String>,
-    /// `.dockerignore` (for the context) then `--exclude` patterns.
+    /// `.dockerignore` patterns (for the context), relative to its root.
     pub excludes: Vec<String>,
+    /// `--exclude` patterns, relative to each source.
+    pub source_excludes: Vec<String>,
     /// Absolute destination (a directory when it ends in `/`).
     pub dest: String,
     pub mode: Option<u32>,
     /// `--chown` as written after expansion (`user[:group]`).
     pub chown: Option<String>,
+    /// Owned by the image's `USER` at this point (WORKDIR's directory).
+    pub chown_user: bool,
     pub parents: bool,
     /// `ADD` of a local archive: unpack it.
     pub extract: bool,
@@ -47,7 +51,8 @@ pub enum ConfigChange {
     /// Normalized `PORT/PROTO` keys.
     Expose(Vec<String>),
     Cmd(Vec<String>),
-    Entrypoint(Vec<String>),
+    /// `reset_cmd`: the base's `CMD` goes (none was set in this stage).
+    Entrypoint { argv: Vec<String>, reset_cmd: bool },
     Shell(Vec<String>),
     Volume(Vec<String>),
     StopSignal(String),

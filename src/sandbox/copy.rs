@@ -31,6 +31,8 @@ pub(crate) struct CopyJob<'a> {
     pub(crate) owner: (u32, u32),
     /// Paths (relative to the working directory) left out of a directory copy.
     pub(crate) excludes: Option<&'a crate::context::Excludes>,
+    /// Paths relative to `src` left out of a directory copy (`--exclude`).
+    pub(crate) source_excludes: Option<&'a crate::context::Excludes>,
 }
 
 /// Copies the job's source to its destination. Device nodes and sockets
@@ -60,6 +62,7 @@ fn copy_job(job: &CopyJob) -> Result<Vec<PathBuf>, SandboxError> {
         mode: job.mode,
         owner: job.owner,
         excludes: job.excludes,
+        source_excludes: job.source_excludes.map(|e| (job.src, e)),
         links: HashMap::new(),
         skipped: Vec::new(),
     };
@@ -101,6 +104,7 @@ fn copy_job(job: &CopyJob) -> Result<Vec<PathBuf>, SandboxError> {
 struct Copier<'a> {
     mode: Option<u32>,
     excludes: Option<&'a crate::context::Excludes>,
+    source_excludes: Option<(&'a Path, &'a crate::context::Excludes)>,
     owner: (u32, u32),
     /// (device, inode) of multiply-linked source files → their first copy.
     links: HashMap<(u64, u64), PathBuf>,
@@ -119,18 +123,38 @@ impl Copier<'_> {
         names.sort();
         for name in names {
             let from = src.join(&name);
-            if let Some(ex) = self.excludes
-                && ex.is_excluded(&from)
+            let meta = std::fs::symlink_metadata(&from).map_err(|e| copy_err(&from, e))?;
+            let mut excluded = false;
+            let mut walk = false;
+            let inner = self
+                .source_excludes
+                .map(|(base, ex)| (ex, from.strip_prefix(base).unwrap_or(&from).to_path_buf()));
+            for (ex, path) in self
+                .excludes
+                .map(|e| (e, from.clone()))
+                .into_iter()
+                .chain(inner)
             {
-                // A `!` exception may bring back something below.
-                let walk = ex.has_exceptions()
-                    && std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_dir());
-                if !walk {
-                    continue;
+                if ex.is_excluded(&path) {
+                    excluded = true;
+                    // A `!` exception may bring back something below.
+                    walk |= ex.has_exceptions() && meta.is_dir();
                 }
             }
-            let meta = std::fs::symlink_metadata(&from).map_err(|e| copy_err(&from, e))?;
-            self.copy_entry(&from, &dst.join(&name), &meta)?;
+            if excluded && !walk {
+                continue;
+            }
+            let to = dst.join(&name);
+            let existed = std::fs::symlink_metadata(&to).is_ok();
+            self.copy_entry(&from, &to, &meta)?;
+            // An excluded directory walked for its exceptions stays only
+            // if one of them brought something back.
+            if excluded
+                && !existed
+                && std::fs::read_dir(&to).is_ok_and(|mut d| d.next().is_none())
+            {
+                std::fs::remove_dir(&to).map_err(|e| copy_err(&to, e))?;
+            }
         }
         Ok(())
     }

@@ -21,10 +21,12 @@ pub(crate) fn copy_files(job: &CopyFiles) -> Result<(), SandboxError> {
     };
     let excludes =
         Excludes::new(job.excludes.iter().map(String::as_str)).map_err(|e| bad(e.to_string()))?;
+    let source_excludes = Excludes::new(job.source_excludes.iter().map(String::as_str))
+        .map_err(|e| bad(e.to_string()))?;
     let root = Path::new(".");
     let mut selected: Vec<Selected> = Vec::new();
     for pattern in &job.sources {
-        selected.extend(select(root, pattern, &excludes).map_err(|e| bad(e.to_string()))?);
+        selected.extend(select(root, pattern, &excludes, &source_excludes).map_err(|e| bad(e.to_string()))?);
     }
     let many = selected.len() > 1 || job.sources.iter().any(|s| has_magic(s));
     let owner = owner(job.chown.as_deref())?;
@@ -70,6 +72,7 @@ pub(crate) fn copy_files(job: &CopyFiles) -> Result<(), SandboxError> {
             mode: job.mode,
             owner,
             excludes: Some(&excludes),
+            source_excludes: Some(&source_excludes),
         })?;
     }
     Ok(())

@@ -94,6 +94,7 @@ pub(crate) fn container_init(
             mode: *mode,
             owner: owner.unwrap_or((0, 0)),
             excludes: None,
+            source_excludes: None,
         })?;
         return Ok(0);
     }

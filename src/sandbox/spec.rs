@@ -76,9 +76,12 @@ pub struct CopyFiles {
     pub source_layers: Vec<PathBuf>,
     /// Sources as written after expansion: paths or glob patterns.
     pub sources: Vec<String>,
-    /// `.dockerignore` and `--exclude` patterns (`!` for exceptions).
+    /// `.dockerignore` patterns (`!` for exceptions), relative to `root`.
     #[serde(default)]
     pub excludes: Vec<String>,
+    /// `--exclude` patterns, relative to each source.
+    #[serde(default)]
+    pub source_excludes: Vec<String>,
     /// Absolute container path; a directory when it ends in `/`.
     pub dest: String,
     /// `--chmod`: permission bits for everything copied.
