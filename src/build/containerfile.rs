@@ -147,6 +147,31 @@ pub(super) fn build(
                 Derived::new(b.config, b.layers)
             }
         };
+        // ONBUILD triggers of the base run first, and do not pass on.
+        let triggers: Vec<String> = image
+            .config
+            .config
+            .as_mut()
+            .and_then(|c| c.extra.remove("OnBuild"))
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let with_triggers;
+        let stage = if triggers.is_empty() {
+            stage
+        } else {
+            let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+            let origin = std::path::PathBuf::from(format!(
+                "{} (ONBUILD triggers of {written})",
+                path.display()
+            ));
+            let parsed = crate::containerfile::parse(&text, &origin)?;
+            let mut s = stage.clone();
+            let mut instructions = parsed.stages[0].instructions.clone();
+            instructions.extend(s.instructions);
+            s.instructions = instructions;
+            with_triggers = s;
+            &with_triggers
+        };
         let c = image.config.config.clone().unwrap_or_default();
         let base_shell = c
             .extra

@@ -154,6 +154,9 @@ impl Secrets {
         let mut mounts = Vec::new();
         let mut env = Vec::new();
         for want in &ps.step.secrets {
+            if !want.required && !self.values.contains_key(&want.id) {
+                continue;
+            }
             let Some((value, file)) = self.values.get(&want.id) else {
                 return Err(BuildError::BadInput(format!(
                     "step {} asks for the secret '{}': give it with --secret id={},src=FILE (or env=VARIABLE)",

@@ -54,8 +54,14 @@ pub(crate) fn step_mounts(
 ) -> Result<Vec<BindMount>, BuildError> {
     let mut mounts = Vec::new();
     for c in &ps.caches {
+        let id = ps.step.options.cache_ids.iter().find(|(t, _)| t == c);
+        let source = match id {
+            // Named with a NUL, which no target path can hold.
+            Some((_, id)) => store.mount_cache_dir(&format!("\0id/{id}"))?,
+            None => store.mount_cache_dir(c)?,
+        };
         mounts.push(BindMount {
-            source: store.mount_cache_dir(c)?,
+            source,
             target: c.clone(),
             readonly: false,
         });

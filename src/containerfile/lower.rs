@@ -260,7 +260,6 @@ struct Lowering<'a, 'b> {
     heredoc_count: usize,
     /// A `CMD` came earlier in this stage.
     cmd_set: bool,
-
 }
 
 impl Lowering<'_, '_> {
@@ -562,11 +561,19 @@ impl Lowering<'_, '_> {
         let mut host_inputs = heredoc_inputs;
         for m in &run.mounts {
             match &m.value {
-                RunMount::Cache { target, .. } => {
-                    caches.push(clean_abs(&self.word(target)?, "/"));
+                RunMount::Cache { target, id, .. } => {
+                    let target = clean_abs(&self.word(target)?, "/");
+                    if let Some(id) = id {
+                        options.cache_ids.push((target.clone(), self.word(id)?));
+                    }
+                    caches.push(target);
                 }
                 RunMount::Secret {
-                    id, target, env, ..
+                    id,
+                    target,
+                    env,
+                    required,
+                    ..
                 } => {
                     let id = self.word(id)?;
                     let target = match target {
@@ -586,6 +593,7 @@ impl Lowering<'_, '_> {
                             id: id.clone(),
                             target: Some(t),
                             env: None,
+                            required: *required,
                         });
                     }
                     if let Some(e) = env {
@@ -593,6 +601,7 @@ impl Lowering<'_, '_> {
                             id,
                             target: None,
                             env: Some(e),
+                            required: *required,
                         });
                     }
                 }

@@ -113,9 +113,7 @@ pub fn select(
         if excludes.is_excluded(&matched) {
             continue;
         }
-        if glob
-            && source_excludes.is_excluded(matched.strip_prefix(&fixed).unwrap_or(&matched))
-        {
+        if glob && source_excludes.is_excluded(matched.strip_prefix(&fixed).unwrap_or(&matched)) {
             continue;
         }
         let resolved = resolve_in_root(root, &matched, true).map_err(|e| io_err(&matched, e))?;
@@ -185,7 +183,10 @@ mod tests {
             names(select(r, "*.txt", &none, &none).unwrap()),
             ["a.txt", "b.txt"]
         );
-        assert_eq!(names(select(r, "/src/../c.md", &none, &none).unwrap()), ["c.md"]);
+        assert_eq!(
+            names(select(r, "/src/../c.md", &none, &none).unwrap()),
+            ["c.md"]
+        );
         let ex = Excludes::new(["b.txt"]).unwrap();
         assert_eq!(names(select(r, "*.txt", &ex, &none).unwrap()), ["a.txt"]);
         assert!(matches!(

@@ -52,7 +52,10 @@ pub enum ConfigChange {
     Expose(Vec<String>),
     Cmd(Vec<String>),
     /// `reset_cmd`: the base's `CMD` goes (none was set in this stage).
-    Entrypoint { argv: Vec<String>, reset_cmd: bool },
+    Entrypoint {
+        argv: Vec<String>,
+        reset_cmd: bool,
+    },
     Shell(Vec<String>),
     Volume(Vec<String>),
     StopSignal(String),
@@ -76,6 +79,10 @@ pub struct StepOptions {
     pub image_user: bool,
     /// The instruction text for the history (`RUN ...` as Docker writes it).
     pub text: Option<String>,
+    /// `--mount=type=cache,id=ID,target=T`: (target, id); caches with the
+    /// same id are one directory whatever their targets (by default a
+    /// cache is named by its target).
+    pub cache_ids: Vec<(String, String)>,
 }
 
 /// `RUN --mount=type=bind,target=T,source=S[,from=F]`.

@@ -43,6 +43,9 @@ pub struct SecretUse {
     pub target: Option<String>,
     /// Given as this environment variable instead of a file.
     pub env: Option<String>,
+    /// A missing secret fails the step (always for a recipe; a
+    /// Containerfile's `required=true`); otherwise the step runs without it.
+    pub required: bool,
 }
 
 /// What a step does.
@@ -293,6 +296,7 @@ fn parse_secrets(
                 id: id.to_string(),
                 target: None,
                 env: None,
+                required: true,
             },
             DeValue::Table(t) => {
                 let keys = Keys {
@@ -335,6 +339,7 @@ fn parse_secrets(
                     id: id.to_string(),
                     target,
                     env,
+                    required: true,
                 }
             }
             _ => return Err(doc.invalid(&item.span(), path, WHAT)),

@@ -149,9 +149,7 @@ impl Copier<'_> {
             self.copy_entry(&from, &to, &meta)?;
             // An excluded directory walked for its exceptions stays only
             // if one of them brought something back.
-            if excluded
-                && !existed
-                && std::fs::read_dir(&to).is_ok_and(|mut d| d.next().is_none())
+            if excluded && !existed && std::fs::read_dir(&to).is_ok_and(|mut d| d.next().is_none())
             {
                 std::fs::remove_dir(&to).map_err(|e| copy_err(&to, e))?;
             }

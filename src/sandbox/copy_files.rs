@@ -26,7 +26,9 @@ pub(crate) fn copy_files(job: &CopyFiles) -> Result<(), SandboxError> {
     let root = Path::new(".");
     let mut selected: Vec<Selected> = Vec::new();
     for pattern in &job.sources {
-        selected.extend(select(root, pattern, &excludes, &source_excludes).map_err(|e| bad(e.to_string()))?);
+        selected.extend(
+            select(root, pattern, &excludes, &source_excludes).map_err(|e| bad(e.to_string()))?,
+        );
     }
     let many = selected.len() > 1 || job.sources.iter().any(|s| has_magic(s));
     let owner = owner(job.chown.as_deref())?;
