@@ -38,7 +38,7 @@ ENV APP=bench
 CMD ["/usr/local/bin/app.sh"]
 EOF
 bwb="$bw build --store $work/store -q -t cf-bench --build-arg BASE=cf-bench-base $work/ctx"
-bub="buildah build --isolation chroot --layers -q -t cf-bench --build-arg BASE=localhost/cf-bench-base $work/ctx"
+bub="buildah build --isolation chroot --layers --pull=never -q -t cf-bench --build-arg BASE=localhost/cf-bench-base $work/ctx"
 $bwb >/dev/null
 $bub >/dev/null
 

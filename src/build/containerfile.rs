@@ -144,7 +144,14 @@ pub(super) fn build(
                     offline_base,
                     sink,
                 )?;
-                Derived::new(b.config, b.layers)
+                let mut d = Derived::new(b.config, b.layers);
+                // Docker and buildah give an image without PATH the default one.
+                let c = d.config.config.get_or_insert_with(Default::default);
+                if !c.env.iter().any(|e| e.starts_with("PATH=")) {
+                    c.env
+                        .insert(0, format!("PATH={}", crate::sandbox::DEFAULT_PATH));
+                }
+                d
             }
         };
         // ONBUILD triggers of the base run first, and do not pass on.
