@@ -739,8 +739,8 @@ struct RuleContext<'a> {
 }
 
 /// A difference that comes from how buildah builds, not from what the
-/// Containerfile asks for. A rule only ever drops a path boxwright's image
-/// does not have.
+/// Containerfile asks for. A rule only ever drops a path one image does not
+/// have (boxwright's, except for the documented package-cache rule).
 struct ArtifactRule {
     name: &'static str,
     /// Whether the difference at `path` (buildah's node, boxwright's node)
@@ -790,6 +790,23 @@ const ARTIFACT_RULES: &[ArtifactRule] = &[
                     .range(prefix.clone()..)
                     .take_while(|(k, _)| k.starts_with(&prefix))
                     .all(|(k, _)| cx.mount_paths.contains(k))
+        },
+    },
+    // boxwright mounts the package-manager caches (apt's lists and
+    // downloads, npm's, pip's) into every RUN, as it does for recipes
+    // (README, "Coming from a Dockerfile"): a RUN that empties them
+    // (`rm -rf /var/lib/apt/lists/*`) empties the cache, and what the base
+    // had there stays. Only base files buildah's image removed are dropped.
+    ArtifactRule {
+        name: "boxwright-package-cache-mounts",
+        applies: |_, path, buildah, boxwright| {
+            const CACHES: [&str; 4] = [
+                "/var/cache/apt/",
+                "/var/lib/apt/lists/",
+                "/root/.npm/",
+                "/root/.cache/pip/",
+            ];
+            buildah.is_none() && boxwright.is_some() && CACHES.iter().any(|c| path.starts_with(c))
         },
     },
 ];

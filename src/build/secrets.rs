@@ -101,7 +101,7 @@ impl Secrets {
             dir: None,
         };
         for b in list {
-            let (value, file) = match &b.source {
+            let value = match &b.source {
                 SecretSource::File(path) => {
                     let real = std::fs::canonicalize(path).map_err(|e| {
                         BuildError::BadInput(format!(
@@ -110,40 +110,39 @@ impl Secrets {
                             path.display()
                         ))
                     })?;
-                    let value = std::fs::read(&real).map_err(|e| {
+                    std::fs::read(&real).map_err(|e| {
                         BuildError::BadInput(format!(
                             "--secret id={}: {}: {e}",
                             b.id,
                             path.display()
                         ))
-                    })?;
-                    (value, real)
+                    })?
                 }
-                SecretSource::Env(var) => {
-                    let value = std::env::var_os(var).ok_or_else(|| {
+                SecretSource::Env(var) => std::env::var_os(var)
+                    .ok_or_else(|| {
                         BuildError::BadInput(format!(
                             "--secret id={}: the environment variable {var} is not set",
                             b.id
                         ))
-                    })?;
-                    let value = value.into_encoded_bytes();
-                    let tmp = match &s.dir {
-                        Some(d) => d.clone(),
-                        None => s.dir.insert(store.temp_dir()?).clone(),
-                    };
-                    let file =
-                        tmp.join(format!(".boxwright-secret-{}-{}", std::process::id(), b.id));
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&file)
-                        .map_err(|e| BuildError::BadInput(format!("--secret id={}: {e}", b.id)))?;
-                    std::io::Write::write_all(&mut f, &value)
-                        .map_err(|e| BuildError::BadInput(format!("--secret id={}: {e}", b.id)))?;
-                    (value, file)
-                }
+                    })?
+                    .into_encoded_bytes(),
             };
+            // Every secret is a private copy, read-only for its owner (root
+            // inside the step), as Docker mounts secrets (mode 0400): the
+            // user's file keeps its own mode and is never bound itself.
+            let tmp = match &s.dir {
+                Some(d) => d.clone(),
+                None => s.dir.insert(store.temp_dir()?).clone(),
+            };
+            let file = tmp.join(format!(".boxwright-secret-{}-{}", std::process::id(), b.id));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o400)
+                .open(&file)
+                .map_err(|e| BuildError::BadInput(format!("--secret id={}: {e}", b.id)))?;
+            std::io::Write::write_all(&mut f, &value)
+                .map_err(|e| BuildError::BadInput(format!("--secret id={}: {e}", b.id)))?;
             s.values.insert(b.id.clone(), (value, file));
         }
         Ok(s)

@@ -263,7 +263,13 @@ impl StepCx<'_> {
                     cwd: cwd.clone(),
                     uid: 0,
                     gid: 0,
-                    user: Some(user.clone()).filter(|u| !u.is_empty()),
+                    // A Containerfile's steps run as the image's user, root
+                    // by default, with that user's groups (as runc sets them).
+                    user: match (ps.step.options.image_user, user.is_empty()) {
+                        (true, true) => Some("0".to_string()),
+                        (true, false) => Some(user.clone()),
+                        (false, _) => None,
+                    },
                 },
                 StepKind::Copy(c) => Action::Copy {
                     src: c.src.clone(),

@@ -130,12 +130,12 @@ pub(crate) fn container_init(
             user,
         } => {
             redirect_apt_sources(spec)?;
-            let (uid, gid, home) = match user.as_deref().filter(|u| !u.is_empty()) {
+            let (uid, gid, home, groups) = match user.as_deref().filter(|u| !u.is_empty()) {
                 Some(u) => {
                     let found = super::users::resolve(u, Path::new("/"))?;
-                    (found.uid, found.gid, found.home)
+                    (found.uid, found.gid, found.home, found.groups)
                 }
-                None => (*uid, *gid, None),
+                None => (*uid, *gid, None, Vec::new()),
             };
             let mut env = env.clone();
             if let Some(home) = home
@@ -153,6 +153,7 @@ pub(crate) fn container_init(
                 uid,
                 gid,
             )?;
+            let step = Step { groups, ..step };
             match spec.timeout_secs {
                 None => {
                     let pid = fork_child(reporter, || step.exec())?;
@@ -269,6 +270,8 @@ pub(crate) struct Step {
     cwd: CString,
     uid: u32,
     gid: u32,
+    /// Supplementary groups (none when empty).
+    groups: Vec<u32>,
     fake_root: bool,
     stdio: StdioMode,
 }
@@ -331,6 +334,7 @@ impl Step {
             program,
             uid,
             gid,
+            groups: Vec::new(),
             fake_root,
             stdio,
         })
@@ -349,9 +353,13 @@ impl Step {
         }
         nix::unistd::chdir(self.cwd.as_c_str())
             .map_err(|e| SandboxError::io("enter", self.cwd.to_string_lossy().as_ref(), e))?;
-        match nix::unistd::setgroups(&[]) {
-            Ok(()) | Err(Errno::EPERM) => {}
-            Err(e) => return Err(SandboxError::io("clear the groups of", "the step", e)),
+        let groups: Vec<Gid> = self.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        // A namespace that may not set groups (single-id mode) keeps none.
+        if nix::unistd::setgroups(&groups).is_err() {
+            match nix::unistd::setgroups(&[]) {
+                Ok(()) | Err(Errno::EPERM) => {}
+                Err(e) => return Err(SandboxError::io("clear the groups of", "the step", e)),
+            }
         }
         let gid = Gid::from_raw(self.gid);
         nix::unistd::setresgid(gid, gid, gid)

@@ -12,6 +12,9 @@ pub(crate) struct User {
     pub uid: u32,
     pub gid: u32,
     pub home: Option<String>,
+    /// Supplementary groups: the primary group, then every group of
+    /// /etc/group that lists the user by name (as runc sets them).
+    pub groups: Vec<u32>,
 }
 
 /// Resolves `spec` with the passwd and group files under `root`.
@@ -40,12 +43,13 @@ fn resolve_in(spec: &str, passwd: &str, group: &str) -> Result<User, SandboxErro
                 f[2].parse::<u32>().ok(),
                 f[3].parse::<u32>().ok(),
                 f[5].to_string(),
+                f[0].to_string(),
             )
         })
     });
-    let (uid, passwd_gid, home) = match (user_part.parse::<u32>(), entry) {
-        (_, Some((Some(uid), gid, home))) => (uid, gid, Some(home)),
-        (Ok(uid), _) => (uid, None, None),
+    let (uid, passwd_gid, home, name) = match (user_part.parse::<u32>(), entry) {
+        (_, Some((Some(uid), gid, home, name))) => (uid, gid, Some(home), Some(name)),
+        (Ok(uid), _) => (uid, None, None, None),
         (Err(_), _) => return Err(unknown("user", user_part)),
     };
     let gid = match group_part {
@@ -62,7 +66,25 @@ fn resolve_in(spec: &str, passwd: &str, group: &str) -> Result<User, SandboxErro
                 .ok_or_else(|| unknown("group", g))?,
         },
     };
-    Ok(User { uid, gid, home })
+    let mut groups = vec![gid];
+    if let Some(name) = name {
+        for l in group.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() >= 4
+                && f[3].split(',').any(|m| m.trim() == name)
+                && let Ok(g) = f[2].parse::<u32>()
+                && !groups.contains(&g)
+            {
+                groups.push(g);
+            }
+        }
+    }
+    Ok(User {
+        uid,
+        gid,
+        home,
+        groups,
+    })
 }
 
 #[cfg(test)]
@@ -70,7 +92,7 @@ mod tests {
     use super::*;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ndev:x:1000:1001:Dev:/home/dev:/bin/bash\n";
-    const GROUP: &str = "root:x:0:\nstaff:x:50:\ndev:x:1001:\n";
+    const GROUP: &str = "root:x:0:\nstaff:x:50:dev,other\ndev:x:1001:\n";
 
     #[test]
     fn names_and_ids_resolve_like_docker() {
@@ -80,7 +102,8 @@ mod tests {
             User {
                 uid: 1000,
                 gid: 1001,
-                home: Some("/home/dev".into())
+                home: Some("/home/dev".into()),
+                groups: vec![1001, 50],
             }
         );
         assert_eq!(
@@ -88,17 +111,20 @@ mod tests {
             User {
                 uid: 1000,
                 gid: 1001,
-                home: Some("/home/dev".into())
+                home: Some("/home/dev".into()),
+                groups: vec![1001, 50],
             }
         );
         assert_eq!(r("dev:staff").gid, 50);
+        assert_eq!(r("dev:staff").groups, [50]);
         assert_eq!(r("dev:7").gid, 7);
         assert_eq!(
             r("4242"),
             User {
                 uid: 4242,
                 gid: 0,
-                home: None
+                home: None,
+                groups: vec![0],
             }
         );
         assert_eq!(r("root").home.as_deref(), Some("/root"));
