@@ -254,6 +254,37 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// Downloads `url` (through the download mirrors that cover it) into a
+    /// new file `dest`; returns its sha256. `ADD URL` uses it: the caller
+    /// checks a pinned checksum. Refused under `--offline` unless a mirror
+    /// covers the URL.
+    pub fn download_url(
+        &self,
+        url: &str,
+        dest: &std::path::Path,
+    ) -> Result<crate::digest::Digest, ArtifactError> {
+        let (from, internal) = match self.rewrites.rewrite(url) {
+            Some(u) => (u, true),
+            None => (url.to_string(), false),
+        };
+        if self.offline && !internal {
+            return Err(ArtifactError::Offline {
+                missing: vec![redact(url)],
+            });
+        }
+        let file = fs::File::create(dest).map_err(|e| ArtifactError::io(dest, e))?;
+        let mut writer = crate::digest::DigestWriter::new(std::io::BufWriter::new(file));
+        http::download(&from, &mut writer).map_err(|why| ArtifactError::NotFound {
+            artifact: redact(url),
+            looked: vec![format!("{} ({why})", redact(&from))],
+        })?;
+        let (mut out, digest, _) = writer.finish();
+        std::io::Write::flush(&mut out).map_err(|e| ArtifactError::io(dest, e))?;
+        Ok(digest)
+    }
+}
+
 /// Where a file is fetched from.
 enum Place {
     File(PathBuf),

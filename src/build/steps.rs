@@ -60,7 +60,7 @@ impl Sources {
                 .find(|(n, _)| n == r)
                 .map(|(_, l)| l.clone())
                 .ok_or_else(|| BuildError::BadInput(format!("image {r} was not resolved"))),
-            FilesFrom::Context(_) | FilesFrom::Staged(_) => Ok(Vec::new()),
+            FilesFrom::Context(_) | FilesFrom::Staged(_) | FilesFrom::Url { .. } => Ok(Vec::new()),
         }
     }
 }
@@ -88,6 +88,31 @@ impl Tail {
 }
 
 impl StepCx<'_> {
+    /// `ADD URL`: the file in a directory of its own (as `name`, 0600),
+    /// checked against `checksum` when there is one.
+    fn fetch_url(
+        &self,
+        url: &str,
+        checksum: Option<&Digest>,
+        name: &str,
+    ) -> Result<std::path::PathBuf, BuildError> {
+        let dir = self.store.temp_dir()?;
+        let file = dir.join(name);
+        let got = self.fetcher.download_url(url, &file)?;
+        if let Some(want) = checksum
+            && *want != got
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(BuildError::BadInput(format!(
+                "ADD {}: the download has {got}, but --checksum pins {want}: the file changed or the checksum is wrong",
+                crate::mirror::redact(url)
+            )));
+        }
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| BuildError::BadInput(format!("ADD {url}: {e}")))?;
+        Ok(dir)
+    }
+
     fn cached_layer(&mut self, key: &Digest) -> Result<Option<CacheEntry>, BuildError> {
         if self.opts.no_cache {
             return Ok(None);
@@ -170,6 +195,28 @@ impl StepCx<'_> {
                     ps.inputs = Some(crate::plan::hash_tree(dir).map_err(|e| {
                         BuildError::BadInput(format!("cannot read {}: {e}", dir.display()))
                     })?);
+                }
+            }
+            // ADD URL: a pinned checksum is the content's key; without one
+            // the file is fetched now, as its digest is.
+            let mut download: Option<std::path::PathBuf> = None;
+            if let StepKind::Files(f) = &ps.step.kind
+                && let FilesFrom::Url {
+                    url,
+                    checksum,
+                    name,
+                } = &f.from
+            {
+                match checksum {
+                    Some(sum) => ps.inputs = Some(sum.clone()),
+                    None => {
+                        let dir = self.fetch_url(url, None, name)?;
+                        ps.inputs = Some(
+                            crate::plan::hash_tree(&dir.join(name))
+                                .map_err(|e| BuildError::BadInput(format!("ADD {url}: {e}")))?,
+                        );
+                        download = Some(dir);
+                    }
                 }
             }
             for b in &ps.step.options.binds {
@@ -256,6 +303,16 @@ impl StepCx<'_> {
             let given = self.secrets.for_step(&ps)?;
             let mut action_env = step_env.clone();
             action_env.extend(given.env);
+            if let StepKind::Files(f) = &ps.step.kind
+                && let FilesFrom::Url {
+                    url,
+                    checksum,
+                    name,
+                } = &f.from
+                && download.is_none()
+            {
+                download = Some(self.fetch_url(url, checksum.as_ref(), name)?);
+            }
             let action = match &ps.step.kind {
                 StepKind::Run { command, .. } => Action::Exec {
                     argv: command.argv(),
@@ -280,6 +337,7 @@ impl StepCx<'_> {
                 StepKind::Files(f) => Action::CopyFiles(CopyFiles {
                     root: match &f.from {
                         FilesFrom::Context(d) | FilesFrom::Staged(d) => d.clone(),
+                        FilesFrom::Url { .. } => download.clone().unwrap_or_default(),
                         // Set by the step runner to where it mounts the source.
                         FilesFrom::Stage(_) | FilesFrom::Image(_) => std::path::PathBuf::new(),
                     },
@@ -340,6 +398,9 @@ impl StepCx<'_> {
                 ps.step.timeout.or(self.opts.step_timeout),
                 &mut on_line,
             );
+            if let Some(dir) = download.take() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             let layer = match outcome {
                 Ok(StepResult::Layer(l)) => l,
                 Ok(StepResult::Exit(code)) => {

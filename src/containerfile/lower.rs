@@ -737,6 +737,7 @@ impl Lowering<'_, '_> {
         }
         let mut sources = Vec::new();
         let mut staged: Option<PathBuf> = None;
+        let mut url: Option<String> = None;
         for raw in &c.sources {
             if let Some(name) = raw.strip_prefix("<<") {
                 let name = name.trim_start_matches('-').trim_matches(['"', '\'']);
@@ -768,11 +769,21 @@ impl Lowering<'_, '_> {
                 continue;
             }
             let src = self.word(raw)?;
-            if src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@")
-            {
+            if src.starts_with("git@") || src.ends_with(".git") || src.contains(".git#") {
                 return Err(format!(
-                    "{verb} of a URL ({src}) is not supported yet: download it in a RUN step (with curl or wget) and check its sha256"
+                    "{verb} of a git repository ({src}) is not supported: clone it in a RUN step"
                 ));
+            }
+            if src.starts_with("http://") || src.starts_with("https://") {
+                if !c.add {
+                    return Err(format!(
+                        "COPY cannot read a URL ({src}): use ADD, or download it in a RUN step"
+                    ));
+                }
+                if c.sources.len() > 1 {
+                    return Err("ADD of a URL takes one source per instruction: split it".into());
+                }
+                url = Some(src.clone());
             }
             sources.push(src);
         }
@@ -788,6 +799,59 @@ impl Lowering<'_, '_> {
             ));
         }
         let _ = multiple;
+        let checksum = match &c.checksum {
+            Some(raw) => {
+                let text = self.word(raw)?;
+                let d: Digest = text
+                    .parse()
+                    .map_err(|_| format!("ADD --checksum={text}: give sha256:<64 hex digits>"))?;
+                Some(d)
+            }
+            None => None,
+        };
+        if checksum.is_some() && url.is_none() {
+            return Err("ADD --checksum is for a URL source: the context's files need none".into());
+        }
+        if let Some(u) = &url {
+            let name = u
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty())
+                .unwrap_or("download")
+                .to_string();
+            let spec = FilesSpec {
+                from: FilesFrom::Url {
+                    url: u.clone(),
+                    checksum,
+                    name: name.clone(),
+                },
+                sources: vec![name],
+                excludes: Vec::new(),
+                source_excludes: Vec::new(),
+                dest,
+                // Docker's mode for a downloaded file.
+                mode: mode.or(Some(0o600)),
+                chown,
+                chown_user: false,
+                parents: false,
+                extract: c.unpack == Some(true),
+                text: history_text(ins),
+            };
+            let step = self.step(
+                ins,
+                StepKind::Files(spec),
+                StepOptions {
+                    image_user: true,
+                    text: Some(history_text(ins)),
+                    ..StepOptions::default()
+                },
+            );
+            self.push(step, None, Vec::new(), Vec::new());
+            return Ok(());
+        }
         let (from, inputs) = match (&c.from, &staged) {
             (_, Some(dir)) => (FilesFrom::Staged(dir.clone()), None),
             (Some(raw), None) => {

@@ -14,6 +14,14 @@ pub enum FilesFrom {
     Stage(usize),
     /// The file system of an image (a reference as a base would be written).
     Image(String),
+    /// `ADD URL`: downloaded when the step runs (or when its key needs
+    /// the content: without `checksum`), saved as `name` (mode 0600).
+    Url {
+        url: String,
+        /// `--checksum=sha256:...`: the content's digest, checked.
+        checksum: Option<crate::digest::Digest>,
+        name: String,
+    },
 }
 
 /// `COPY`/`ADD` of a Containerfile.
