@@ -268,3 +268,92 @@ fn mutated_fixtures_never_panic_and_round_trip() {
     }
     assert!(parsed > 100, "only {parsed} mutated files parsed");
 }
+
+/// Every source a `COPY`/`ADD` of the context names, made as a file (or a
+/// directory for a trailing `/`), so the fixture can be planned.
+fn make_context(cf: &Containerfile, dir: &Path) {
+    for stage in &cf.stages {
+        for ins in &stage.instructions {
+            if let InstructionKind::Run(r) = &ins.kind {
+                for m in &r.mounts {
+                    if let RunMount::Bind {
+                        source: Some(src),
+                        from: None,
+                        ..
+                    } = &m.value
+                    {
+                        let path = dir.join(src.trim_start_matches('/'));
+                        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                        if !path.exists() {
+                            std::fs::write(&path, "x").unwrap();
+                        }
+                    }
+                }
+            }
+            let InstructionKind::Copy(c) = &ins.kind else {
+                continue;
+            };
+            if c.from.is_some() {
+                continue;
+            }
+            for raw in &c.sources {
+                if raw.starts_with("<<") || raw.contains("://") {
+                    continue;
+                }
+                let lookup = |_: &str| Some("x".to_string());
+                let Ok(src) = containerfile::words::process_word(raw, cf.escape, &lookup) else {
+                    continue;
+                };
+                // Globs match a file named like them with the stars as "x".
+                let name: String = src
+                    .trim_start_matches('/')
+                    .replace(['*', '?'], "x")
+                    .replace(['[', ']'], "");
+                let path = dir.join(&name);
+                if src.ends_with('/') || name.is_empty() || name == "." {
+                    std::fs::create_dir_all(&path).unwrap();
+                    std::fs::write(path.join("file"), "x").unwrap();
+                } else {
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    if !path.exists() {
+                        std::fs::write(&path, "x").unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_plans() {
+    use boxwright::containerfile::lower::{self, LowerInput};
+    let platform = lower::platform_args();
+    let args = std::collections::BTreeMap::new();
+    for path in fixtures() {
+        let cf = parse_file(&path);
+        let ctx = tempfile::tempdir().unwrap();
+        make_context(&cf, ctx.path());
+        let names = lower::stage_names(&cf).unwrap_or_else(|e| panic!("{e}"));
+        let globals = lower::global_args(&cf, &args, &platform).unwrap_or_else(|e| panic!("{e}"));
+        for stage in &cf.stages {
+            lower::stage_deps(&cf, stage, &names, &globals).unwrap_or_else(|e| panic!("{e}"));
+            let input = LowerInput {
+                file: &cf,
+                context: ctx.path(),
+                dockerignore: &[],
+                build_args: &args,
+                base_env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+                base_shell: None,
+                stages: &names,
+                staging: ctx.path(),
+                platform_args: &platform,
+            };
+            let planned = lower::lower_stage(&input, stage).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                planned.steps.len() >= stage.instructions.len(),
+                "{}: a step per instruction",
+                path.display()
+            );
+        }
+    }
+}

@@ -60,7 +60,10 @@ impl Sources {
                 .find(|(n, _)| n == r)
                 .map(|(_, l)| l.clone())
                 .ok_or_else(|| BuildError::BadInput(format!("image {r} was not resolved"))),
-            FilesFrom::Context(_) | FilesFrom::Staged(_) | FilesFrom::Url { .. } => Ok(Vec::new()),
+            FilesFrom::Context(_)
+            | FilesFrom::Staged(_)
+            | FilesFrom::Url { .. }
+            | FilesFrom::Git { .. } => Ok(Vec::new()),
         }
     }
 }
@@ -88,6 +91,56 @@ impl Tail {
 }
 
 impl StepCx<'_> {
+    /// `ADD` of a git repository: a shallow clone (a full one for a commit
+    /// id) into `DIR/src`, without `.git` unless asked to keep it.
+    fn clone_git(
+        &self,
+        url: &str,
+        reference: Option<&str>,
+        keep_git_dir: bool,
+    ) -> Result<std::path::PathBuf, BuildError> {
+        let dir = self.store.temp_dir()?;
+        let src = dir.join("src");
+        let shown = crate::mirror::redact(url);
+        let commit =
+            reference.filter(|r| r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()));
+        let mut clone = std::process::Command::new("git");
+        clone.args(["clone", "--quiet"]);
+        if commit.is_none() {
+            clone.args(["--depth", "1"]);
+            if let Some(r) = reference {
+                clone.args(["--branch", r]);
+            }
+        }
+        clone.arg("--").arg(url).arg(&src);
+        let run = |cmd: &mut std::process::Command| -> Result<(), BuildError> {
+            let out = cmd.stdin(std::process::Stdio::null()).output().map_err(|e| {
+                BuildError::BadInput(format!(
+                    "ADD {shown}: cannot run git ({e}): install git on the build host (apt-get install git)"
+                ))
+            })?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let why = String::from_utf8_lossy(&out.stderr);
+            Err(BuildError::BadInput(format!(
+                "ADD {shown}: git failed: {}",
+                crate::quote::excerpt_n(&crate::mirror::redact(why.trim()), 300)
+            )))
+        };
+        run(&mut clone)?;
+        if let Some(c) = commit {
+            run(std::process::Command::new("git")
+                .arg("-C")
+                .arg(&src)
+                .args(["checkout", "--quiet", c]))?;
+        }
+        if !keep_git_dir {
+            let _ = std::fs::remove_dir_all(src.join(".git"));
+        }
+        Ok(dir)
+    }
+
     /// `ADD URL`: the file in a directory of its own (as `name`, 0600),
     /// checked against `checksum` when there is one.
     fn fetch_url(
@@ -219,6 +272,20 @@ impl StepCx<'_> {
                     }
                 }
             }
+            if let StepKind::Files(f) = &ps.step.kind
+                && let FilesFrom::Git {
+                    url,
+                    reference,
+                    keep_git_dir,
+                } = &f.from
+            {
+                let dir = self.clone_git(url, reference.as_deref(), *keep_git_dir)?;
+                ps.inputs = Some(
+                    crate::plan::hash_tree(&dir.join("src"))
+                        .map_err(|e| BuildError::BadInput(format!("ADD {url}: {e}")))?,
+                );
+                download = Some(dir.join("src"));
+            }
             for b in &ps.step.options.binds {
                 let layers = sources.layers(&b.from)?;
                 with.push(chain_id(&diff_ids(&layers)));
@@ -227,6 +294,7 @@ impl StepCx<'_> {
                     at: ImageAt::Mount {
                         source: b.source.clone(),
                         target: b.target.clone(),
+                        writable: b.writable,
                     },
                 });
             }
@@ -337,7 +405,9 @@ impl StepCx<'_> {
                 StepKind::Files(f) => Action::CopyFiles(CopyFiles {
                     root: match &f.from {
                         FilesFrom::Context(d) | FilesFrom::Staged(d) => d.clone(),
-                        FilesFrom::Url { .. } => download.clone().unwrap_or_default(),
+                        FilesFrom::Url { .. } | FilesFrom::Git { .. } => {
+                            download.clone().unwrap_or_default()
+                        }
                         // Set by the step runner to where it mounts the source.
                         FilesFrom::Stage(_) | FilesFrom::Image(_) => std::path::PathBuf::new(),
                     },
@@ -368,6 +438,17 @@ impl StepCx<'_> {
             };
             let mut mounts = toolbox::step_mounts(&ps, self.store, self.fetcher)?;
             mounts.extend(given.mounts);
+            // tmpfs mounts: empty directories of the step's own, removed after it.
+            let mut scratch = Vec::new();
+            for target in &ps.step.options.tmpfs {
+                let dir = self.store.temp_dir()?;
+                mounts.push(crate::sandbox::BindMount {
+                    source: dir.clone(),
+                    target: target.clone(),
+                    readonly: false,
+                });
+                scratch.push(dir);
+            }
             let mut tail = Tail::new(20);
             let number = ps.number;
             let secrets = self.secrets;
@@ -400,6 +481,11 @@ impl StepCx<'_> {
             );
             if let Some(dir) = download.take() {
                 let _ = std::fs::remove_dir_all(dir);
+            }
+            for dir in scratch {
+                // Files of other ids may be there: the worker removes them.
+                crate::session::Unpacker::for_store(self.store, self.workers, self.sink)
+                    .remove(dir);
             }
             let layer = match outcome {
                 Ok(StepResult::Layer(l)) => l,

@@ -77,7 +77,7 @@ pub(crate) fn step_mounts(
         mounts.push(BindMount {
             source: i.src.clone(),
             target: i.target.clone(),
-            readonly: true,
+            readonly: !ps.step.options.rw_targets.contains(&i.target),
         });
     }
     Ok(mounts)

@@ -492,25 +492,27 @@ impl Lowering<'_, '_> {
     }
 
     fn run(&mut self, ins: &Instruction, run: &super::ast::Run) -> Result<(), String> {
-        // Heredocs: `RUN <<EOF` runs the body with the shell (a `#!` line
-        // picks another interpreter); heredocs in the middle of a command
-        // (stdin of a program) are not supported (see README).
+        // Heredocs: `RUN <<EOF` alone runs the body as the script (a `#!`
+        // line picks another interpreter); heredocs inside a command line
+        // (`RUN <<A cat > /a && python3 <<B`) are the shell's own: the
+        // command and the bodies go to it together, as BuildKit does.
         let mut heredoc_inputs = Vec::new();
+        let alone = |text: &str, name: &str| {
+            let t = text.trim();
+            [
+                format!("<<{name}"),
+                format!("<<-{name}"),
+                format!("<<\"{name}\""),
+                format!("<<'{name}'"),
+                format!("<<-\"{name}\""),
+                format!("<<-'{name}'"),
+            ]
+            .contains(&t.to_string())
+        };
         let command = match (&run.command, run.heredocs.first()) {
             (Command::Shell(text), Some(doc))
-                if text.trim() == format!("<<{}", doc.name)
-                    || text.trim() == format!("<<-{}", doc.name)
-                    || text.trim().starts_with(&format!("<<{}", doc.name))
-                    || text.trim().starts_with(&format!("<<-{}", doc.name))
-                    || text.trim().starts_with(&format!("<<\"{}\"", doc.name))
-                    || text.trim().starts_with(&format!("<<'{}'", doc.name)) =>
+                if run.heredocs.len() == 1 && alone(text, &doc.name) =>
             {
-                if run.heredocs.len() > 1 {
-                    return Err(
-                        "RUN with more than one heredoc is not supported: use one heredoc per RUN"
-                            .into(),
-                    );
-                }
                 let body = doc.content.clone();
                 if let Some(shebang) = body.lines().next().and_then(|l| l.strip_prefix("#!")) {
                     // Run by its interpreter, from a read-only file.
@@ -536,8 +538,16 @@ impl Lowering<'_, '_> {
                     RunCommand::Exec(argv)
                 }
             }
-            (Command::Shell(_), Some(_)) => {
-                return Err("a heredoc in the middle of a RUN command is not supported: put the script alone after RUN <<EOF".into());
+            (Command::Shell(text), Some(_)) => {
+                let mut script = format!("{text}\n");
+                for doc in &run.heredocs {
+                    script.push_str(&doc.content);
+                    script.push_str(&doc.name);
+                    script.push('\n');
+                }
+                let mut argv = self.shell.clone();
+                argv.push(script);
+                RunCommand::Exec(argv)
             }
             (Command::Shell(text), None) => {
                 if self.shell == ["/bin/sh", "-c"] {
@@ -611,9 +621,6 @@ impl Lowering<'_, '_> {
                     from,
                     readwrite,
                 } => {
-                    if *readwrite {
-                        return Err("RUN --mount=type=bind,rw is not supported (writes would be discarded): copy the files with COPY, or mount read-only".into());
-                    }
                     let target = clean_abs(&self.word(target)?, &self.workdir());
                     let source = match source {
                         Some(s) => self.word(s)?,
@@ -627,12 +634,24 @@ impl Lowering<'_, '_> {
                                 true,
                             )
                             .map_err(|e| format!("--mount source '{source}': {e}"))?;
-                            let src = self.input.context.join(&rel);
+                            let mut src = self.input.context.join(&rel);
                             let digest = hash_tree(&src).map_err(|e| {
                                 format!(
                                     "--mount source '{source}' is not in the build context ({e})"
                                 )
                             })?;
+                            if *readwrite {
+                                // Writes go to a copy of the step's own, discarded with it.
+                                let copy = self.input.staging.join(format!(
+                                    "bind-{}-{}",
+                                    self.steps.len(),
+                                    host_inputs.len()
+                                ));
+                                copy_tree(&src, &copy)
+                                    .map_err(|e| format!("--mount source '{source}': {e}"))?;
+                                src = copy;
+                                options.rw_targets.push(target.clone());
+                            }
                             host_inputs.push(HostInput {
                                 src,
                                 target,
@@ -645,12 +664,14 @@ impl Lowering<'_, '_> {
                                 target,
                                 source,
                                 from: self.from(&name),
+                                writable: *readwrite,
                             });
                         }
                     }
                 }
-                RunMount::Tmpfs { .. } => {
-                    return Err("RUN --mount=type=tmpfs is not supported yet: write to /tmp inside the command and remove it at the end".into());
+                RunMount::Tmpfs { target, .. } => {
+                    let target = clean_abs(&self.word(target)?, &self.workdir());
+                    options.tmpfs.push(target);
                 }
             }
         }
@@ -738,6 +759,7 @@ impl Lowering<'_, '_> {
         let mut sources = Vec::new();
         let mut staged: Option<PathBuf> = None;
         let mut url: Option<String> = None;
+        let mut git: Option<String> = None;
         for raw in &c.sources {
             if let Some(name) = raw.strip_prefix("<<") {
                 let name = name.trim_start_matches('-').trim_matches(['"', '\'']);
@@ -769,12 +791,20 @@ impl Lowering<'_, '_> {
                 continue;
             }
             let src = self.word(raw)?;
-            if src.starts_with("git@") || src.ends_with(".git") || src.contains(".git#") {
-                return Err(format!(
-                    "{verb} of a git repository ({src}) is not supported: clone it in a RUN step"
-                ));
+            if c.add
+                && (src.starts_with("git@")
+                    || src.starts_with("git://")
+                    || src.ends_with(".git")
+                    || src.contains(".git#"))
+            {
+                if c.sources.len() > 1 {
+                    return Err(
+                        "ADD of a git repository takes one source per instruction: split it".into(),
+                    );
+                }
+                git = Some(src.clone());
             }
-            if src.starts_with("http://") || src.starts_with("https://") {
+            if git.is_none() && (src.starts_with("http://") || src.starts_with("https://")) {
                 if !c.add {
                     return Err(format!(
                         "COPY cannot read a URL ({src}): use ADD, or download it in a RUN step"
@@ -811,6 +841,47 @@ impl Lowering<'_, '_> {
         };
         if checksum.is_some() && url.is_none() {
             return Err("ADD --checksum is for a URL source: the context's files need none".into());
+        }
+        if let Some(g) = &git {
+            let (repo, reference) = match g.split_once('#') {
+                Some((r, f)) if !f.is_empty() => (r.to_string(), Some(f.to_string())),
+                _ => (g.trim_end_matches('#').to_string(), None),
+            };
+            if reference.as_deref().is_some_and(|r| r.contains(':')) {
+                return Err("ADD git: a subdirectory after the reference (#REF:DIR) is not supported: copy the directory in a later step".into());
+            }
+            let spec = FilesSpec {
+                from: FilesFrom::Git {
+                    url: repo,
+                    reference,
+                    keep_git_dir: c.keep_git_dir,
+                },
+                sources: vec![".".into()],
+                excludes: Vec::new(),
+                source_excludes: Vec::new(),
+                dest: if dest.ends_with('/') {
+                    dest
+                } else {
+                    format!("{dest}/")
+                },
+                mode,
+                chown,
+                chown_user: false,
+                parents: false,
+                extract: false,
+                text: history_text(ins),
+            };
+            let step = self.step(
+                ins,
+                StepKind::Files(spec),
+                StepOptions {
+                    image_user: true,
+                    text: Some(history_text(ins)),
+                    ..StepOptions::default()
+                },
+            );
+            self.push(step, None, Vec::new(), Vec::new());
+            return Ok(());
         }
         if let Some(u) = &url {
             let name = u
@@ -1038,6 +1109,31 @@ fn parse_chmod(text: &str) -> Option<u32> {
         return None;
     }
     u32::from_str_radix(text, 8).ok().filter(|m| *m <= 0o7777)
+}
+
+/// Copies a tree (files, directories, symlinks as symlinks, modes kept).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for e in walkdir::WalkDir::new(from).follow_links(false) {
+        let e = e.map_err(std::io::Error::other)?;
+        let rel = e.path().strip_prefix(from).map_err(std::io::Error::other)?;
+        let dest = to.join(rel);
+        let ft = e.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir_all(&dest)?;
+            std::fs::set_permissions(
+                &dest,
+                e.metadata().map_err(std::io::Error::other)?.permissions(),
+            )?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path())?, &dest)?;
+        } else if ft.is_file() {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(e.path(), &dest)?;
+        }
+    }
+    Ok(())
 }
 
 /// `path` made absolute against `base` and lexically cleaned.

@@ -291,8 +291,10 @@ impl PlannedStep {
             "user": user,
             "no_network": self.step.options.no_network,
             "binds": self.step.options.binds.iter().map(|b| json!({
-                "target": b.target, "source": b.source,
+                "target": b.target, "source": b.source, "writable": b.writable,
             })).collect::<Vec<_>>(),
+            "tmpfs": self.step.options.tmpfs,
+            "rw_targets": self.step.options.rw_targets,
             "with": with.iter().map(|d| d.as_ref().map(|d| d.to_string())).collect::<Vec<_>>(),
         });
         Digest::of(&serde_json::to_vec(&doc).unwrap_or_default())

@@ -22,6 +22,14 @@ pub enum FilesFrom {
         checksum: Option<crate::digest::Digest>,
         name: String,
     },
+    /// `ADD` of a git repository: cloned with the host's `git` (the
+    /// clone's files are the step's content and its key).
+    Git {
+        url: String,
+        /// A branch, tag or commit (`URL#REF`).
+        reference: Option<String>,
+        keep_git_dir: bool,
+    },
 }
 
 /// `COPY`/`ADD` of a Containerfile.
@@ -91,6 +99,12 @@ pub struct StepOptions {
     /// same id are one directory whatever their targets (by default a
     /// cache is named by its target).
     pub cache_ids: Vec<(String, String)>,
+    /// `--mount=type=tmpfs,target=T`: an empty writable directory for the
+    /// step alone (`size=` is not enforced).
+    pub tmpfs: Vec<String>,
+    /// Context binds mounted writable (`rw`): their sources are copies
+    /// made for the step, so writes are discarded with them.
+    pub rw_targets: Vec<String>,
 }
 
 /// `RUN --mount=type=bind,target=T,source=S[,from=F]`.
@@ -100,4 +114,6 @@ pub struct StepBind {
     /// Path inside `from` (the context when `from` is a context).
     pub source: String,
     pub from: FilesFrom,
+    /// `rw`: writes allowed, and discarded after the step.
+    pub writable: bool,
 }

@@ -210,7 +210,16 @@ fn bind_mounts(
         // (resolved inside the image) is bound at the target.
         let whole = merged.join(format!("run/boxwright/images/{i}"));
         std::fs::create_dir_all(&whole).map_err(|e| SandboxError::io("create", &whole, e))?;
-        super::overlay::mount_readonly_image(&m.lowerdirs, &whole)?;
+        match &m.scratch {
+            Some(dir) => super::overlay::mount_overlay(
+                &m.lowerdirs,
+                &dir.join("upper"),
+                &dir.join("work"),
+                &whole,
+            )?,
+            None if m.writable => bind(&m.lowerdirs[0], &whole, false)?,
+            None => super::overlay::mount_readonly_image(&m.lowerdirs, &whole)?,
+        }
         let inside = crate::context::resolve_in_root(&whole, Path::new(&m.source), true)
             .map_err(|e| SandboxError::io("resolve", Path::new(&m.source), e))?;
         let src = whole.join(inside);
@@ -233,7 +242,9 @@ fn bind_mounts(
         } else {
             points.ensure_file(rel)?
         };
-        if let Some(bound) = bound {
+        if let Some(bound) = bound
+            && !m.writable
+        {
             make_readonly(&fd_path(&bound), false)?;
         }
     }

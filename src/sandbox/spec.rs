@@ -108,6 +108,14 @@ pub struct ImageMount {
     pub source: String,
     /// Absolute, normalized container path.
     pub target: String,
+    /// Writes allowed, to `scratch` (or to the lowerdir itself when it is
+    /// a private flattened copy); discarded after the step.
+    #[serde(default)]
+    pub writable: bool,
+    /// A directory on the upperdir's file system holding `upper` and
+    /// `work` for a writable overlay.
+    #[serde(default)]
+    pub scratch: Option<PathBuf>,
 }
 
 /// What the program's standard streams are.
@@ -328,6 +336,12 @@ impl RunSpec {
             return Err(format!("the CA bundle {} is not a file", ca.display()));
         }
         for m in &self.image_mounts {
+            if m.lowerdirs.is_empty() {
+                return Err(format!(
+                    "the image mount at {} has no layer directory",
+                    m.target
+                ));
+            }
             for dir in &m.lowerdirs {
                 require_dir(dir)?;
             }

@@ -50,7 +50,12 @@ pub enum ImageAt {
     CopySource,
     /// The image's `source` path at the container path `target`
     /// (`RUN --mount=type=bind,from=...`).
-    Mount { source: String, target: String },
+    Mount {
+        source: String,
+        target: String,
+        /// Writes allowed (to a scratch upper layer), discarded after the step.
+        writable: bool,
+    },
 }
 
 enum Method {
@@ -264,11 +269,35 @@ impl<'a> StepRunner<'a> {
                     c.root = root;
                     c.source_layers = lowerdirs;
                 }
-                (ImageAt::Mount { source, target }, _) => out.push(ImageMount {
-                    lowerdirs,
-                    source: source.clone(),
-                    target: target.clone(),
-                }),
+                (
+                    ImageAt::Mount {
+                        source,
+                        target,
+                        writable,
+                    },
+                    _,
+                ) => {
+                    // An overlay's writes need an upper layer; a flattened
+                    // copy is the step's own already.
+                    let scratch = match (writable, &self.method) {
+                        (true, Method::Overlay) => {
+                            let dir = tmp.join(format!("image-{i}/rw"));
+                            for d in [dir.join("upper"), dir.join("work")] {
+                                std::fs::create_dir_all(&d)
+                                    .map_err(|e| SessionError::io(format!("{}", d.display()), e))?;
+                            }
+                            Some(dir)
+                        }
+                        _ => None,
+                    };
+                    out.push(ImageMount {
+                        lowerdirs,
+                        source: source.clone(),
+                        target: target.clone(),
+                        writable: *writable,
+                        scratch,
+                    })
+                }
                 (ImageAt::CopySource, _) => {
                     return Err(SessionError::Worker(
                         "an image copy source needs a copy action".into(),
