@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use boxwright::containerfile::lower::{self, LowerInput};
+use boxwright::plan::containerfile::{self as lower, LowerInput};
 
 fn main() {
     let ctx = tempfile::tempdir().expect("temp dir");
@@ -26,7 +26,7 @@ fn main() {
     text.push_str("CMD [\"/usr/local/bin/app0.sh\"]\n");
     let path = ctx.path().join("Containerfile");
     let args = BTreeMap::new();
-    let platform = lower::platform_args();
+    let platform = lower::platform_args(&boxwright::image::host_platform());
     let mut times = Vec::new();
     for _ in 0..200 {
         let start = Instant::now();

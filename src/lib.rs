@@ -1,8 +1,11 @@
 //! boxwright: a daemonless, rootless builder of OCI toolbox images.
 //!
 //! The pipeline runs in one direction, one module per stage:
-//! `catalog` → `recipe` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
-//! with `progress` events alongside and `build` driving the whole.
+//! `catalog` → `recipe` | `containerfile` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
+//! with `progress` events alongside and `build` driving the whole. The two
+//! front ends, recipes and Containerfiles, both become plans (`plan` lowers
+//! a Containerfile's stages); `context` selects the files a COPY reads, for
+//! `plan` (digests) and `sandbox` (copies).
 //! `artifact` fetches and verifies the catalog's pinned upstream files for
 //! `build`; `mirror` holds the download mirror rules `artifact`, `sandbox` and
 //! `build` apply. `digest`, `media`, `quote` and `units` hold the primitives every stage shares. A module

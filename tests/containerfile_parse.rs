@@ -326,8 +326,8 @@ fn make_context(cf: &Containerfile, dir: &Path) {
 
 #[test]
 fn every_fixture_plans() {
-    use boxwright::containerfile::lower::{self, LowerInput};
-    let platform = lower::platform_args();
+    use boxwright::plan::containerfile::{self as lower, LowerInput};
+    let platform = lower::platform_args(&boxwright::image::host_platform());
     let args = std::collections::BTreeMap::new();
     for path in fixtures() {
         let cf = parse_file(&path);

@@ -10,10 +10,10 @@ use super::{
     BuildError, BuildOptions, BuildOutcome, ContainerfileOptions, base, download_mirrors,
     normalize_tag, offline, push, secrets, step_cx, toolbox,
 };
-use crate::containerfile::lower::{self, LowerInput};
 use crate::containerfile::{Containerfile, ContainerfileError, Pos};
 use crate::image::{ConfigOverrides, Derived};
 use crate::plan::LayerSettings;
+use crate::plan::containerfile::{self as lower, LowerInput};
 use crate::progress::{Event, Phase, Sink};
 use crate::sandbox::{IdMapping, Userns};
 use crate::session::{Workers, clean_stale};
@@ -313,7 +313,7 @@ fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, B
     })?;
     let dockerignore = read_dockerignore(&context, path)?;
     let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
-    let platform = lower::platform_args();
+    let platform = lower::platform_args(&crate::image::host_platform());
     let globals = lower::global_args(&file, &build_args, &platform)?;
     let names = lower::stage_names(&file)?;
     let target = match &cf.target {

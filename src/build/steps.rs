@@ -417,7 +417,7 @@ impl StepCx<'_> {
                     source_excludes: f.source_excludes.clone(),
                     dest: match f.dest.strip_prefix("./") {
                         Some(rel) => {
-                            let mut d = crate::containerfile::lower::clean_abs(rel, &cwd);
+                            let mut d = crate::plan::containerfile::clean_abs(rel, &cwd);
                             if f.dest.ends_with('/') && !d.ends_with('/') {
                                 d.push('/');
                             }
@@ -559,7 +559,7 @@ fn apply_config(config: &mut ImageConfig, change: &ConfigChange) {
         }
         ConfigChange::Workdir(dir) => {
             let base = c.working_dir.clone().unwrap_or_else(|| "/".into());
-            c.working_dir = Some(crate::containerfile::lower::clean_abs(dir, &base));
+            c.working_dir = Some(crate::plan::containerfile::clean_abs(dir, &base));
         }
         ConfigChange::User(u) => c.user = Some(u.clone()),
         ConfigChange::Expose(ports) => {

@@ -4,9 +4,9 @@
 //! [`parse`] reads the text into a [`Containerfile`] (directives,
 //! continuations, heredocs, instructions and their flags) with line:column
 //! errors; [`words`] processes words (quote removal and `$VAR`,
-//! `${VAR:-default}`, `${VAR:+alt}` expansion) as Docker does; `lower`
-//! (per stage, once build arguments and the base image are known) turns a
-//! stage into plan steps. [`render`] writes a tree back as text that parses
+//! `${VAR:-default}`, `${VAR:+alt}` expansion) as Docker does;
+//! [`crate::plan::containerfile`] (per stage, once build arguments and the
+//! base image are known) turns a stage into plan steps. [`render`] writes a tree back as text that parses
 //! to the same tree (positions and `text` aside).
 
 pub mod ast;
@@ -15,7 +15,6 @@ mod glob;
 mod heredoc;
 mod instructions;
 mod lexer;
-pub mod lower;
 mod mounts;
 mod parse;
 mod render;

@@ -11,6 +11,8 @@
 //! and the settings that change a layer's bytes (compression, source date
 //! epoch, fake-root mode). Same key, same layer.
 
+pub mod containerfile;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

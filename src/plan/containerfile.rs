@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::ContainerfileError;
-use super::ast::{
+use crate::containerfile::ContainerfileError;
+use crate::containerfile::ast::{
     ArgDecl, Command, Containerfile, Copy, Healthcheck, Instruction, InstructionKind, Pos,
     RunMount, RunNetwork, Stage,
 };
-use super::words::{process_word, process_words, references};
+use crate::containerfile::words::{process_word, process_words, references};
 use crate::digest::Digest;
 use crate::plan::{HostInput, PlannedStep, hash_tree};
 use crate::recipe::{
@@ -54,9 +54,9 @@ pub struct LoweredStage {
     pub used_args: BTreeSet<String>,
 }
 
-/// The platform arguments Docker predefines, for this host.
-pub fn platform_args() -> Vec<(String, String)> {
-    let p = crate::image::host_platform();
+/// The platform arguments Docker predefines, for platform `p` (the host's:
+/// builds do not cross platforms).
+pub fn platform_args(p: &crate::media::Platform) -> Vec<(String, String)> {
     let os = p.os.clone();
     let arch = p.architecture.clone();
     let variant = p.variant.clone().unwrap_or_default();
@@ -491,7 +491,7 @@ impl Lowering<'_, '_> {
         });
     }
 
-    fn run(&mut self, ins: &Instruction, run: &super::ast::Run) -> Result<(), String> {
+    fn run(&mut self, ins: &Instruction, run: &crate::containerfile::ast::Run) -> Result<(), String> {
         // Heredocs: `RUN <<EOF` alone runs the body as the script (a `#!`
         // line picks another interpreter); heredocs inside a command line
         // (`RUN <<A cat > /a && python3 <<B`) are the shell's own: the
