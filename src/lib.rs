@@ -25,6 +25,8 @@ pub mod mirror;
 
 pub mod build;
 pub mod fork;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod inventory;
 pub mod layer;

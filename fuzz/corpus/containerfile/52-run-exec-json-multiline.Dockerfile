@@ -1,0 +1,7 @@
+FROM alpine
+RUN ["sh", "-c", \
+     "echo one && echo two"]
+ENTRYPOINT [ \
+  "/usr/bin/env", \
+  "python3" \
+]
