@@ -491,7 +491,11 @@ impl Lowering<'_, '_> {
         });
     }
 
-    fn run(&mut self, ins: &Instruction, run: &crate::containerfile::ast::Run) -> Result<(), String> {
+    fn run(
+        &mut self,
+        ins: &Instruction,
+        run: &crate::containerfile::ast::Run,
+    ) -> Result<(), String> {
         // Heredocs: `RUN <<EOF` alone runs the body as the script (a `#!`
         // line picks another interpreter); heredocs inside a command line
         // (`RUN <<A cat > /a && python3 <<B`) are the shell's own: the
