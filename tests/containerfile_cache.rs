@@ -4,6 +4,9 @@
 //! files `.dockerignore` leaves out). Real builds on the busybox fixture,
 //! counted from `--progress json` events.
 
+#[path = "registry_support/mod.rs"]
+#[allow(dead_code)]
+mod regsupport;
 mod support;
 
 use std::fs;
@@ -197,4 +200,25 @@ fn add_of_a_git_repository_clones_it_at_the_reference() {
     ])
     .ok();
     assert_eq!(run.stdout, "v1\nv2\nlayout-ok\n");
+}
+
+#[test]
+fn a_second_runner_takes_every_step_from_the_registry_cache() {
+    let reg = regsupport::registry::TestRegistry::start();
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    fs::create_dir_all(ctx.join("app")).unwrap();
+    fs::write(ctx.join("app/a"), "a\n").unwrap();
+    write_ctx(&ctx, "c", "1");
+    let cache = format!("{}/cf/cache", reg.host());
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    assert_eq!(build(&a, &ctx, &["--cache-to", &cache]).len(), 3);
+    let ran = build(&b, &ctx, &["--cache-from", &cache]);
+    assert!(ran.is_empty(), "runner B ran {ran:?}");
+    let digest = |store: &Path| {
+        let out = boxwright(&["--store", &store.display().to_string(), "inspect", "cached"]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["digest"].as_str().unwrap().to_string()
+    };
+    assert_eq!(digest(&a), digest(&b), "runner B's image is runner A's");
 }
