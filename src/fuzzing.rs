@@ -25,7 +25,7 @@ pub fn containerfile(data: &[u8]) {
         crate::containerfile::same_ignoring_positions(&file, &again),
         "rendering changed the tree:\n{rendered}"
     );
-    let lookup = |name: &str| (name.len() % 2 == 0).then(|| format!("v-{name}"));
+    let lookup = |name: &str| name.len().is_multiple_of(2).then(|| format!("v-{name}"));
     for stage in &file.stages {
         for ins in &stage.instructions {
             let _ = crate::containerfile::words::process_words(&ins.text, file.escape, &lookup);

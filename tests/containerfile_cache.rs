@@ -5,7 +5,6 @@
 //! counted from `--progress json` events.
 
 #[path = "registry_support/mod.rs"]
-#[allow(dead_code)]
 mod regsupport;
 mod support;
 
