@@ -153,7 +153,11 @@ pub(crate) fn container_init(
                 uid,
                 gid,
             )?;
-            let step = Step { groups, ..step };
+            let step = Step {
+                groups,
+                no_new_privs: spec.no_new_privs,
+                ..step
+            };
             match spec.timeout_secs {
                 None => {
                     let pid = fork_child(reporter, || step.exec())?;
@@ -272,6 +276,8 @@ pub(crate) struct Step {
     gid: u32,
     /// Supplementary groups (none when empty).
     groups: Vec<u32>,
+    /// Set `no_new_privs` before the exec.
+    no_new_privs: bool,
     fake_root: bool,
     stdio: StdioMode,
 }
@@ -335,6 +341,7 @@ impl Step {
             uid,
             gid,
             groups: Vec::new(),
+            no_new_privs: false,
             fake_root,
             stdio,
         })
@@ -367,6 +374,17 @@ impl Step {
         let uid = Uid::from_raw(self.uid);
         nix::unistd::setresuid(uid, uid, uid)
             .map_err(|e| SandboxError::io(&format!("switch to uid {uid} for"), "the step", e))?;
+        if self.no_new_privs {
+            // SAFETY: prctl with constant arguments; it only sets a flag of this process.
+            let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            if rc != 0 {
+                return Err(SandboxError::io(
+                    "set no_new_privs for",
+                    "the step",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
         if self.fake_root {
             install_fake_root()?;
         }

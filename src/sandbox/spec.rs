@@ -268,6 +268,10 @@ pub struct RunSpec {
     /// The hostname inside (default `boxwright`).
     #[serde(default)]
     pub hostname: Option<String>,
+    /// `no_new_privs` for the program: setuid and file capabilities give
+    /// it nothing (build steps; an interactive sandbox keeps `sudo`).
+    #[serde(default)]
+    pub no_new_privs: bool,
     /// Where the set-up process writes the host pid of the container's init
     /// (pid 1 inside) once it runs: `exec` joins its namespaces, `stop`
     /// signals its child.

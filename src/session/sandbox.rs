@@ -433,6 +433,7 @@ impl<'a> Sandboxes<'a> {
             stdio,
             hostname: Some(record.name.clone()),
             pid_file: Some(dir.join("init.pid")),
+            no_new_privs: false,
         })
     }
 

@@ -194,6 +194,7 @@ impl<'a> StepRunner<'a> {
                     stdio: StdioMode::Step,
                     hostname: None,
                     pid_file: None,
+                    no_new_privs: true,
                 };
                 let answer = self.step(spec, Diff::Upperdir(upper.clone()), settings, on_line)?;
                 if let StepResult::Layer(l) = &answer {
@@ -220,6 +221,7 @@ impl<'a> StepRunner<'a> {
                     stdio: StdioMode::Step,
                     hostname: None,
                     pid_file: None,
+                    no_new_privs: true,
                 };
                 let answer = self.step(spec, Diff::Snapshot(tree), settings, on_line)?;
                 if let (StepResult::Layer(_), Method::Snapshot { applied, .. }) =

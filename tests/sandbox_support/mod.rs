@@ -358,6 +358,7 @@ pub fn spec(rootfs: Rootfs, script: &str) -> RunSpec {
         stdio: Default::default(),
         hostname: None,
         pid_file: None,
+        no_new_privs: false,
     }
 }
 
