@@ -531,3 +531,25 @@ fn two_builds_at_once_on_one_store_both_land() {
         oci_validate(&store, tag);
     }
 }
+
+#[test]
+fn repeated_tags_all_name_the_image() {
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let recipe = write_recipe(
+        t.path(),
+        "r.toml",
+        &format!("{}[[steps]]\nrun = \"echo hi > /hi\"\n", busybox_base()),
+    );
+    let s = store.display().to_string();
+    let r = recipe.display().to_string();
+    boxwright(&["--store", &s, "build", "-q", "-t", "one", "-t", "two:2", &r]).ok();
+    let names = boxwright(&["--store", &s, "images", "-q"]).ok().stdout;
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, ["one:latest", "two:2"]);
+    let bad = boxwright(&[
+        "--store", &s, "build", "-q", "-t", "ok", "-t", "bad name", &r,
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

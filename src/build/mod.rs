@@ -169,6 +169,9 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         &opts.build_args,
     )?;
     let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
+    for extra in &opts.extra_tags {
+        normalize_tag(extra)?;
+    }
     if opts.push && name.is_none() {
         return Err(BuildError::BadInput(
             "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
@@ -287,6 +290,11 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     drop(secrets);
     if let Some(n) = &name {
         store.layout().tag(n, manifest.clone())?;
+    }
+    for extra in &opts.extra_tags {
+        store
+            .layout()
+            .tag(&normalize_tag(extra)?, manifest.clone())?;
     }
     if let (true, Some(target)) = (opts.push, name.as_deref()) {
         push(&store, &manifest, target, &opts.registry, sink)?;
