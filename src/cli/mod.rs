@@ -145,7 +145,7 @@ impl Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Build an image from a recipe; prints the manifest digest on stdout
+    /// Build an image from a recipe or a Containerfile; prints the manifest digest on stdout
     /// (with --progress json, stdout carries the events and the last one holds the digest).
     Build(Box<build::BuildArgs>),
     /// List the images in the local store.
