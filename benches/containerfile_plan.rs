@@ -42,6 +42,7 @@ fn main() {
             stages: &names,
             staging: ctx.path(),
             platform_args: &platform,
+            check_only: false,
         };
         let lowered = lower::lower_stage(&input, &file.stages[0]).expect("lowers");
         assert!(lowered.steps.len() > 150, "{} steps", lowered.steps.len());

@@ -9,8 +9,9 @@
 #   hyperfine     benchmarks
 #   tmux python3-jsonschema   the tty display under a terminal; the progress-event schema check
 #   chromium chromium-driver  a real headless browser for the Images page tests
+#   git           ADD of a git repository (and git daemon serving one in its test)
 set -eu
-pkgs="uidmap busybox-static mmdebstrap docker-registry apache2-utils skopeo umoci oci-image-tool podman runc buildah hyperfine ca-certificates tar gzip zstd iproute2 libcap2-bin containernetworking-plugins curl openssl tmux python3-jsonschema chromium chromium-driver"
+pkgs="uidmap busybox-static mmdebstrap docker-registry apache2-utils skopeo umoci oci-image-tool podman runc buildah hyperfine ca-certificates tar gzip zstd iproute2 libcap2-bin containernetworking-plugins curl openssl tmux python3-jsonschema chromium chromium-driver git"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -166,13 +166,41 @@ fn add_of_a_git_repository_clones_it_at_the_reference() {
         .args(["clone", "-q", "--bare"])
         .arg(&repo)
         .arg(&bare));
+    // Served by git daemon on 127.0.0.1, as a remote repository would be.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let daemon = std::process::Command::new("git")
+        .arg("daemon")
+        .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", t.path().display()))
+        .arg(t.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("git daemon (Debian package git)");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = Kill(daemon);
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(ready, "git daemon did not listen on 127.0.0.1:{port}");
+    let url = format!("git://127.0.0.1:{port}/repo.git");
     fs::write(
         ctx.join("Containerfile"),
         format!(
-            "FROM rootfs:{}\nADD file://{}#v1 /src/\nADD --keep-git-dir=true file://{} /head/\n",
+            "FROM rootfs:{}\nADD {url}#v1 /src/\nADD --keep-git-dir=true {url} /head/\n",
             busybox_tar().display(),
-            bare.display(),
-            bare.display()
         ),
     )
     .unwrap();
@@ -199,6 +227,32 @@ fn add_of_a_git_repository_clones_it_at_the_reference() {
     ])
     .ok();
     assert_eq!(run.stdout, "v1\nv2\nlayout-ok\n");
+
+    // A repository on the build host is outside the build context.
+    for local in [
+        format!("file://{}", bare.display()),
+        bare.display().to_string(),
+    ] {
+        fs::write(
+            ctx.join("Containerfile"),
+            format!(
+                "FROM rootfs:{}\nADD {local} /src/\n",
+                busybox_tar().display()
+            ),
+        )
+        .unwrap();
+        let refused = boxwright(&[
+            "--store",
+            &s,
+            "build",
+            "-q",
+            "-t",
+            "local",
+            &ctx.display().to_string(),
+        ]);
+        assert_eq!(refused.code, 2, "{local}: {}", refused.stderr);
+        assert!(refused.stderr.contains("network URL"), "{}", refused.stderr);
+    }
 }
 
 #[test]

@@ -347,6 +347,7 @@ fn every_fixture_plans() {
                 stages: &names,
                 staging: ctx.path(),
                 platform_args: &platform,
+                check_only: false,
             };
             let planned = lower::lower_stage(&input, stage).unwrap_or_else(|e| panic!("{e}"));
             assert!(

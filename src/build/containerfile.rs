@@ -5,18 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::steps::{Sources, StepCx, diff_ids};
-use super::{
-    BuildError, BuildOptions, BuildOutcome, ContainerfileOptions, base, download_mirrors,
-    normalize_tag, offline, push, secrets, step_cx, toolbox,
-};
+use super::host::{Host, Names};
+use super::steps::Sources;
+use super::{BuildError, BuildOptions, BuildOutcome, ContainerfileOptions, base, secrets};
 use crate::containerfile::{Containerfile, ContainerfileError, Pos};
 use crate::image::{ConfigOverrides, Derived};
 use crate::plan::LayerSettings;
 use crate::plan::containerfile::{self as lower, LowerInput};
 use crate::progress::{Event, Phase, Sink};
-use crate::sandbox::{IdMapping, Userns};
-use crate::session::{Workers, clean_stale};
 use crate::store::Store;
 
 pub(super) fn build(
@@ -27,23 +23,10 @@ pub(super) fn build(
     sink.emit(&Event::Phase {
         phase: Phase::Creating,
     });
-    let Prepared {
-        file,
-        context,
-        dockerignore,
-        build_args,
-        platform,
-        globals,
-        names,
-        target,
-        order,
-        name,
-        extra_names,
-        total,
-        staging,
-    } = prepare(opts, cf)?;
+    let p = prepare(opts, cf)?;
+    let (file, build_args, platform, names) = (&p.file, &p.build_args, &p.platform, &p.names);
+    let total = p.total;
     let path = &opts.recipe;
-    let context = &context;
     if let Some(syntax) = &file.syntax {
         sink.emit(&Event::Info {
             message: format!(
@@ -75,60 +58,24 @@ pub(super) fn build(
         }
     }
 
-    let registries = opts.registry.load_config()?;
-    let mirrors = download_mirrors(&registries, &opts.mirrors)?;
-    let network = offline::step_network(opts.network, opts.offline, &mirrors);
-    let store = Store::open(&opts.store)?;
-    let mapping = IdMapping::detect()?;
-    sink.emit(&Event::Info {
-        message: format!("id mapping: {}", mapping.describe()),
-    });
-    let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
-    clean_stale(&store, &workers)?;
-    let _lock = store.lock_shared()?;
-    let fetcher = toolbox::fetcher(opts, &store, &mirrors);
-    let epoch = match opts
-        .source_date_epoch_env
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(s) => s
-            .parse()
-            .map_err(|_| BuildError::Plan(crate::plan::PlanError::BadEpoch(s.to_string())))?,
-        None => 0,
-    };
-    let settings = LayerSettings {
-        compression: opts.compression,
-        source_date_epoch: epoch,
-        fake_root: mapping.fake_root(),
-    };
-    let secrets = secrets::Secrets::load(&opts.secrets, &store)?;
-    let mut cx: StepCx = step_cx(
-        opts,
-        &store,
-        &workers,
-        settings,
-        &mirrors,
-        network,
-        &secrets,
-        &fetcher,
-        sink,
-        &registries,
-        total,
-    )?;
+    let host = Host::open(opts, sink)?;
+    let epoch = crate::plan::source_date_epoch(opts.source_date_epoch_env.as_deref(), 0)?;
+    let settings = host.settings(opts, epoch);
+    let store = &host.store;
+    let secrets = secrets::Secrets::load(&opts.secrets, store)?;
+    let mut cx = host.step_cx(opts, settings, &secrets, sink, total)?;
     sink.emit(&Event::Phase {
         phase: Phase::Building,
     });
-    let offline_base = opts.offline.then_some(&registries);
+    let offline_base = opts.offline.then_some(&host.registries);
     let mut sources = Sources {
         stages: vec![None; file.stages.len()],
         images: Vec::new(),
     };
     let mut built: Vec<Option<Derived>> = vec![None; file.stages.len()];
-    for &i in &order {
+    for &i in &p.order {
         let stage = &file.stages[i];
-        let written = lower::stage_base(&file, stage, &globals)?;
+        let written = lower::stage_base(file, stage, &p.globals)?;
         let mut image = match names.get(&written.to_lowercase()).filter(|&&j| j != i) {
             Some(&j) => built[j].clone().ok_or_else(|| {
                 BuildError::BadInput(format!("stage {j} was not built before stage {i}"))
@@ -136,9 +83,9 @@ pub(super) fn build(
             None => {
                 let b = resolve(
                     &written,
-                    &file,
+                    file,
                     stage.base_pos,
-                    &store,
+                    store,
                     &settings,
                     opts,
                     offline_base,
@@ -184,17 +131,7 @@ pub(super) fn build(
             .extra
             .get("Shell")
             .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
-        let input = lower_input(
-            &file,
-            context,
-            &dockerignore,
-            &build_args,
-            &names,
-            staging.path(),
-            &platform,
-            image.config.env(),
-            base_shell,
-        );
+        let input = p.input(image.config.env(), base_shell, false);
         let lowered = lower::lower_stage(&input, stage)?;
         // Images named by `COPY --from=IMAGE` or `--mount=from=IMAGE`.
         for ps in &lowered.steps {
@@ -209,9 +146,9 @@ pub(super) fn build(
                 {
                     let b = resolve(
                         r,
-                        &file,
+                        file,
                         stage.pos,
-                        &store,
+                        store,
                         &settings,
                         opts,
                         offline_base,
@@ -225,12 +162,11 @@ pub(super) fn build(
         sources.stages[i] = Some(image.layers.clone());
         built[i] = Some(image);
     }
-    crate::session::empty_own_trash(&store, &workers);
-    super::fill_cache_to(&cx, &registries);
+    host.after_steps(&cx);
     let cached_steps = cx.cached_steps;
     drop(cx);
 
-    let mut image = built[target]
+    let mut image = built[p.target]
         .take()
         .ok_or_else(|| BuildError::BadInput("the target stage was not built".into()))?;
     image.apply(
@@ -244,29 +180,9 @@ pub(super) fn build(
     for (k, v) in &opts.annotations {
         image.annotate(k, v.clone());
     }
-    let _ = diff_ids(&image.layers);
     let manifest = image.write(store.layout(), epoch)?;
     drop(secrets);
-    for n in name.iter().chain(&extra_names) {
-        store.layout().tag(n, manifest.clone())?;
-    }
-    if let (true, Some(target)) = (opts.push, name.as_deref()) {
-        push(&store, &manifest, target, &opts.registry, sink)?;
-    }
-    sink.emit(&Event::Phase { phase: Phase::Done });
-    sink.emit(&Event::Finished {
-        digest: manifest.digest.clone(),
-        name: name.clone(),
-        cached_steps,
-        total_steps: total,
-    });
-    Ok(BuildOutcome {
-        manifest,
-        name,
-        cached_steps,
-        total_steps: total,
-        build_id: String::new(),
-    })
+    host.finish(opts, manifest, &p.image_names, cached_steps, total, sink)
 }
 
 /// A Containerfile checked and planned as far as it can be before any
@@ -281,8 +197,7 @@ struct Prepared {
     names: HashMap<String, usize>,
     target: usize,
     order: Vec<usize>,
-    name: Option<String>,
-    extra_names: Vec<String>,
+    image_names: Names,
     total: usize,
     staging: tempfile::TempDir,
 }
@@ -336,17 +251,7 @@ fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, B
         None => file.stages.len() - 1,
     };
     let order = build_order(&file, &names, &globals, target)?;
-    let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
-    let extra_names = opts
-        .extra_tags
-        .iter()
-        .map(|t| normalize_tag(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    if opts.push && name.is_none() {
-        return Err(BuildError::BadInput(
-            "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
-        ));
-    }
+    let image_names = Names::from_opts(opts)?;
 
     // Every stage that will run is lowered once now, so its errors stop
     // the build before a step runs; the real lowering (with the base's
@@ -355,22 +260,7 @@ fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, B
         .prefix("boxwright-containerfile-")
         .tempdir()
         .map_err(|e| BuildError::BadInput(format!("cannot make a staging directory: {e}")))?;
-    let mut total = 0;
-    for &i in &order {
-        let input = lower_input(
-            &file,
-            &context,
-            &dockerignore,
-            &build_args,
-            &names,
-            staging.path(),
-            &platform,
-            Vec::new(),
-            None,
-        );
-        total += lower::lower_stage(&input, &file.stages[i])?.steps.len();
-    }
-    Ok(Prepared {
+    let mut p = Prepared {
         file,
         context,
         dockerignore,
@@ -380,35 +270,37 @@ fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, B
         names,
         target,
         order,
-        name,
-        extra_names,
-        total,
+        image_names,
+        total: 0,
         staging,
-    })
+    };
+    for &i in &p.order {
+        let input = p.input(Vec::new(), None, true);
+        p.total += lower::lower_stage(&input, &p.file.stages[i])?.steps.len();
+    }
+    Ok(p)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn lower_input<'a>(
-    file: &'a Containerfile,
-    context: &'a std::path::Path,
-    dockerignore: &'a [String],
-    build_args: &'a BTreeMap<String, String>,
-    names: &'a HashMap<String, usize>,
-    staging: &'a std::path::Path,
-    platform: &'a [(String, String)],
-    base_env: Vec<(String, String)>,
-    base_shell: Option<Vec<String>>,
-) -> LowerInput<'a> {
-    LowerInput {
-        file,
-        context,
-        dockerignore,
-        build_args,
-        base_env,
-        base_shell,
-        stages: names,
-        staging,
-        platform_args: platform,
+impl Prepared {
+    /// What lowering a stage needs, on a base with `base_env` and `base_shell`.
+    fn input(
+        &self,
+        base_env: Vec<(String, String)>,
+        base_shell: Option<Vec<String>>,
+        check_only: bool,
+    ) -> LowerInput<'_> {
+        LowerInput {
+            file: &self.file,
+            context: &self.context,
+            dockerignore: &self.dockerignore,
+            build_args: &self.build_args,
+            base_env,
+            base_shell,
+            stages: &self.names,
+            staging: self.staging.path(),
+            platform_args: &self.platform,
+            check_only,
+        }
     }
 }
 

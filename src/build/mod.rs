@@ -6,6 +6,7 @@ mod base;
 mod containerfile;
 pub use containerfile::check_containerfile;
 mod error;
+mod host;
 mod log;
 mod offline;
 mod remote;
@@ -22,14 +23,13 @@ use crate::digest::Digest;
 use crate::image::{ConfigOverrides, Derived};
 use crate::media::{Compression, Descriptor};
 use crate::mirror::{Mirrors, Rule};
-use crate::plan::{LayerSettings, Plan};
+use crate::plan::Plan;
 use crate::progress::{Event, Phase, Sink, Tee};
 use crate::recipe::Recipe;
-use crate::sandbox::{IdMapping, Network, Userns};
+use crate::sandbox::Network;
 use crate::store::Store;
 
 pub use crate::session::DiffMethod;
-use crate::session::{Workers, clean_stale};
 pub use base::BaseImage;
 pub use error::BuildError;
 pub use remote::{
@@ -168,93 +168,45 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         opts.source_date_epoch_env.as_deref(),
         &opts.build_args,
     )?;
-    let name = opts.tag.as_deref().map(normalize_tag).transpose()?;
-    for extra in &opts.extra_tags {
-        normalize_tag(extra)?;
-    }
-    if opts.push && name.is_none() {
-        return Err(BuildError::BadInput(
-            "--push needs -t REGISTRY/NAME[:TAG] to know where to push".into(),
-        ));
-    }
+    let names = host::Names::from_opts(opts)?;
     for warning in &plan.toolbox.warnings {
         sink.emit(&Event::Warning {
             message: warning.clone(),
         });
     }
 
-    let registries = opts.registry.load_config()?;
-    let mirrors = download_mirrors(&registries, &opts.mirrors)?;
-    if !mirrors.is_empty() {
-        let rules: Vec<String> = mirrors.rules().iter().map(Rule::to_string).collect();
-        sink.emit(&Event::Info {
-            message: format!("download mirrors: {}", rules.join(", ")),
-        });
-    }
-    let network = offline::step_network(opts.network, opts.offline, &mirrors);
-
-    let store = Store::open(&opts.store)?;
-    let mapping = IdMapping::detect()?;
-    sink.emit(&Event::Info {
-        message: format!("id mapping: {}", mapping.describe()),
-    });
-    let workers = Workers::new(opts.worker_exe.clone(), Userns::new(mapping.clone()));
-    if let Some(freed) = clean_stale(&store, &workers)?
-        && freed > 0
-    {
-        sink.emit(&Event::Info {
-            message: format!(
-                "removed {} left in the store by interrupted runs",
-                crate::units::human_bytes(freed)
-            ),
-        });
-    }
-    let _lock = store.lock_shared()?;
-    let fetcher = toolbox::fetcher(opts, &store, &mirrors);
-    toolbox::check_offline(&plan, &fetcher)?;
-
-    let settings = LayerSettings {
-        compression: opts.compression,
-        source_date_epoch: plan.source_date_epoch,
-        fake_root: mapping.fake_root(),
-    };
-
-    let offline_base = opts.offline.then_some(&registries);
-    let base = base::resolve(&plan, &store, &settings, &opts.registry, offline_base, sink)?;
+    let host = host::Host::open(opts, sink)?;
+    toolbox::check_offline(&plan, &host.fetcher)?;
+    let epoch = plan.source_date_epoch;
+    let settings = host.settings(opts, epoch);
+    let offline_base = opts.offline.then_some(&host.registries);
+    let base = base::resolve(
+        &plan,
+        &host.store,
+        &settings,
+        &opts.registry,
+        offline_base,
+        sink,
+    )?;
     let mut image = Derived::new(base.config.clone(), base.layers.clone());
-    let secrets = secrets::Secrets::load(&opts.secrets, &store)?;
+    let secrets = secrets::Secrets::load(&opts.secrets, &host.store)?;
 
     sink.emit(&Event::Phase {
         phase: Phase::Building,
     });
     let total = plan.steps.len();
-    let mut cx = step_cx(
-        opts,
-        &store,
-        &workers,
-        settings,
-        &mirrors,
-        network,
-        &secrets,
-        &fetcher,
-        sink,
-        &registries,
-        total,
-    )?;
+    let mut cx = host.step_cx(opts, settings, &secrets, sink, total)?;
     cx.run_steps(
         &mut image,
         &plan.steps,
         &plan.args,
         &steps::Sources::default(),
-        plan.source_date_epoch,
+        epoch,
     )?;
+    host.after_steps(&cx);
     let cached_steps = cx.cached_steps;
-    // Upperdirs whose layer was already unpacked went to the trash: empty
-    // what this build put there, so the next one does not find leftovers.
-    crate::session::empty_own_trash(&store, &workers);
-    fill_cache_to(&cx, &registries);
+    drop(cx);
 
-    let epoch = plan.source_date_epoch;
     let components = toolbox::toolbox_overrides(&plan, &image.config);
     image.apply(
         &components,
@@ -286,105 +238,9 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     for (k, v) in &opts.annotations {
         image.annotate(k, v.clone());
     }
-    let manifest = image.write(store.layout(), epoch)?;
+    let manifest = image.write(host.store.layout(), epoch)?;
     drop(secrets);
-    if let Some(n) = &name {
-        store.layout().tag(n, manifest.clone())?;
-    }
-    for extra in &opts.extra_tags {
-        store
-            .layout()
-            .tag(&normalize_tag(extra)?, manifest.clone())?;
-    }
-    if let (true, Some(target)) = (opts.push, name.as_deref()) {
-        push(&store, &manifest, target, &opts.registry, sink)?;
-    }
-    sink.emit(&Event::Phase { phase: Phase::Done });
-    sink.emit(&Event::Finished {
-        digest: manifest.digest.clone(),
-        name: name.clone(),
-        cached_steps,
-        total_steps: total,
-    });
-    Ok(BuildOutcome {
-        manifest,
-        name,
-        cached_steps,
-        total_steps: total,
-        build_id: String::new(),
-    })
-}
-
-/// The step context of a build: the registry caches it reads and fills,
-/// and everything its steps share.
-#[allow(clippy::too_many_arguments)]
-fn step_cx<'a>(
-    opts: &'a BuildOptions,
-    store: &'a Store,
-    workers: &'a Workers,
-    settings: LayerSettings,
-    mirrors: &'a Mirrors,
-    network: Network,
-    secrets: &'a secrets::Secrets,
-    fetcher: &'a crate::artifact::Fetcher,
-    sink: &'a dyn Sink,
-    registries: &crate::registry::RegistriesConfig,
-    total: usize,
-) -> Result<steps::StepCx<'a>, BuildError> {
-    // The registry caches: looked up on a local miss, filled at the end.
-    // `--cache-from` adds to registries.toml's `cache_from`; `--cache-to` wins over its `cache_to`.
-    let mut cache_from = opts.cache_from.clone();
-    for r in &registries.cache_from {
-        if !cache_from.contains(r) {
-            cache_from.push(r.clone());
-        }
-    }
-    let cache_to = opts.cache_to.clone().or(registries.cache_to.clone());
-    let cache_client = if cache_from.is_empty() && cache_to.is_none() {
-        None
-    } else {
-        Some(remote::client(&opts.registry, store).map_err(BuildError::Push)?)
-    };
-    Ok(steps::StepCx {
-        opts,
-        store,
-        workers,
-        settings,
-        mirrors,
-        network,
-        secrets,
-        fetcher,
-        sink,
-        cache_from,
-        cache_client,
-        records: Vec::new(),
-        cached_steps: 0,
-        total,
-        next_number: 0,
-        checked_offline: false,
-    })
-}
-
-/// Pushes every step's record to the `--cache-to` repository (a failure is
-/// a warning: the image is built).
-fn fill_cache_to(cx: &steps::StepCx<'_>, registries: &crate::registry::RegistriesConfig) {
-    let cache_to = cx.opts.cache_to.clone().or(registries.cache_to.clone());
-    let (Some(repo), Some(client)) = (&cache_to, &cx.cache_client) else {
-        return;
-    };
-    let mut pushed = 0;
-    for (key, entry) in &cx.records {
-        match remote_cache::push_record(client, cx.store, repo, key, entry, cx.sink) {
-            Ok(()) => pushed += 1,
-            // The image is built: a cache that cannot be filled is a warning.
-            Err(e) => cx.sink.emit(&Event::Warning {
-                message: format!("--cache-to {repo}: {}", crate::quote::excerpt_n(&e, 200)),
-            }),
-        }
-    }
-    cx.sink.emit(&Event::Info {
-        message: format!("step cache: {pushed} record(s) in {repo}"),
-    });
+    host.finish(opts, manifest, &names, cached_steps, total, sink)
 }
 
 /// Pushes a stored image to the registry `target` names (the Pushing phase).

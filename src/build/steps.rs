@@ -68,6 +68,20 @@ impl Sources {
     }
 }
 
+/// What an ADD fetched (on the host, as the build's user): removed with
+/// this value, whether the step ran or came from the cache.
+struct Fetched {
+    dir: std::path::PathBuf,
+    /// The tree the copy reads (`dir`, or its clone).
+    root: std::path::PathBuf,
+}
+
+impl Drop for Fetched {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Keeps the last lines of a step's output for the failure report.
 struct Tail {
     lines: VecDeque<String>,
@@ -91,6 +105,37 @@ impl Tail {
 }
 
 impl StepCx<'_> {
+    /// An ADD's URL or git repository, fetched into a directory of its own.
+    fn fetch_remote(&self, from: &FilesFrom) -> Result<Fetched, BuildError> {
+        match from {
+            FilesFrom::Url {
+                url,
+                checksum,
+                name,
+            } => {
+                let dir = self.fetch_url(url, checksum.as_ref(), name)?;
+                Ok(Fetched {
+                    root: dir.clone(),
+                    dir,
+                })
+            }
+            FilesFrom::Git {
+                url,
+                reference,
+                keep_git_dir,
+            } => {
+                let dir = self.clone_git(url, reference.as_deref(), *keep_git_dir)?;
+                Ok(Fetched {
+                    root: dir.join("src"),
+                    dir,
+                })
+            }
+            _ => Err(BuildError::BadInput(
+                "only a URL or a git repository is fetched".into(),
+            )),
+        }
+    }
+
     /// `ADD` of a git repository: a shallow clone (a full one for a commit
     /// id) into `DIR/src`, without `.git` unless asked to keep it.
     fn clone_git(
@@ -162,7 +207,9 @@ impl StepCx<'_> {
             )));
         }
         std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(|e| BuildError::BadInput(format!("ADD {url}: {e}")))?;
+            .map_err(|e| {
+                BuildError::BadInput(format!("ADD {}: {e}", crate::mirror::redact(url)))
+            })?;
         Ok(dir)
     }
 
@@ -250,41 +297,26 @@ impl StepCx<'_> {
                     })?);
                 }
             }
-            // ADD URL: a pinned checksum is the content's key; without one
-            // the file is fetched now, as its digest is.
-            let mut download: Option<std::path::PathBuf> = None;
-            if let StepKind::Files(f) = &ps.step.kind
-                && let FilesFrom::Url {
-                    url,
-                    checksum,
-                    name,
-                } = &f.from
-            {
-                match checksum {
-                    Some(sum) => ps.inputs = Some(sum.clone()),
-                    None => {
-                        let dir = self.fetch_url(url, None, name)?;
+            // ADD's remote sources: a URL with a pinned checksum is keyed
+            // by it and fetched only to run; an unpinned URL and a git
+            // repository are fetched now, as their content is the key.
+            let mut fetched: Option<Fetched> = None;
+            if let StepKind::Files(f) = &ps.step.kind {
+                match &f.from {
+                    FilesFrom::Url {
+                        checksum: Some(sum),
+                        ..
+                    } => ps.inputs = Some(sum.clone()),
+                    FilesFrom::Url { .. } | FilesFrom::Git { .. } => {
+                        let got = self.fetch_remote(&f.from)?;
                         ps.inputs = Some(
-                            crate::plan::hash_tree(&dir.join(name))
-                                .map_err(|e| BuildError::BadInput(format!("ADD {url}: {e}")))?,
+                            crate::plan::hash_tree(&got.root)
+                                .map_err(|e| BuildError::BadInput(format!("{}: {e}", f.text)))?,
                         );
-                        download = Some(dir);
+                        fetched = Some(got);
                     }
+                    _ => {}
                 }
-            }
-            if let StepKind::Files(f) = &ps.step.kind
-                && let FilesFrom::Git {
-                    url,
-                    reference,
-                    keep_git_dir,
-                } = &f.from
-            {
-                let dir = self.clone_git(url, reference.as_deref(), *keep_git_dir)?;
-                ps.inputs = Some(
-                    crate::plan::hash_tree(&dir.join("src"))
-                        .map_err(|e| BuildError::BadInput(format!("ADD {url}: {e}")))?,
-                );
-                download = Some(dir.join("src"));
             }
             for b in &ps.step.options.binds {
                 let layers = sources.layers(&b.from)?;
@@ -372,14 +404,10 @@ impl StepCx<'_> {
             let mut action_env = step_env.clone();
             action_env.extend(given.env);
             if let StepKind::Files(f) = &ps.step.kind
-                && let FilesFrom::Url {
-                    url,
-                    checksum,
-                    name,
-                } = &f.from
-                && download.is_none()
+                && matches!(f.from, FilesFrom::Url { .. } | FilesFrom::Git { .. })
+                && fetched.is_none()
             {
-                download = Some(self.fetch_url(url, checksum.as_ref(), name)?);
+                fetched = Some(self.fetch_remote(&f.from)?);
             }
             let action = match &ps.step.kind {
                 StepKind::Run { command, .. } => Action::Exec {
@@ -406,7 +434,7 @@ impl StepCx<'_> {
                     root: match &f.from {
                         FilesFrom::Context(d) | FilesFrom::Staged(d) => d.clone(),
                         FilesFrom::Url { .. } | FilesFrom::Git { .. } => {
-                            download.clone().unwrap_or_default()
+                            fetched.as_ref().map(|f| f.root.clone()).unwrap_or_default()
                         }
                         // Set by the step runner to where it mounts the source.
                         FilesFrom::Stage(_) | FilesFrom::Image(_) => std::path::PathBuf::new(),
@@ -479,9 +507,6 @@ impl StepCx<'_> {
                 ps.step.timeout.or(self.opts.step_timeout),
                 &mut on_line,
             );
-            if let Some(dir) = download.take() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
             for dir in scratch {
                 // Files of other ids may be there: the worker removes them.
                 crate::session::Unpacker::for_store(self.store, self.workers, self.sink)

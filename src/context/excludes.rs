@@ -110,17 +110,7 @@ fn strip_dot(rel: &Path) -> &Path {
 /// A pattern as Go's `filepath.Clean` leaves it, without a leading `/`:
 /// `./a//b/` → `a/b`, `a/../b` → `b`.
 fn clean(pattern: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in pattern.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
+    super::lexical(pattern).join("/")
 }
 
 #[cfg(test)]

@@ -15,5 +15,5 @@ mod select;
 
 pub use digest::hash_tree;
 pub use excludes::{Excludes, ExcludesError};
-pub use resolve::resolve_in_root;
+pub use resolve::{lexical, resolve_in_root};
 pub use select::{SelectError, Selected, digest, has_magic, select};

@@ -9,6 +9,23 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+/// The components of `path` cleaned lexically, as chroot would read them:
+/// empty and `.` components go, `..` drops the one before and stops at the
+/// root. `./a//b/../c` → `[a, c]`, `../../x` → `[x]`.
+pub fn lexical(path: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts
+}
+
 /// Symlinks followed before giving up, as the kernel's limit.
 const MAX_LINKS: usize = 40;
 

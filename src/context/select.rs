@@ -58,16 +58,7 @@ pub fn select(
         source,
     };
     // Lexical clean first: `a/../b` is `b`, and `..` stays at the root.
-    let mut comps: Vec<&str> = Vec::new();
-    for c in pattern.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                comps.pop();
-            }
-            c => comps.push(c),
-        }
-    }
+    let comps = super::lexical(pattern);
     let glob = comps.iter().any(|c| has_magic(c));
     let fixed: PathBuf = comps.iter().take_while(|c| !has_magic(c)).collect();
     let mut candidates: Vec<PathBuf> = vec![PathBuf::new()];

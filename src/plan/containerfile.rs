@@ -44,6 +44,9 @@ pub struct LowerInput<'a> {
     pub staging: &'a Path,
     /// The predefined platform arguments (`TARGETARCH`…).
     pub platform_args: &'a [(String, String)],
+    /// Check only (before the bases are known): sources are looked up but
+    /// not hashed or copied, so the real lowering does that work once.
+    pub check_only: bool,
 }
 
 /// A stage as plan steps.
@@ -353,16 +356,7 @@ impl Lowering<'_, '_> {
                     extract: false,
                     text: history_text(ins),
                 };
-                let step = self.step(
-                    ins,
-                    StepKind::Files(spec),
-                    StepOptions {
-                        image_user: true,
-                        text: Some(history_text(ins)),
-                        ..StepOptions::default()
-                    },
-                );
-                self.push(step, None, Vec::new(), Vec::new());
+                self.push_files(ins, spec, None);
             }
             InstructionKind::User(raw) => {
                 let user = self.word(raw)?;
@@ -454,6 +448,18 @@ impl Lowering<'_, '_> {
             },
         );
         self.push(step, None, Vec::new(), Vec::new());
+    }
+
+    /// A COPY/ADD step (also WORKDIR's directory): run as the image's
+    /// user, recorded as the instruction's text.
+    fn push_files(&mut self, ins: &Instruction, spec: FilesSpec, inputs: Option<Digest>) {
+        let options = StepOptions {
+            image_user: true,
+            text: Some(spec.text.clone()),
+            ..StepOptions::default()
+        };
+        let step = self.step(ins, StepKind::Files(spec), options);
+        self.push(step, inputs, Vec::new(), Vec::new());
     }
 
     fn step(&self, ins: &Instruction, kind: StepKind, options: StepOptions) -> Step {
@@ -639,11 +645,16 @@ impl Lowering<'_, '_> {
                             )
                             .map_err(|e| format!("--mount source '{source}': {e}"))?;
                             let mut src = self.input.context.join(&rel);
-                            let digest = hash_tree(&src).map_err(|e| {
+                            let missing = |e: std::io::Error| {
                                 format!(
                                     "--mount source '{source}' is not in the build context ({e})"
                                 )
-                            })?;
+                            };
+                            if self.input.check_only {
+                                std::fs::symlink_metadata(&src).map_err(missing)?;
+                                continue;
+                            }
+                            let digest = hash_tree(&src).map_err(missing)?;
                             if *readwrite {
                                 // Writes go to a copy of the step's own, discarded with it.
                                 let copy = self.input.staging.join(format!(
@@ -772,6 +783,12 @@ impl Lowering<'_, '_> {
                     .iter()
                     .find(|h| h.name == name)
                     .ok_or_else(|| format!("{verb}: the heredoc <<{name} has no body"))?;
+                // The name is the file's name in the staging directory.
+                if name.contains('/') || name == "." || name == ".." {
+                    return Err(format!(
+                        "{verb}: a heredoc copied as a file needs a plain file name, not '{name}'"
+                    ));
+                }
                 let body = if doc.expand {
                     expand_heredoc(&doc.content, self.input.file.escape, &|n| self.lookup(n))?
                 } else {
@@ -801,6 +818,18 @@ impl Lowering<'_, '_> {
                     || src.ends_with(".git")
                     || src.contains(".git#"))
             {
+                // A repository on the network only: a local path or file://
+                // would read the build host outside the build context.
+                let remote = ["https://", "http://", "git://", "ssh://"]
+                    .iter()
+                    .any(|s| src.starts_with(s))
+                    || (src.starts_with("git@") && src.contains(':'));
+                if !remote {
+                    return Err(format!(
+                        "ADD {}: a git source must be a network URL (https://, git://, ssh:// or git@host:path); a local repository is outside the build context: copy it into the context instead",
+                        crate::mirror::redact(&src)
+                    ));
+                }
                 if c.sources.len() > 1 {
                     return Err(
                         "ADD of a git repository takes one source per instruction: split it".into(),
@@ -811,7 +840,8 @@ impl Lowering<'_, '_> {
             if git.is_none() && (src.starts_with("http://") || src.starts_with("https://")) {
                 if !c.add {
                     return Err(format!(
-                        "COPY cannot read a URL ({src}): use ADD, or download it in a RUN step"
+                        "COPY cannot read a URL ({}): use ADD, or download it in a RUN step",
+                        crate::mirror::redact(&src)
                     ));
                 }
                 if c.sources.len() > 1 {
@@ -875,16 +905,7 @@ impl Lowering<'_, '_> {
                 extract: false,
                 text: history_text(ins),
             };
-            let step = self.step(
-                ins,
-                StepKind::Files(spec),
-                StepOptions {
-                    image_user: true,
-                    text: Some(history_text(ins)),
-                    ..StepOptions::default()
-                },
-            );
-            self.push(step, None, Vec::new(), Vec::new());
+            self.push_files(ins, spec, None);
             return Ok(());
         }
         if let Some(u) = &url {
@@ -894,7 +915,7 @@ impl Lowering<'_, '_> {
                 .unwrap_or("")
                 .rsplit('/')
                 .next()
-                .filter(|n| !n.is_empty())
+                .filter(|n| !["", ".", ".."].contains(n))
                 .unwrap_or("download")
                 .to_string();
             let spec = FilesSpec {
@@ -915,16 +936,7 @@ impl Lowering<'_, '_> {
                 extract: c.unpack == Some(true),
                 text: history_text(ins),
             };
-            let step = self.step(
-                ins,
-                StepKind::Files(spec),
-                StepOptions {
-                    image_user: true,
-                    text: Some(history_text(ins)),
-                    ..StepOptions::default()
-                },
-            );
-            self.push(step, None, Vec::new(), Vec::new());
+            self.push_files(ins, spec, None);
             return Ok(());
         }
         let (from, inputs) = match (&c.from, &staged) {
@@ -948,9 +960,15 @@ impl Lowering<'_, '_> {
                             .map_err(|e| format!("{verb}: {e}"))?,
                     );
                 }
-                let digest = crate::context::digest(ctx, &selected, &ex, &extra)
-                    .map_err(|e| format!("{verb}: cannot read the build context: {e}"))?;
-                (FilesFrom::Context(ctx.to_path_buf()), Some(digest))
+                let digest = if self.input.check_only {
+                    None
+                } else {
+                    Some(
+                        crate::context::digest(ctx, &selected, &ex, &extra)
+                            .map_err(|e| format!("{verb}: cannot read the build context: {e}"))?,
+                    )
+                };
+                (FilesFrom::Context(ctx.to_path_buf()), digest)
             }
         };
         let mut ignore = Vec::new();
@@ -971,17 +989,7 @@ impl Lowering<'_, '_> {
             extract,
             text: history_text(ins),
         };
-        let text = spec.text.clone();
-        let step = self.step(
-            ins,
-            StepKind::Files(spec),
-            StepOptions {
-                image_user: true,
-                text: Some(text),
-                ..StepOptions::default()
-            },
-        );
-        self.push(step, inputs, Vec::new(), Vec::new());
+        self.push_files(ins, spec, inputs);
         Ok(())
     }
 
@@ -1064,9 +1072,11 @@ fn arg_value(
 
 /// The history text of an instruction, as BuildKit writes it for config
 /// instructions (`ENV A=b`, `CMD ["x"]`); `RUN` adds `/bin/sh -c`.
+///
+/// A URL's `user:password@` is masked (`ADD https://u:p@host/f`, a `curl`
+/// in a RUN): the text goes into the image history and progress lines.
 fn history_text(ins: &Instruction) -> String {
-    let text = ins.text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match &ins.kind {
+    let text = match &ins.kind {
         // The command alone, as BuildKit records it: flags (mounts,
         // network) are how it ran, not what it is.
         InstructionKind::Run(r) => match &r.command {
@@ -1075,8 +1085,33 @@ fn history_text(ins: &Instruction) -> String {
                 format!("RUN {}", serde_json::to_string(argv).unwrap_or_default())
             }
         },
-        _ => text,
+        _ => ins.text.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    redact_urls(&text)
+}
+
+/// `text` with the `user:password@` of every URL in it masked, spacing kept.
+fn redact_urls(text: &str) -> String {
+    let mask = |w: &str| {
+        if w.contains("://") {
+            crate::mirror::redact(w)
+        } else {
+            w.to_string()
+        }
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            out.push_str(&mask(&word));
+            word.clear();
+            out.push(ch);
+        } else {
+            word.push(ch);
+        }
     }
+    out.push_str(&mask(&word));
+    out
 }
 
 /// `80` → `80/tcp`, `53/udp`, `8000-8002` → three ports.
@@ -1147,17 +1182,7 @@ pub fn clean_abs(path: &str, base: &str) -> String {
     } else {
         format!("{}/{path}", base.trim_end_matches('/'))
     };
-    let mut parts: Vec<&str> = Vec::new();
-    for c in joined.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    format!("/{}", crate::context::lexical(&joined).join("/"))
 }
 
 /// A heredoc body with `$VAR` expanded (quotes kept, as Docker does for an
@@ -1212,5 +1237,19 @@ fn error(file: &Containerfile, pos: Pos, message: String) -> ContainerfileError 
         line: pos.line,
         column: pos.column,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_history_lose_their_credentials_and_spacing_stays() {
+        assert_eq!(
+            redact_urls("ADD https://u:secret@host/f  /dest \"git://x:y@h/r\""),
+            "ADD https://***@host/f  /dest \"git://***@h/r\""
+        );
+        assert_eq!(redact_urls("echo 'a   b'"), "echo 'a   b'");
     }
 }

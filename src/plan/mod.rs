@@ -129,10 +129,8 @@ impl Plan {
         env_epoch: Option<&str>,
         build_args: &[(String, String)],
     ) -> Result<Plan, PlanError> {
-        let source_date_epoch = match env_epoch.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => s.parse().map_err(|_| PlanError::BadEpoch(s.to_string()))?,
-            None => recipe.image.source_date_epoch.unwrap_or(0),
-        };
+        let source_date_epoch =
+            source_date_epoch(env_epoch, recipe.image.source_date_epoch.unwrap_or(0))?;
         let name = recipe.path.display().to_string();
         let expansion = recipe.expand().map_err(|source| PlanError::Expand {
             recipe: name.clone(),
@@ -324,6 +322,15 @@ impl PlannedStep {
         // these bytes are canonical.
         let bytes = serde_json::to_vec(&doc).unwrap_or_default();
         Digest::of(&bytes)
+    }
+}
+
+/// The build's `SOURCE_DATE_EPOCH`: the environment's value (`env`, which
+/// wins when set and not blank), else `default`.
+pub fn source_date_epoch(env: Option<&str>, default: u64) -> Result<u64, PlanError> {
+    match env.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => s.parse().map_err(|_| PlanError::BadEpoch(s.to_string())),
+        None => Ok(default),
     }
 }
 

@@ -163,47 +163,7 @@ fn bind_mounts(
         if m.is_apt_cache() && !apt {
             continue;
         }
-        let is_dir = m.source.is_dir();
-        let rel = m.target.trim_start_matches('/');
-        if let Some(in_run) = rel.strip_prefix("run/") {
-            // The tmpfs is boxwright's own: no symlink from the image can be there.
-            let target = merged.join("run").join(in_run);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| SandboxError::io("create", parent, e))?;
-            }
-            if is_dir {
-                make_dir(&target, 0o755)?;
-            } else {
-                create_file(&target, 0o444)?;
-            }
-            bind(&m.source, &target, is_dir)?;
-            if m.readonly {
-                make_readonly(&target, is_dir)?;
-            }
-            continue;
-        }
-        let stub = if is_dir {
-            points.ensure_dir(rel)?
-        } else {
-            points
-                .ensure_file(rel)?
-                .ok_or_else(|| SandboxError::Mountpoint {
-                    path: m.target.clone(),
-                    reason: "is a dangling symlink".into(),
-                })?
-        };
-        bind(&m.source, &fd_path(&stub), is_dir)?;
-        if m.readonly {
-            let bound = if is_dir {
-                Some(points.ensure_dir(rel)?)
-            } else {
-                points.ensure_file(rel)?
-            };
-            if let Some(bound) = bound {
-                make_readonly(&fd_path(&bound), is_dir)?;
-            }
-        }
+        bind_at(merged, points, &m.source, &m.target, m.readonly)?;
     }
     for (i, m) in spec.image_mounts.iter().enumerate() {
         // The whole image goes on the /run tmpfs, then the part asked for
@@ -222,37 +182,68 @@ fn bind_mounts(
         }
         let inside = crate::context::resolve_in_root(&whole, Path::new(&m.source), true)
             .map_err(|e| SandboxError::io("resolve", Path::new(&m.source), e))?;
-        let src = whole.join(inside);
-        let is_dir = src.is_dir();
-        let rel = m.target.trim_start_matches('/');
-        let stub = if is_dir {
-            points.ensure_dir(rel)?
-        } else {
-            points
-                .ensure_file(rel)?
-                .ok_or_else(|| SandboxError::Mountpoint {
-                    path: m.target.clone(),
-                    reason: "is a dangling symlink".into(),
-                })?
-        };
-        bind(&src, &fd_path(&stub), false)?;
-        // Reopened through the path: the old descriptor names what is under the mount.
-        let bound = if is_dir {
-            Some(points.ensure_dir(rel)?)
-        } else {
-            points.ensure_file(rel)?
-        };
-        if let Some(bound) = bound
-            && !m.writable
-        {
-            make_readonly(&fd_path(&bound), false)?;
-        }
+        bind_at(merged, points, &whole.join(inside), &m.target, !m.writable)?;
     }
     if apt && points.exists(DOCKER_CLEAN) {
         let empty = merged.join("run/boxwright/empty");
         create_file(&empty, 0o444)?;
         if let Some(hook) = points.ensure_file(DOCKER_CLEAN)? {
             bind(&empty, &fd_path(&hook), false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds host path `source` at container path `target`. Targets under
+/// /run go on the /run tmpfs; others get a mountpoint in the image, made
+/// (and later removed) if missing, reached through descriptors so no
+/// symlink of the image leads the mount out of the root.
+fn bind_at(
+    merged: &Path,
+    points: &mut Mountpoints,
+    source: &Path,
+    target: &str,
+    readonly: bool,
+) -> Result<(), SandboxError> {
+    let is_dir = source.is_dir();
+    let rel = target.trim_start_matches('/');
+    if let Some(in_run) = rel.strip_prefix("run/") {
+        // The tmpfs is boxwright's own: no symlink from the image can be there.
+        let target = merged.join("run").join(in_run);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| SandboxError::io("create", parent, e))?;
+        }
+        if is_dir {
+            make_dir(&target, 0o755)?;
+        } else {
+            create_file(&target, 0o444)?;
+        }
+        bind(source, &target, is_dir)?;
+        if readonly {
+            make_readonly(&target, is_dir)?;
+        }
+        return Ok(());
+    }
+    let stub = if is_dir {
+        points.ensure_dir(rel)?
+    } else {
+        points
+            .ensure_file(rel)?
+            .ok_or_else(|| SandboxError::Mountpoint {
+                path: target.to_string(),
+                reason: "is a dangling symlink".into(),
+            })?
+    };
+    bind(source, &fd_path(&stub), is_dir)?;
+    if readonly {
+        // Reopened through the path: the old descriptor names what is under the mount.
+        let bound = if is_dir {
+            Some(points.ensure_dir(rel)?)
+        } else {
+            points.ensure_file(rel)?
+        };
+        if let Some(bound) = bound {
+            make_readonly(&fd_path(&bound), is_dir)?;
         }
     }
     Ok(())
