@@ -23,7 +23,7 @@ pub mod containerfile;
 pub mod context;
 pub mod mirror;
 
-pub mod build;
+pub mod builder;
 pub mod fork;
 #[doc(hidden)]
 pub mod fuzzing;

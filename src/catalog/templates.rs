@@ -22,7 +22,7 @@ pub struct Template {
 /// The image a recipe with `template = "NAME"` starts from: the template's
 /// recipe built and tagged under this name in the local store, or pushed
 /// under it to a registry namespace (`HOST/ORG/boxwright/template-NAME:latest`,
-/// see `build::template`).
+/// see `builder::template`).
 pub fn template_image(name: &str) -> String {
     format!("boxwright/template-{name}:latest")
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use boxwright::build::{BuildOptions, ContainerfileOptions, DiffMethod};
+use boxwright::builder::{BuildOptions, ContainerfileOptions, DiffMethod};
 use boxwright::media::Compression;
 use boxwright::mirror::Rule;
 use boxwright::progress::{Clock, sink_for};
@@ -178,7 +178,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         },
         worker_exe,
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
-        registry: boxwright::build::RegistryOptions {
+        registry: boxwright::builder::RegistryOptions {
             template_registry: a.template_registry.clone(),
             ..global.registry_options()
         },
@@ -194,7 +194,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
             .iter()
             .map(|s| {
                 s.parse()
-                    .map_err(|e: boxwright::build::SecretSyntax| Failure::input(e.to_string()))
+                    .map_err(|e: boxwright::builder::SecretSyntax| Failure::input(e.to_string()))
             })
             .collect::<Result<_, _>>()?,
         labels: pairs("--label", &a.labels)?.into_iter().collect(),
@@ -208,7 +208,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
     // event in JSON mode, where stdout carries events only).
     let mode = global.progress_mode();
     if !mode.uses_stdout()
-        && let Err(e) = boxwright::build::check_containerfile(&opts)
+        && let Err(e) = boxwright::builder::check_containerfile(&opts)
     {
         eprintln!("{e}");
         return Err(Failure::reported(if e.is_bad_input() { 2 } else { 1 }));
@@ -218,7 +218,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
     } else {
         sink_for(mode, Clock::default())
     };
-    let result = boxwright::build::build(&opts, sink.as_ref());
+    let result = boxwright::builder::build(&opts, sink.as_ref());
     sink.finish();
     match result {
         Ok(outcome) => {

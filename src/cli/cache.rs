@@ -1,7 +1,7 @@
 //! `boxwright cache prune --remote REPO --older-than 7d`: old step-cache
 //! records out of a registry.
 
-use boxwright::build::registry_client;
+use boxwright::builder::registry_client;
 
 use super::{CliResult, Failure, Global, open_store};
 
@@ -33,7 +33,7 @@ pub fn run(global: &Global, a: &CacheArgs) -> CliResult {
         .map_err(|e| Failure::input(format!("--older-than: {e}")))?;
     let store = open_store(global)?;
     let client = registry_client(&global.registry_options(), &store).map_err(Failure::failed)?;
-    let report = boxwright::build::prune_remote(&client, &p.remote, secs)
+    let report = boxwright::builder::prune_remote(&client, &p.remote, secs)
         .map_err(|e| Failure::failed(e.to_string()))?;
     for tag in &report.removed {
         println!("{tag}");

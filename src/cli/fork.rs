@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use boxwright::build::normalize_tag;
+use boxwright::builder::normalize_tag;
 use boxwright::fork::{ForkOptions, ForkSource};
 use boxwright::inventory::{DirTree, take};
 use boxwright::media::Compression;
@@ -154,8 +154,13 @@ pub fn fork(global: &Global, a: &ForkArgs) -> CliResult {
             .map_err(|e| Failure::failed(e.to_string()))?;
         if a.push {
             let sink = sink_for(global.progress_mode(), Clock::default());
-            let r =
-                boxwright::build::push(&store, desc, n, &global.registry_options(), sink.as_ref());
+            let r = boxwright::builder::push(
+                &store,
+                desc,
+                n,
+                &global.registry_options(),
+                sink.as_ref(),
+            );
             sink.finish();
             pushed = Some(r.map_err(|e| Failure::failed(e.to_string()))?);
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
-use boxwright::build::normalize_tag;
+use boxwright::builder::normalize_tag;
 use boxwright::image;
 use boxwright::progress::human_bytes;
 use boxwright::sandbox::{IdMapping, Userns};

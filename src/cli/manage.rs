@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use boxwright::build::{RECIPE_ANNOTATION, normalize_tag, registry_client};
+use boxwright::builder::{RECIPE_ANNOTATION, normalize_tag, registry_client};
 use boxwright::digest::Digest;
 use boxwright::image::{self, ImageConfig};
 use boxwright::progress::human_bytes;

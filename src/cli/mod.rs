@@ -123,8 +123,8 @@ fn parse_size_flag(text: &str) -> Result<u64, String> {
 }
 
 impl Global {
-    pub fn registry_options(&self) -> boxwright::build::RegistryOptions {
-        boxwright::build::RegistryOptions {
+    pub fn registry_options(&self) -> boxwright::builder::RegistryOptions {
+        boxwright::builder::RegistryOptions {
             config: self.registries_conf.clone(),
             tls_verify: self.tls_verify,
             template_registry: None,

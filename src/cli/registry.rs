@@ -6,7 +6,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 
-use boxwright::build::{self, normalize_tag, registry_client, transfer_reporter};
+use boxwright::builder::{self, normalize_tag, registry_client, transfer_reporter};
 use boxwright::digest::Digest;
 use boxwright::progress::{Clock, Event, Phase, ProgressMode, Sink, sink_for};
 use boxwright::registry::{Reference, Secret, parse_platform, pull_into_store};
@@ -103,14 +103,14 @@ fn push_from_store(
         .resolve(&name)
         .map_err(|e| Failure::input(e.to_string()))?;
     let target = a.destination.clone().unwrap_or(name);
-    // build::push parses the target too; parsed here for the reference the
+    // builder::push parses the target too; parsed here for the reference the
     // final event names (normalised, as pull names it).
     let shown = target
         .parse::<Reference>()
         .map(|r| r.to_string())
         .unwrap_or_else(|_| target.clone());
     let digest =
-        build::push(&store, &desc, &target, &global.registry_options(), sink).map_err(|e| {
+        builder::push(&store, &desc, &target, &global.registry_options(), sink).map_err(|e| {
             if e.is_bad_input() {
                 Failure::input(e.to_string())
             } else {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use boxwright::build::{normalize_tag, registry_client, transfer_reporter};
+use boxwright::builder::{normalize_tag, registry_client, transfer_reporter};
 use boxwright::media::Descriptor;
 use boxwright::progress::{Clock, NullSink, human_bytes, sink_for};
 use boxwright::registry::{Reference, pull_into_store};
