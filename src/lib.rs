@@ -2,13 +2,13 @@
 //!
 //! The pipeline runs in one direction, one module per stage:
 //! `catalog` → `recipe` | `containerfile` → `plan` → `sandbox` → `layer` → `store` → `image` → `registry`,
-//! with `progress` events alongside and `build` driving the whole. The two
+//! with `progress` events alongside and `builder` driving the whole. The two
 //! front ends, recipes and Containerfiles, both become plans (`plan` lowers
 //! a Containerfile's stages); `context` selects the files a COPY reads, for
 //! `plan` (digests) and `sandbox` (copies).
 //! `artifact` fetches and verifies the catalog's pinned upstream files for
-//! `build`; `mirror` holds the download mirror rules `artifact`, `sandbox` and
-//! `build` apply. `digest`, `media`, `quote` and `units` hold the primitives every stage shares. A module
+//! `builder`; `mirror` holds the download mirror rules `artifact`, `sandbox` and
+//! `builder` apply. `settings` reads the user's config.toml. `digest`, `media`, `quote` and `units` hold the primitives every stage shares. A module
 //! uses the types of the stages before it, never those after it.
 
 pub mod digest;
@@ -37,4 +37,5 @@ pub mod registry;
 pub mod sandbox;
 pub mod serve;
 pub mod session;
+pub mod settings;
 pub mod store;

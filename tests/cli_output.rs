@@ -553,3 +553,135 @@ fn load_reads_stdin() {
         empty.stderr
     );
 }
+
+/// The unpacked layers under the store, by diff_id hex.
+fn unpacked(f: &Fixture) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(f.dir.path().join("store.state/layers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn unpacked_layers_stay_within_max_unpacked_least_recently_used_first() {
+    let f = Fixture::new();
+    let config_home = f.path("config");
+    let config_home = config_home.to_str().unwrap();
+    let env = [("XDG_CONFIG_HOME", config_home)];
+    // A second image on the same base: its step's layer is the newest, the
+    // busybox layer was used as its lower after box:1's step layer was made.
+    let big = write_recipe(
+        f.dir.path(),
+        "big.toml",
+        &format!(
+            "{}[[steps]]\nrun = \"dd if=/dev/urandom of=/big bs=1024 count=2048\"\n",
+            busybox_base()
+        ),
+    );
+    f.bw_env(&["build", big.to_str().unwrap(), "-t", "big"], &env)
+        .ok();
+    let all = unpacked(&f);
+    assert_eq!(all.len(), 3, "busybox, box:1's step, big's step: {all:?}");
+    let df = f.json(&["df", "--format", "json"]);
+    assert_eq!(
+        df["layers_limit"].as_u64(),
+        Some(10 << 30),
+        "the default bound: {df}"
+    );
+    // What the layer dirs take, as du counts it (df adds the layers dir and
+    // the use records).
+    let du = |hex: &str| -> u64 {
+        let dir = f.dir.path().join("store.state/layers").join(hex);
+        let out = sh(Command::new("du").arg("-sB1").arg(&dir));
+        out.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let layers: u64 = all.iter().map(|d| du(d)).sum();
+    assert!(df["layers"]["bytes"].as_u64().unwrap() >= layers, "{df}");
+
+    // One byte too many: gc evicts the least recently used layer only.
+    let limit = (layers - 1).to_string();
+    let gc = f.bw_env(&["gc", "--max-unpacked", &limit], &env).ok();
+    assert!(
+        gc.stderr
+            .contains("evicted 1 least recently used unpacked layers"),
+        "{}",
+        gc.stderr
+    );
+    let left = unpacked(&f);
+    assert_eq!(left.len(), 2, "{left:?}");
+    let evicted: Vec<&String> = all.iter().filter(|d| !left.contains(d)).collect();
+    assert!(left.iter().map(|d| du(d)).sum::<u64>() < layers);
+    let df = f.json(&["df", "--max-unpacked", &limit, "--format", "json"]);
+    assert_eq!(df["layers_limit"].as_u64(), Some(layers - 1));
+
+    // An evicted layer is only a cache: the store is sound, and running the
+    // image unpacks it again from its blob.
+    assert!(f.bw(&["fsck"]).ok().stdout.is_empty());
+    let out = f
+        .bw_env(&["run", "--rm", "box:1", "cat", "/hello"], &env)
+        .ok();
+    assert_eq!(out.stdout, "hello\n");
+    assert!(unpacked(&f).contains(evicted[0]), "unpacked again");
+
+    // A bound in config.toml applies at the end of a build; a sandbox's
+    // layers are never evicted.
+    f.bw_env(&["run", "--name", "keeper", "box:1", "true"], &env)
+        .ok();
+    let config = f.path("config/boxwright/config.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(&config, "max_unpacked = \"1\"\n").unwrap();
+    let other = write_recipe(
+        f.dir.path(),
+        "other.toml",
+        &format!(
+            "{}[[steps]]\nrun = \"echo other > /other\"\n",
+            busybox_base()
+        ),
+    );
+    let built = f
+        .bw_env(
+            &[
+                "--progress",
+                "plain",
+                "build",
+                other.to_str().unwrap(),
+                "-t",
+                "other",
+            ],
+            &env,
+        )
+        .ok();
+    assert!(
+        built
+            .stderr
+            .contains("least recently used unpacked layer(s)"),
+        "{}",
+        built.stderr
+    );
+    let kept = unpacked(&f);
+    assert_eq!(
+        kept.len(),
+        2,
+        "busybox and box:1's step, for the sandbox: {kept:?}"
+    );
+    let out = f
+        .bw_env(&["run", "--rm", "other", "cat", "/other"], &env)
+        .ok();
+    assert_eq!(out.stdout, "other\n");
+    f.bw(&["rm", "keeper"]).ok();
+    f.bw_env(&["gc"], &env).ok();
+    assert!(unpacked(&f).is_empty(), "{:?}", unpacked(&f));
+
+    // A bad bound is bad input, on one line.
+    fs::write(&config, "max_unpacked = \"lots\"\n").unwrap();
+    let bad = f.bw_env(&["gc"], &env);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("max_unpacked: 'lots' is not a size"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -13,7 +13,7 @@ use crate::plan::LayerSettings;
 use crate::progress::{Event, Phase, Sink};
 use crate::registry::RegistriesConfig;
 use crate::sandbox::{IdMapping, Network, Userns};
-use crate::session::{Workers, clean_stale};
+use crate::session::{Workers, clean_stale, evict_unpacked};
 use crate::store::{Store, StoreLock};
 
 pub(super) struct Host {
@@ -152,7 +152,7 @@ impl Host {
     /// the first with `--push`, and the build ends with `done` and `finished`.
     #[allow(clippy::too_many_arguments)]
     pub fn finish(
-        &self,
+        self,
         opts: &BuildOptions,
         manifest: Descriptor,
         names: &Names,
@@ -165,6 +165,32 @@ impl Host {
         }
         if let (true, Some(target)) = (opts.push, names.first.as_deref()) {
             push(&self.store, &manifest, target, &opts.registry, sink)?;
+        }
+        let Host {
+            store,
+            workers,
+            _lock,
+            ..
+        } = self;
+        // The bound needs the exclusive lock: ours goes first, and if other
+        // builds still hold theirs, the last one out (or gc) evicts.
+        drop(_lock);
+        match evict_unpacked(&store, &workers, opts.max_unpacked) {
+            Ok(Some(e)) if !e.evicted.is_empty() => sink.emit(&Event::Info {
+                message: format!(
+                    "evicted {} least recently used unpacked layer(s), {} (unpacked layers: {} of {} allowed)",
+                    e.evicted.len(),
+                    crate::units::human_bytes(e.bytes),
+                    crate::units::human_bytes(e.remaining),
+                    crate::units::human_bytes(opts.max_unpacked)
+                ),
+            }),
+            Ok(_) => {}
+            // The image is built and tagged: a failed eviction is for the
+            // next build or gc, not a failed build.
+            Err(e) => sink.emit(&Event::Warning {
+                message: format!("could not evict unpacked layers: {e}"),
+            }),
         }
         sink.emit(&Event::Phase { phase: Phase::Done });
         sink.emit(&Event::Finished {

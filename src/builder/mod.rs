@@ -72,6 +72,9 @@ pub struct BuildOptions {
     /// The most bytes one layer may expand to when it is unpacked (also
     /// capped by the store's free space); see [`crate::layer::DEFAULT_MAX_LAYER_SIZE`].
     pub max_layer_size: u64,
+    /// The most bytes unpacked layers may take once the build is done
+    /// (least recently used ones evicted); see [`crate::store::DEFAULT_MAX_UNPACKED`].
+    pub max_unpacked: u64,
     /// `--step-timeout`: seconds any run step may take, unless the step sets
     /// its own `timeout`.
     pub step_timeout: Option<u64>,

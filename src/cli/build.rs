@@ -187,6 +187,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         offline: a.offline,
         mirrors,
         max_layer_size: global.max_layer_size,
+        max_unpacked: global.max_unpacked()?,
         step_timeout: a.step_timeout,
         build_args: pairs("--build-arg", &a.build_args)?,
         secrets: a

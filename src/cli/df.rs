@@ -61,9 +61,10 @@ fn note(kind: &str) -> String {
 
 pub fn df(global: &Global, a: &DfArgs) -> CliResult {
     let store = open_store(global)?;
-    let usage = store
+    let mut usage = store
         .usage()
         .map_err(|e| Failure::failed(format!("measuring the store: {e}")))?;
+    usage.layers_limit = Some(global.max_unpacked()?);
     if !usage.is_complete() {
         let first = usage.unreadable[0].display();
         eprintln!(
@@ -85,11 +86,18 @@ pub fn df(global: &Global, a: &DfArgs) -> CliResult {
         .align_right(1)
         .align_right(2);
     for (kind, u) in usage.kinds() {
+        let note = match (kind, usage.layers_limit) {
+            ("unpacked layers", Some(limit)) => format!(
+                "at most {} kept (--max-unpacked), least recently used evicted",
+                human_bytes(limit)
+            ),
+            _ => note(kind),
+        };
         table.row([
             kind.to_string(),
             human_bytes(u.bytes),
             human_bytes(u.reclaimable),
-            note(kind),
+            note,
         ]);
     }
     table.row([

@@ -338,9 +338,19 @@ pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
 pub fn gc(global: &Global, a: &GcArgs) -> CliResult {
     let store = open_store(global)?;
     let workers = workers()?;
-    let done = boxwright::session::collect_garbage(&store, &workers, a.cache_mounts, a.artifacts)
-        .map_err(|e| Failure::failed(format!("collecting garbage: {e}")))?;
+    let limit = global.max_unpacked()?;
+    let done =
+        boxwright::session::collect_garbage(&store, &workers, a.cache_mounts, a.artifacts, limit)
+            .map_err(|e| Failure::failed(format!("collecting garbage: {e}")))?;
     let report = &done.report;
+    if !done.eviction.evicted.is_empty() {
+        eprintln!(
+            "evicted {} least recently used unpacked layers of kept images ({}) to stay within {} (--max-unpacked)",
+            done.eviction.evicted.len(),
+            human_bytes(done.eviction.bytes),
+            human_bytes(limit)
+        );
+    }
     eprintln!(
         "removed {} blobs, {} cache entries, {} unpacked layers and {} leftovers; freed {}; {} blobs kept",
         report.removed_blobs.len(),

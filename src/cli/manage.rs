@@ -1,7 +1,6 @@
 //! Image management across the store and registries: images --registry,
 //! clone, default, rmi --remote, and tag across registries.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use boxwright::builder::{RECIPE_ANNOTATION, normalize_tag, registry_client};
@@ -9,45 +8,30 @@ use boxwright::digest::Digest;
 use boxwright::image::{self, ImageConfig};
 use boxwright::progress::human_bytes;
 use boxwright::registry::{Reference, Registry};
+use boxwright::settings::{Settings, SettingsError};
 use boxwright::store::Store;
 
 use super::{CliResult, Failure, Global, open_store};
 
-/// The local settings file: `$XDG_CONFIG_HOME/boxwright/config.toml`.
 fn config_path() -> PathBuf {
-    boxwright::xdg::config_home()
-        .unwrap_or_else(|| PathBuf::from(".config"))
-        .join("boxwright/config.toml")
-}
-
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Settings {
-    /// The image new sandboxes start from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    default_image: Option<String>,
-    /// `HOST/ORG` → the reference `default set --registry HOST/ORG` was
-    /// given, so that `default show --registry` prints it as given (the
-    /// registry keeps only a copy of the manifest, which many tags may share).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    registry_defaults: BTreeMap<String, String>,
+    Settings::path()
 }
 
 fn read_settings(path: &Path) -> Result<Settings, Failure> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|e| Failure::input(format!("{}: {e}", path.display()).replace('\n', " "))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-        Err(e) => Err(Failure::failed(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
-    }
+    Settings::load(path).map_err(settings_failure)
 }
 
 fn write_settings(path: &Path, s: &Settings) -> Result<(), Failure> {
-    let text = toml::to_string(s).map_err(|e| Failure::failed(e.to_string()))?;
-    boxwright::store::replace_file(path, text.as_bytes(), None)
-        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))
+    s.save(path).map_err(settings_failure)
+}
+
+/// A settings file the user must fix is bad input (exit 2).
+pub fn settings_failure(e: SettingsError) -> Failure {
+    if e.is_bad_input() {
+        Failure::input(e.to_string())
+    } else {
+        Failure::failed(e.to_string())
+    }
 }
 
 /// The configured default image, if any (for `images` to mark it).

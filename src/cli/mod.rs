@@ -116,6 +116,12 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SIZE", env = "BOXWRIGHT_MAX_LAYER_SIZE",
           default_value = "64g", value_parser = parse_size_flag)]
     pub max_layer_size: u64,
+    /// The most bytes unpacked layers may take (k, m, g, t suffixes): builds
+    /// and gc evict the least recently used past it. Default: `max_unpacked`
+    /// in config.toml, else 10g.
+    #[arg(long, global = true, value_name = "SIZE", env = "BOXWRIGHT_MAX_UNPACKED",
+          value_parser = parse_size_flag)]
+    pub max_unpacked: Option<u64>,
 }
 
 fn parse_size_flag(text: &str) -> Result<u64, String> {
@@ -123,6 +129,21 @@ fn parse_size_flag(text: &str) -> Result<u64, String> {
 }
 
 impl Global {
+    /// The bound on unpacked layers: `--max-unpacked` (or its variable),
+    /// else config.toml's `max_unpacked`, else the default.
+    pub fn max_unpacked(&self) -> Result<u64, Failure> {
+        if let Some(n) = self.max_unpacked {
+            return Ok(n);
+        }
+        let path = boxwright::settings::Settings::path();
+        let settings =
+            boxwright::settings::Settings::load(&path).map_err(manage::settings_failure)?;
+        Ok(settings
+            .max_unpacked_bytes(&path)
+            .map_err(manage::settings_failure)?
+            .unwrap_or(boxwright::store::DEFAULT_MAX_UNPACKED))
+    }
+
     pub fn registry_options(&self) -> boxwright::builder::RegistryOptions {
         boxwright::builder::RegistryOptions {
             config: self.registries_conf.clone(),

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::store::{FsckReport, GcReport, LockKind, Store};
+use crate::store::{Eviction, FsckReport, GcReport, LockKind, Store};
 
 use super::SessionError;
 use super::worker::{Answer, Op, Workers};
@@ -61,6 +61,26 @@ pub fn clean_stale(store: &Store, workers: &Workers) -> Result<Option<u64>, Sess
     Ok(Some(freed))
 }
 
+/// Bounds the unpacked layers to `limit` bytes, least recently used ones
+/// evicted first (never a sandbox's), when no other process is using the
+/// store: like [`clean_stale`], the exclusive lock is taken without waiting
+/// and `None` returned when the store is busy (the next build or `gc`
+/// catches up). The evicted dirs are removed at once.
+pub fn evict_unpacked(
+    store: &Store,
+    workers: &Workers,
+    limit: u64,
+) -> Result<Option<Eviction>, SessionError> {
+    let Some(_lock) = store.try_lock(LockKind::Exclusive)? else {
+        return Ok(None);
+    };
+    let eviction = store.evict_layers(limit, &store.sandbox_diff_ids()?)?;
+    if !eviction.evicted.is_empty() {
+        empty_trash(store, workers)?;
+    }
+    Ok(Some(eviction))
+}
+
 /// What a garbage collection did, the trash emptied included.
 #[derive(Clone, Debug, Default)]
 pub struct GcOutcome {
@@ -69,25 +89,32 @@ pub struct GcOutcome {
     pub pruned: Vec<PathBuf>,
     /// Every byte freed: blobs, cache records, unpacked layers, leftovers.
     pub freed_bytes: u64,
+    /// Unpacked layers of kept images evicted to stay within the bound.
+    pub eviction: Eviction,
 }
 
 /// `gc`: removes what no tag reaches, optionally empties the build caches
 /// (`mounts`: apt/npm/pip cache mounts; `artifacts`: downloaded upstream
-/// files), then empties the trash, counting every byte that really went.
+/// files), evicts least recently used unpacked layers past
+/// `max_unpacked` bytes, then empties the trash, counting every byte that
+/// really went.
 pub fn collect_garbage(
     store: &Store,
     workers: &Workers,
     mounts: bool,
     artifacts: bool,
+    max_unpacked: u64,
 ) -> Result<GcOutcome, SessionError> {
     let report = store.gc()?;
     let pruned = store.prune_build_caches(mounts, artifacts)?;
     let _lock = store.lock_exclusive()?;
+    let eviction = store.evict_layers(max_unpacked, &store.sandbox_diff_ids()?)?;
     let trash = empty_trash(store, workers)?;
     Ok(GcOutcome {
         freed_bytes: report.freed_bytes + trash,
         report,
         pruned,
+        eviction,
     })
 }
 

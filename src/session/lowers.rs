@@ -62,6 +62,7 @@ impl<'a> Unpacker<'a> {
     pub fn ensure_unpacked(&self, layer: &LayerInfo) -> Result<PathBuf, SessionError> {
         let dir = self.store.layer_dir(&layer.diff_id);
         if self.store.has_layer_dir(&layer.diff_id) {
+            self.store.record_layer_use(&layer.diff_id);
             return Ok(dir);
         }
         let tmp = self.store.temp_dir()?;

@@ -21,7 +21,9 @@ mod steps;
 pub mod worker;
 
 pub use error::SessionError;
-pub use housekeeping::{GcOutcome, clean_stale, collect_garbage, empty_own_trash, fsck};
+pub use housekeeping::{
+    GcOutcome, clean_stale, collect_garbage, empty_own_trash, evict_unpacked, fsck,
+};
 pub use lowers::Unpacker;
 pub use sandbox::{
     ENTER_ARG, ExecRequest, MONITOR_ARG, Paused, RunRequest, SandboxInfo, SandboxRecord,

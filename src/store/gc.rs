@@ -76,12 +76,22 @@ impl Store {
                 Ok(diff_id) if reach.diff_ids.contains(&diff_id) => {}
                 Ok(diff_id) => {
                     self.move_to_trash(&path)?;
+                    self.forget_layer_use(&diff_id);
                     report.trashed_layer_dirs.push(diff_id);
                 }
                 Err(_) => {
                     self.move_to_trash(&path)?;
                     report.cleared_strays.push(path);
                 }
+            }
+        }
+
+        // Use records of layers that are gone (trashed by fsck, or by hand).
+        for (name, _) in list_dir(&self.layer_use_dir())? {
+            if let Ok(diff_id) = Digest::from_hex(&name)
+                && !self.has_layer_dir(&diff_id)
+            {
+                self.forget_layer_use(&diff_id);
             }
         }
 

@@ -15,6 +15,7 @@ use crate::digest::Digest;
 ///
 /// ```text
 /// ROOT.state/layers/<diff_id hex>/   unpacked layers, used as overlay lowerdirs
+/// ROOT.state/layer-use/<diff_id hex> an unpacked layer's size; its mtime is the last use
 /// ROOT.state/cache/<key hex>.json    build cache: step key -> CacheEntry
 /// ROOT.state/tmp/                    temp files and dirs (same file system: atomic renames)
 /// ROOT.state/trash/                  dirs renamed away, to be emptied in a user namespace
@@ -74,7 +75,7 @@ impl Store {
     /// Opens the store at `root`, creating the layout and every extra directory needed.
     pub fn open(root: &Path) -> Result<Store> {
         let extras = state_dir(root)?;
-        for sub in ["layers", "cache", "tmp", "trash"] {
+        for sub in ["layers", "layer-use", "cache", "tmp", "trash"] {
             let dir = extras.join(sub);
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
@@ -195,10 +196,12 @@ impl Store {
         rustix::fs::syncfs(&dir).map_err(|e| StoreError::io(tmp, e.into()))?;
         let dest = self.layer_dir(diff_id);
         if rename_noreplace(tmp, &dest)? {
-            fsync_dir(&self.layers_dir())
+            fsync_dir(&self.layers_dir())?;
         } else {
-            self.move_to_trash(tmp).map(|_| ())
+            self.move_to_trash(tmp)?;
         }
+        self.record_layer_use(diff_id);
+        Ok(())
     }
 
     /// Renames `path` into `ROOT.state/trash/` and returns where it went.
@@ -239,7 +242,7 @@ mod tests {
     fn open_creates_the_extras_and_a_plain_layout() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s")).unwrap();
-        for sub in ["layers", "cache", "tmp", "trash"] {
+        for sub in ["layers", "layer-use", "cache", "tmp", "trash"] {
             assert!(store.extras.join(sub).is_dir(), "{sub}");
         }
         assert!(store.lock_path().is_file());

@@ -36,6 +36,10 @@ pub struct StoreUsage {
     /// Unpacked layers (`ROOT.state/layers`), the overlay lowerdirs of
     /// builds and sandboxes. Reclaimable: those of no reachable image.
     pub layers: Usage,
+    /// The bound on unpacked layers (least recently used ones are evicted
+    /// past it), when the caller knows it; [`Store::usage`] leaves it unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers_limit: Option<u64>,
     /// Build cache records (`ROOT.state/cache`). Reclaimable: those whose
     /// layer is gone.
     pub cache_records: Usage,
@@ -95,7 +99,7 @@ impl StoreUsage {
 
 /// Adds up trees, each inode once.
 #[derive(Default)]
-struct Meter {
+pub(super) struct Meter {
     /// (device, inode) of files with more than one link, already counted.
     seen: HashSet<(u64, u64)>,
     unreadable: Vec<PathBuf>,
@@ -113,7 +117,7 @@ impl Meter {
     /// The bytes of the tree at `path` (nothing if it does not exist). Does
     /// not follow symlinks or cross into other file systems (a sandbox's
     /// mounted root is its layers, counted where they live).
-    fn tree(&mut self, path: &Path) -> u64 {
+    pub(super) fn tree(&mut self, path: &Path) -> u64 {
         let mut bytes = 0;
         let walk = walkdir::WalkDir::new(path)
             .follow_links(false)
@@ -223,6 +227,7 @@ impl Store {
             layers: m.dir(&self.layers_dir(), |name| {
                 !Digest::from_hex(name).is_ok_and(|d| reach.diff_ids.contains(&d))
             }),
+            layers_limit: None,
             cache_records: m.dir(&self.cache_dir(), |name| {
                 name.strip_suffix(".json")
                     .and_then(|hex| Digest::from_hex(hex).ok())
@@ -236,6 +241,8 @@ impl Store {
         };
         let tmp = m.dir(&self.tmp_dir(), |_| true);
         let trash = m.dir(&self.trash_dir(), |_| true);
+        // The layers' use records belong with them.
+        usage.layers.bytes += m.tree(&self.layer_use_dir());
         usage.leftovers = Usage {
             bytes: tmp.bytes + trash.bytes,
             reclaimable: tmp.reclaimable + trash.reclaimable,
@@ -243,6 +250,7 @@ impl Store {
         // The rest of ROOT.state: the lock file and the state dir itself.
         let counted = [
             self.layers_dir(),
+            self.layer_use_dir(),
             self.cache_dir(),
             self.mounts_dir(),
             self.artifacts_dir(),
