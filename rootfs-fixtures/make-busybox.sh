@@ -48,6 +48,6 @@ printf 'busybox fixture\n' > "$root/etc/hostname"
 
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
     --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-    -C "$root" -cf "$out.tmp" .
-mv "$out.tmp" "$out"
+    -C "$root" -cf "$out.tmp.$$" .
+mv "$out.tmp.$$" "$out"
 echo "$out"

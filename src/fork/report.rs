@@ -101,8 +101,13 @@ impl ForkReport {
             out.push_str("packages: no change\n");
         }
         out.push_str(&format!(
-            "other files: {} files, {}",
+            "other files: {} {}, {}",
             self.other.files,
+            if self.other.files == 1 {
+                "file"
+            } else {
+                "files"
+            },
             human_bytes(self.other.bytes)
         ));
         if !self.other.by_top.is_empty() {
