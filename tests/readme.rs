@@ -148,7 +148,7 @@ fn readme_runnable_blocks_work_verbatim_on_a_fresh_store() {
 
     let readme = fs::read_to_string(repo().join("README.md")).unwrap();
     let blocks = runnable_blocks(&readme);
-    assert!(blocks.len() >= 8, "runnable blocks: {}", blocks.len());
+    assert!(blocks.len() >= 9, "runnable blocks: {}", blocks.len());
 
     let dir = world_tempdir();
     let home = dir.path().join("home");
@@ -214,6 +214,7 @@ fn readme_runnable_blocks_work_verbatim_on_a_fresh_store() {
     let status = output("boxwright run --rm demo sh -c 'echo hi; exit 3'; echo $?");
     assert!(status.ends_with("\nhi\n3\n"), "{status}");
     assert!(output("boxwright run --rm hello").contains("HELLO FROM A CONTAINERFILE"));
+    assert_eq!(output("boxwright run --rm args cat /version"), "2.0\n");
     let report = output("boxwright fork dev --dry-run");
     assert!(
         report.contains("other files: 1 file, 3 B: /opt 1"),
