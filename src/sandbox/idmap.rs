@@ -57,8 +57,8 @@ impl IdMapping {
     /// ranges and `newuidmap`/`newgidmap` on `PATH` gets them, anyone else
     /// gets a single id.
     pub fn detect() -> Result<IdMapping, SandboxError> {
-        let uid = rustix::process::geteuid().as_raw();
-        let gid = rustix::process::getegid().as_raw();
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
         if uid == 0 {
             return Ok(IdMapping {
                 mode: IdMode::Root,
@@ -270,7 +270,7 @@ pub(crate) fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| {
-            rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
+            nix::unistd::access(candidate, nix::unistd::AccessFlags::X_OK).is_ok()
                 && candidate.is_file()
         })
 }

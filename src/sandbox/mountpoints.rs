@@ -15,8 +15,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{Mode, SFlag};
 
 use super::error::SandboxError;
 
@@ -56,9 +57,9 @@ impl Mountpoints {
         let merged = merged
             .canonicalize()
             .map_err(|e| SandboxError::io("resolve", merged, e))?;
-        let root = rustix::fs::open(
+        let root = nix::fcntl::open(
             &merged,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| SandboxError::io("open", &merged, e))?;
@@ -88,10 +89,10 @@ impl Mountpoints {
     /// mountpoint must not be a symlink itself.
     fn ensure(&mut self, rel: &str, kind: Kind) -> Result<Option<OwnedFd>, SandboxError> {
         let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
-        let mut parent = rustix::fs::openat(
+        let mut parent = nix::fcntl::openat(
             &self.root,
             ".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| SandboxError::io("open", &self.merged, e))?;
@@ -101,30 +102,24 @@ impl Mountpoints {
             let last = i + 1 == parts.len();
             let want_dir = !last || kind == Kind::Dir;
             lexical.push(part);
-            let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+            let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
             if want_dir {
-                flags |= OFlags::DIRECTORY;
+                flags |= OFlag::O_DIRECTORY;
             }
             if last && kind == Kind::Dir {
-                flags |= OFlags::NOFOLLOW;
+                flags |= OFlag::O_NOFOLLOW;
             }
-            let fd = match rustix::fs::openat2(
-                &self.root,
-                &lexical,
-                flags,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            ) {
+            let fd = match nix::fcntl::openat2(&self.root, &lexical, in_root(flags)) {
                 Ok(fd) => {
                     let real = self.real_rel(&fd)?;
                     self.visit(&real, false);
                     fd
                 }
-                Err(Errno::NOENT) => {
+                Err(Errno::ENOENT) => {
                     let fd = match create_in(&parent, part, want_dir) {
                         Ok(fd) => fd,
-                        Err(Errno::EXIST) if last && kind == Kind::File => return Ok(None),
-                        Err(Errno::EXIST) => {
+                        Err(Errno::EEXIST) if last && kind == Kind::File => return Ok(None),
+                        Err(Errno::EEXIST) => {
                             return Err(mountpoint_error(&lexical, "is a dangling symlink"));
                         }
                         Err(e) => {
@@ -138,7 +133,7 @@ impl Mountpoints {
                     self.visit(&real, true);
                     fd
                 }
-                Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
+                Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
                     return Err(mountpoint_error(&lexical, "is not a directory"));
                 }
                 Err(e) => {
@@ -149,11 +144,9 @@ impl Mountpoints {
                 }
             };
             if last && kind == Kind::File {
-                let st =
-                    rustix::fs::fstat(&fd).map_err(|e| SandboxError::io("stat", &lexical, e))?;
-                if rustix::fs::FileType::from_raw_mode(st.st_mode)
-                    != rustix::fs::FileType::RegularFile
-                {
+                let st = nix::sys::stat::fstat(&fd)
+                    .map_err(|e| SandboxError::io("stat", &lexical, e))?;
+                if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
                     return Err(mountpoint_error(&lexical, "is not a regular file"));
                 }
             }
@@ -165,14 +158,7 @@ impl Mountpoints {
 
     /// Whether `rel` (symlinks followed inside the root) exists. Records nothing.
     pub(crate) fn exists(&self, rel: &str) -> bool {
-        rustix::fs::openat2(
-            &self.root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .is_ok()
+        nix::fcntl::openat2(&self.root, rel, in_root(OFlag::O_PATH | OFlag::O_CLOEXEC)).is_ok()
     }
 
     /// Records the state of every visited path once set-up is complete, so
@@ -264,21 +250,29 @@ pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
 /// Creates `name` in `parent` (a directory or an empty file) and opens it `O_PATH`.
 fn create_in(parent: &OwnedFd, name: &str, dir: bool) -> Result<OwnedFd, Errno> {
     if dir {
-        rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755))?;
+        nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o755))?;
     } else {
-        rustix::fs::openat(
+        nix::fcntl::openat(
             parent,
             name,
-            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
         )?;
     }
-    rustix::fs::openat(
+    nix::fcntl::openat(
         parent,
         name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
+}
+
+/// How every path under the root is opened: symlinks resolve inside it
+/// (`RESOLVE_IN_ROOT`), and never through /proc magic links.
+fn in_root(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
 }
 
 fn mountpoint_error(rel: &Path, what: &str) -> SandboxError {
