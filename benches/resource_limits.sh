@@ -25,25 +25,30 @@ fi
 BUSYBOX=$("$ROOT/rootfs-fixtures/make-busybox.sh")
 WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/boxwright-limits.XXXXXX")
 export STORAGE_DRIVER=vfs
-REG_PID=
+REG_PIDS=()
 cleanup() {
-    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+    for p in "${REG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     buildah rmi -f localhost/limits-big localhost/limits-files >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$WORK/registry.yml" <<EOF
+# One registry per tool, so that neither finds the other's blobs there.
+start_registry() { # NAME -> sets PORT
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat > "$WORK/$1.yml" <<EOF
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $WORK/registry}}
+storage: {filesystem: {rootdirectory: $WORK/$1-storage}}
 http: {addr: 127.0.0.1:$PORT}
 EOF
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.05; done
-H=127.0.0.1:$PORT
+    docker-registry serve "$WORK/$1.yml" >"$WORK/$1.log" 2>&1 &
+    REG_PIDS+=($!)
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null && return 0; sleep 0.05; done
+    echo "registry did not start" >&2; exit 1
+}
+start_registry bw; H=127.0.0.1:$PORT
+start_registry sk; HS=127.0.0.1:$PORT
 
 mkdir -p "$WORK/big" "$WORK/files"
 cat > "$WORK/big/Containerfile" <<EOF
@@ -79,10 +84,10 @@ for c in big files; do
         -f "$WORK/$c/Containerfile.buildah" "$WORK/$c"
     timed "$c" "boxwright push" "$BW" --store "$WORK/store" push "limits-$c" "$H/limits/$c:bw"
     timed "$c" "skopeo copy (push)" skopeo --insecure-policy copy -q --dest-tls-verify=false \
-        "oci:$WORK/store:limits-$c:latest" "docker://$H/limits/$c:sk"
+        "oci:$WORK/store:limits-$c:latest" "docker://$HS/limits/$c:sk"
     timed "$c" "boxwright pull" "$BW" --store "$WORK/pulled" pull "$H/limits/$c:bw"
     timed "$c" "skopeo copy (pull)" skopeo --insecure-policy copy -q --src-tls-verify=false \
-        "docker://$H/limits/$c:sk" "oci:$WORK/skopeo-pulled:$c"
+        "docker://$HS/limits/$c:sk" "oci:$WORK/skopeo-pulled:$c"
     rm -rf "$WORK/pulled" "$WORK/pulled.state" "$WORK/skopeo-pulled"
     buildah rmi -f "localhost/limits-$c" >/dev/null 2>&1 || true
 done
