@@ -67,17 +67,20 @@ impl fmt::Display for Compression {
     }
 }
 
-impl FromStr for Compression {
-    type Err = String;
+/// A compression name that is not gzip, zstd or none (the text as given).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown compression '{0}': use gzip, zstd or none")]
+pub struct UnknownCompression(pub String);
 
-    fn from_str(s: &str) -> Result<Compression, String> {
+impl FromStr for Compression {
+    type Err = UnknownCompression;
+
+    fn from_str(s: &str) -> Result<Compression, UnknownCompression> {
         match s {
             "gzip" => Ok(Compression::Gzip),
             "zstd" => Ok(Compression::Zstd),
             "none" => Ok(Compression::None),
-            other => Err(format!(
-                "unknown compression '{other}': use gzip, zstd or none"
-            )),
+            other => Err(UnknownCompression(other.to_string())),
         }
     }
 }
@@ -189,11 +192,8 @@ mod tests {
             Compression::from_layer_media_type(DOCKER_LAYER_GZIP),
             Some(Compression::Gzip)
         );
-        assert!(
-            "lz4"
-                .parse::<Compression>()
-                .unwrap_err()
-                .contains("gzip, zstd or none")
-        );
+        let e = "lz4".parse::<Compression>().unwrap_err();
+        assert_eq!(e, UnknownCompression("lz4".into()));
+        assert!(e.to_string().contains("gzip, zstd or none"), "{e}");
     }
 }

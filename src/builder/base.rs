@@ -13,8 +13,8 @@ use crate::progress::{Event, Sink};
 use crate::recipe::Base;
 use crate::store::{CacheEntry, Layout, Store};
 
-use super::BuildError;
 use super::remote::{self, RegistryOptions};
+use super::{BaseError, BuildError};
 use crate::registry::{Reference, RegistriesConfig, Registry, RegistryError};
 
 /// The starting point of a build.
@@ -80,11 +80,14 @@ pub(crate) fn resolve_base(
             })
         }
         Base::Oci { dir, tag } => {
-            let layout = Layout::open(dir)
-                .map_err(|e| BuildError::Base(format!("oci:{}: {e}", dir.display())))?;
-            let desc = layout
-                .resolve(tag)
-                .map_err(|e| BuildError::Base(format!("oci:{}:{tag}: {e}", dir.display())))?;
+            let layout = Layout::open(dir).map_err(|e| BaseError::Store {
+                what: format!("oci:{}", dir.display()),
+                source: e,
+            })?;
+            let desc = layout.resolve(tag).map_err(|e| BaseError::Store {
+                what: format!("oci:{}:{tag}", dir.display()),
+                source: e,
+            })?;
             copy_image(
                 &layout,
                 &desc,
@@ -140,8 +143,12 @@ fn archive_base(
     let result = (|| {
         let scratch = Store::open(&tmp.join("archive"))?;
         let input = File::open(file).map_err(|e| BuildError::BadInput(format!("{what}: {e}")))?;
-        let names = crate::store::load_archive(&scratch, BufReader::new(input))
-            .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+        let names = crate::store::load_archive(&scratch, BufReader::new(input)).map_err(|e| {
+            BaseError::Store {
+                what: what.clone(),
+                source: e,
+            }
+        })?;
         let pick = match name {
             Some(n) => crate::store::normalize_name(n)
                 .map_err(|e| BuildError::BadInput(format!("{what}: {e}")))?,
@@ -207,9 +214,8 @@ pub(crate) fn pull_base(
     registry: &RegistryOptions,
     sink: &dyn Sink,
 ) -> Result<BaseImage, BuildError> {
-    let client = remote::client(registry, store).map_err(BuildError::Base)?;
-    let desc = pull_into_store(&client, reference, store, sink)
-        .map_err(|e| BuildError::Base(e.to_string()))?;
+    let client = remote::client(registry, store).map_err(BaseError::from)?;
+    let desc = pull_into_store(&client, reference, store, sink).map_err(BaseError::from)?;
     load_stored(store, &desc, &reference.to_string())
 }
 
@@ -235,15 +241,19 @@ pub(crate) fn load_stored(
     desc: &Descriptor,
     what: &str,
 ) -> Result<BaseImage, BuildError> {
-    let img = image::load_image(store.layout(), desc)
-        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
-    let layers = img
-        .layers()
-        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+    let img = image::load_image(store.layout(), desc).map_err(|e| image_error(what, e))?;
+    let layers = img.layers().map_err(|e| image_error(what, e))?;
     Ok(BaseImage {
         config: img.config,
         layers,
     })
+}
+
+fn image_error(what: &str, source: image::ImageError) -> BaseError {
+    BaseError::Image {
+        what: what.to_string(),
+        source,
+    }
 }
 
 /// Copies an image's blobs from a foreign layout into the store, verifying
@@ -254,19 +264,18 @@ pub(crate) fn copy_image(
     store: &Store,
     what: &str,
 ) -> Result<BaseImage, BuildError> {
-    let img =
-        image::load_image(from, desc).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
-    let layers = img
-        .layers()
-        .map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+    let img = image::load_image(from, desc).map_err(|e| image_error(what, e))?;
+    let layers = img.layers().map_err(|e| image_error(what, e))?;
     for l in &layers {
         if Compression::from_layer_media_type(&l.media_type).is_none() {
-            return Err(BuildError::Base(format!(
-                "{what}: layer {} has media type {} which boxwright cannot read",
-                l.digest, l.media_type
-            )));
+            return Err(BaseError::LayerMediaType {
+                what: what.to_string(),
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+            }
+            .into());
         }
-        copy_blob(from, &l.digest, store).map_err(|e| BuildError::Base(format!("{what}: {e}")))?;
+        copy_blob(from, &l.digest, store, what)?;
     }
     Ok(BaseImage {
         config: img.config,
@@ -274,14 +283,24 @@ pub(crate) fn copy_image(
     })
 }
 
-fn copy_blob(from: &Layout, digest: &Digest, store: &Store) -> Result<(), String> {
+/// Copies one blob into the store (verified against its digest); `what`
+/// names the base in errors.
+fn copy_blob(from: &Layout, digest: &Digest, store: &Store, what: &str) -> Result<(), BuildError> {
     if store.layout().has_blob(digest) {
         return Ok(());
     }
-    let mut src = from.open_blob(digest).map_err(|e| e.to_string())?;
-    let mut w = store.layout().blob_writer().map_err(|e| e.to_string())?;
-    std::io::copy(&mut src, &mut w).map_err(|e| format!("copying blob {digest}: {e}"))?;
-    w.finish(Some(digest)).map_err(|e| e.to_string())?;
+    let store_error = |source| BaseError::Store {
+        what: what.to_string(),
+        source,
+    };
+    let mut src = from.open_blob(digest).map_err(store_error)?;
+    let mut w = store.layout().blob_writer().map_err(store_error)?;
+    std::io::copy(&mut src, &mut w).map_err(|e| BaseError::CopyBlob {
+        what: what.to_string(),
+        digest: digest.clone(),
+        source: e,
+    })?;
+    w.finish(Some(digest)).map_err(store_error)?;
     Ok(())
 }
 

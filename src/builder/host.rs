@@ -139,7 +139,10 @@ impl Host {
             {
                 Ok(()) => pushed += 1,
                 Err(e) => cx.sink.emit(&Event::Warning {
-                    message: format!("--cache-to {repo}: {}", crate::quote::excerpt_n(&e, 200)),
+                    message: format!(
+                        "--cache-to {repo}: {}",
+                        crate::quote::excerpt_n(&e.to_string(), 200)
+                    ),
                 }),
             }
         }

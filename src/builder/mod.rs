@@ -31,7 +31,7 @@ use crate::store::Store;
 
 pub use crate::session::DiffMethod;
 pub use base::BaseImage;
-pub use error::BuildError;
+pub use error::{BaseError, BuildError};
 pub use remote::{
     RegistryOptions, client as registry_client, template_namespace, transfer_reporter,
 };
@@ -264,7 +264,7 @@ pub fn push(
     let report = remote::transfer_reporter(sink);
     let digest =
         crate::registry::push_from_store(&client, store.layout(), manifest, &reference, &report)
-            .map_err(|e| BuildError::Push(e.to_string()))?;
+            .map_err(BuildError::Push)?;
     sink.emit(&Event::Info {
         message: format!("pushed {reference}@{digest}"),
     });

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::progress::Sink;
-use crate::registry::{ClientOptions, RegistriesConfig, Registry, TransferEvent};
+use crate::registry::{ClientOptions, RegistriesConfig, Registry, RegistryError, TransferEvent};
 use crate::store::Store;
 
 use super::BuildError;
@@ -38,13 +38,13 @@ impl RegistryOptions {
 }
 
 /// A registry client whose blob-info cache lives in the store's state.
-pub fn client(opts: &RegistryOptions, store: &Store) -> Result<Registry, String> {
+pub fn client(opts: &RegistryOptions, store: &Store) -> Result<Registry, RegistryError> {
     let options = ClientOptions {
         tls_verify: opts.tls_verify,
         blob_info_cache: Some(store.state_dir().join("blob-info-cache.json")),
         ..ClientOptions::default()
     };
-    Registry::from_env(opts.config.as_deref(), options).map_err(|e| e.to_string())
+    Registry::from_env(opts.config.as_deref(), options)
 }
 
 /// The registry client's progress callback: each transfer event becomes a
@@ -55,10 +55,10 @@ pub fn transfer_reporter(sink: &dyn Sink) -> impl Fn(TransferEvent) + Send + Syn
 
 /// The registry namespace templates are pulled from: `--template-registry`,
 /// else `template_registry` in the registries config, else none.
-pub fn template_namespace(opts: &RegistryOptions) -> Result<Option<String>, String> {
+pub fn template_namespace(opts: &RegistryOptions) -> Result<Option<String>, BuildError> {
     if let Some(ns) = opts.template_registry.as_ref().filter(|n| !n.is_empty()) {
         return Ok(Some(ns.clone()));
     }
-    let config = opts.load_config().map_err(|e| e.to_string())?;
+    let config = opts.load_config()?;
     Ok(config.template_registry)
 }

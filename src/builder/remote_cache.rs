@@ -21,6 +21,8 @@ use crate::digest::{Digest, DigestReader};
 use crate::media::{Compression, Descriptor, LayerInfo, OCI_MANIFEST};
 use crate::progress::{Event, Sink};
 use crate::registry::{Reference, Registry};
+
+use super::error::CacheRecordError;
 use crate::store::{CacheEntry, Store};
 
 /// The `artifactType` of a cache record manifest.
@@ -51,10 +53,11 @@ fn now() -> u64 {
 
 /// The reference of the record of `key` in `repo` (a tag or digest given
 /// with the repository is replaced: records have their own tags).
-fn record_ref(repo: &str, key: &Digest) -> Result<Reference, String> {
-    let r: Reference = repo
-        .parse()
-        .map_err(|e| format!("'{repo}' is not a repository: {e}"))?;
+fn record_ref(repo: &str, key: &Digest) -> Result<Reference, CacheRecordError> {
+    let r: Reference = repo.parse().map_err(|e| CacheRecordError::Repository {
+        repo: repo.to_string(),
+        source: e,
+    })?;
     Ok(r.with_tag(&format!("{TAG_PREFIX}{}", key.hex())))
 }
 
@@ -79,7 +82,7 @@ pub(crate) fn lookup(
     let reference = match record_ref(repo, key) {
         Ok(r) => r,
         Err(e) => {
-            warn(e);
+            warn(e.to_string());
             return None;
         }
     };
@@ -153,7 +156,7 @@ pub(crate) fn push_record(
     key: &Digest,
     entry: &CacheEntry,
     sink: &dyn Sink,
-) -> Result<(), String> {
+) -> Result<(), CacheRecordError> {
     let reference = record_ref(repo, key)?;
     let record = CacheRecord {
         key: key.clone(),
@@ -162,11 +165,8 @@ pub(crate) fn push_record(
         created: entry.created,
         pushed: now(),
     };
-    let config_bytes = crate::store::to_canonical_json(&record).map_err(|e| e.to_string())?;
-    let config_digest = store
-        .layout()
-        .write_blob(&config_bytes)
-        .map_err(|e| e.to_string())?;
+    let config_bytes = crate::store::to_canonical_json(&record)?;
+    let config_digest = store.layout().write_blob(&config_bytes)?;
     let config = Descriptor::new(RECORD_TYPE, config_digest, config_bytes.len() as u64);
     let layer = Descriptor::new(
         entry.layer.media_type.clone(),
@@ -181,7 +181,7 @@ pub(crate) fn push_record(
         "layers": [layer],
         "annotations": { "io.boxwright.cache.key": key.to_string() },
     });
-    let bytes = crate::store::to_canonical_json(&manifest).map_err(|e| e.to_string())?;
+    let bytes = crate::store::to_canonical_json(&manifest)?;
     let report = super::remote::transfer_reporter(sink);
     client
         .push(
@@ -192,8 +192,8 @@ pub(crate) fn push_record(
             &[config, layer],
             &report,
         )
-        .map(drop)
-        .map_err(|e| e.to_string())
+        .map(drop)?;
+    Ok(())
 }
 
 /// What `cache prune --remote` did.

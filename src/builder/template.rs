@@ -22,9 +22,9 @@ use crate::progress::{Event, Sink};
 use crate::registry::{Reference, RegistriesConfig, RegistryError};
 use crate::store::Store;
 
-use super::BuildError;
 use super::base::{BaseImage, copy_image, load_stored, offline_copy, pull_into_store};
 use super::remote::{self, RegistryOptions};
+use super::{BaseError, BuildError};
 
 /// The image `template = "NAME"` starts from, resolved into the store.
 pub(crate) fn resolve(
@@ -56,7 +56,7 @@ pub(crate) fn resolve(
     if let Some(stored) = offline_copy(&reference, "template", offline, store, sink) {
         return stored;
     }
-    let client = remote::client(registry, store).map_err(BuildError::Base)?;
+    let client = remote::client(registry, store).map_err(BaseError::from)?;
     match pull_into_store(&client, &reference, store, sink) {
         Ok(desc) => load_stored(store, &desc, &reference.to_string()),
         Err(e) if is_not_found(&e) => Err(BuildError::BadInput(format!(
@@ -64,10 +64,12 @@ pub(crate) fn resolve(
         ))),
         // Refused credentials are for the user to fix, not a reason to fall
         // back to an older copy without saying so.
-        Err(e) if matches!(e.status(), Some(401 | 403)) => Err(BuildError::Base(format!(
-            "template '{name}': the registry refused access to {reference} ({e}); log in: boxwright login {}",
-            reference.registry()
-        ))),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => Err(BaseError::TemplateRefused {
+            name: name.to_string(),
+            reference,
+            source: e,
+        }
+        .into()),
         Err(e) => match store.layout().resolve(&reference.to_string()) {
             Ok(desc) => {
                 sink.emit(&Event::Warning {
@@ -77,9 +79,13 @@ pub(crate) fn resolve(
                 });
                 load_stored(store, &desc, &reference.to_string())
             }
-            Err(_) => Err(BuildError::Base(format!(
-                "template '{name}': {local} is not in the store and pulling {reference} failed: {e}"
-            ))),
+            Err(_) => Err(BaseError::TemplatePull {
+                name: name.to_string(),
+                local,
+                reference,
+                source: e,
+            }
+            .into()),
         },
     }
 }

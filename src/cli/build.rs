@@ -121,11 +121,20 @@ fn pairs(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, Failure>
         .collect()
 }
 
-fn parse_duration_flag(text: &str) -> Result<u64, String> {
-    match boxwright::units::parse_duration(text) {
-        Ok(0) => Err("the timeout must be above 0 seconds".into()),
-        Ok(s) => Ok(s),
-        Err(e) => Err(e.to_string()),
+/// Why clap refuses a `--step-timeout` value (clap prints it after the value).
+#[derive(Debug, thiserror::Error)]
+enum TimeoutFlagError {
+    /// A zero timeout would kill every step at once.
+    #[error("the timeout must be above 0 seconds")]
+    Zero,
+    #[error(transparent)]
+    Duration(#[from] boxwright::units::DurationError),
+}
+
+fn parse_duration_flag(text: &str) -> Result<u64, TimeoutFlagError> {
+    match boxwright::units::parse_duration(text)? {
+        0 => Err(TimeoutFlagError::Zero),
+        s => Ok(s),
     }
 }
 
@@ -147,7 +156,10 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
     if let Some(p) = &a.platform {
         check_platform(p)?;
     }
-    let compression: Compression = a.compression.parse().map_err(Failure::input)?;
+    let compression = a
+        .compression
+        .parse::<Compression>()
+        .map_err(|e| Failure::input(e.to_string()))?;
     // Parsed here rather than by clap, whose error would echo the value
     // (and any password in it).
     let mirrors = a

@@ -32,7 +32,8 @@ pub fn run(global: &Global, a: &CacheArgs) -> CliResult {
     let secs = boxwright::units::parse_duration(&p.older_than)
         .map_err(|e| Failure::input(format!("--older-than: {e}")))?;
     let store = open_store(global)?;
-    let client = registry_client(&global.registry_options(), &store).map_err(Failure::failed)?;
+    let client = registry_client(&global.registry_options(), &store)
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let report = boxwright::builder::prune_remote(&client, &p.remote, secs)
         .map_err(|e| Failure::failed(e.to_string()))?;
     for tag in &report.removed {

@@ -94,7 +94,10 @@ pub fn fork(global: &Global, a: &ForkArgs) -> CliResult {
         .map(normalize_tag)
         .transpose()
         .map_err(|e| Failure::input(e.to_string()))?;
-    let compression: Compression = a.compression.parse().map_err(Failure::input)?;
+    let compression = a
+        .compression
+        .parse::<Compression>()
+        .map_err(|e| Failure::input(e.to_string()))?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
     let null = NullSink;

@@ -40,7 +40,7 @@ pub fn local_default() -> Option<String> {
 }
 
 fn client(global: &Global, store: &Store) -> Result<Registry, Failure> {
-    registry_client(&global.registry_options(), store).map_err(Failure::failed)
+    registry_client(&global.registry_options(), store).map_err(|e| Failure::failed(e.to_string()))
 }
 
 fn reference(s: &str) -> Result<Reference, Failure> {

@@ -114,18 +114,14 @@ pub struct Global {
     /// The most bytes one layer may expand to when unpacked (k, m, g, t suffixes);
     /// the store's free space caps it too.
     #[arg(long, global = true, value_name = "SIZE", env = "BOXWRIGHT_MAX_LAYER_SIZE",
-          default_value = "64g", value_parser = parse_size_flag)]
+          default_value = "64g", value_parser = boxwright::units::parse_size)]
     pub max_layer_size: u64,
     /// The most bytes unpacked layers may take (k, m, g, t suffixes): builds
     /// and gc evict the least recently used past it. Default: `max_unpacked`
     /// in config.toml, else 10g.
     #[arg(long, global = true, value_name = "SIZE", env = "BOXWRIGHT_MAX_UNPACKED",
-          value_parser = parse_size_flag)]
+          value_parser = boxwright::units::parse_size)]
     pub max_unpacked: Option<u64>,
-}
-
-fn parse_size_flag(text: &str) -> Result<u64, String> {
-    boxwright::units::parse_size(text).map_err(|e| e.to_string())
 }
 
 impl Global {

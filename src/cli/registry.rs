@@ -74,7 +74,8 @@ fn pull_to_store(
         .transpose()
         .map_err(|e| Failure::input(e.to_string()))?;
     let store = open_store(global)?;
-    let client = registry_client(&global.registry_options(), &store).map_err(Failure::failed)?;
+    let client = registry_client(&global.registry_options(), &store)
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let report = transfer_reporter(sink);
     let (_, desc) = pull_into_store(&client, &store, &reference, platform.as_ref(), &report)
         .map_err(|e| Failure::failed(e.to_string()))?;
@@ -204,7 +205,8 @@ pub fn login(global: &Global, a: &LoginArgs) -> CliResult {
         }));
     }
     let store = open_store(global)?;
-    let client = registry_client(&global.registry_options(), &store).map_err(Failure::failed)?;
+    let client = registry_client(&global.registry_options(), &store)
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let path = client
         .login(&a.registry, &username, Secret::new(password))
         .map_err(|e| Failure::failed(e.to_string()))?;
@@ -297,7 +299,8 @@ fn prompt_hidden(prompt: &str) -> std::io::Result<String> {
 
 pub fn logout(global: &Global, a: &LogoutArgs) -> CliResult {
     let store = open_store(global)?;
-    let client = registry_client(&global.registry_options(), &store).map_err(Failure::failed)?;
+    let client = registry_client(&global.registry_options(), &store)
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let removed = client
         .logout(&a.registry)
         .map_err(|e| Failure::failed(e.to_string()))?;

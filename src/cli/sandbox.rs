@@ -221,7 +221,8 @@ fn resolve_image(global: &Global, store: &Store, reference: &str) -> Result<Desc
             "no image '{reference}' in the store: build it (boxwright build -t {reference}) or give a registry reference"
         )));
     }
-    let client = registry_client(&global.registry_options(), store).map_err(Failure::failed)?;
+    let client = registry_client(&global.registry_options(), store)
+        .map_err(|e| Failure::failed(e.to_string()))?;
     let sink = sink_for(global.progress_mode(), Clock::default());
     let report = transfer_reporter(sink.as_ref());
     let pulled = pull_into_store(&client, store, &parsed, None, &report);

@@ -187,7 +187,7 @@ pub fn fork(
                 },
                 &mut |_| {},
             )
-            .map_err(ForkError::Worker)?;
+            .map_err(SessionError::from)?;
         match answer {
             Answer::Committed { layer, stats } => Ok((now, layer, stats)),
             Answer::Failed { message } => Err(ForkError::Worker(message)),
@@ -235,7 +235,7 @@ pub fn fork(
 fn inventory_of(workers: &Workers, layers: Vec<PathBuf>) -> Result<Inventory, ForkError> {
     match workers
         .run(&Op::Inventory { layers }, &mut |_| {})
-        .map_err(ForkError::Worker)?
+        .map_err(SessionError::from)?
     {
         Answer::Inventory { inventory } => Ok(inventory),
         Answer::Failed { message } => Err(ForkError::Worker(message)),

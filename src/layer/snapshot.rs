@@ -225,20 +225,30 @@ impl From<Snapshot> for SnapshotFile {
     }
 }
 
-impl TryFrom<SnapshotFile> for Snapshot {
-    type Error = String;
+/// Why a stored snapshot does not read back (serde shows it as the
+/// deserialization error's message).
+#[derive(Debug, thiserror::Error)]
+enum SnapshotFileError {
+    #[error(
+        "snapshot format version {0} is not {SNAPSHOT_VERSION}: take the snapshot again with this boxwright"
+    )]
+    Version(u32),
+    /// A path whose `%XX` escapes do not decode.
+    #[error("bad path '{0}' in snapshot")]
+    BadPath(String),
+}
 
-    fn try_from(f: SnapshotFile) -> Result<Snapshot, String> {
+impl TryFrom<SnapshotFile> for Snapshot {
+    type Error = SnapshotFileError;
+
+    fn try_from(f: SnapshotFile) -> Result<Snapshot, SnapshotFileError> {
         if f.version != SNAPSHOT_VERSION {
-            return Err(format!(
-                "snapshot format version {} is not {SNAPSHOT_VERSION}: take the snapshot again with this boxwright",
-                f.version
-            ));
+            return Err(SnapshotFileError::Version(f.version));
         }
         let mut entries = BTreeMap::new();
         for e in f.entries {
             let key =
-                unescape(&e.path).ok_or_else(|| format!("bad path '{}' in snapshot", e.path))?;
+                unescape(&e.path).ok_or_else(|| SnapshotFileError::BadPath(e.path.clone()))?;
             entries.insert(TreeKey(key), e.stamp);
         }
         Ok(Snapshot { entries })

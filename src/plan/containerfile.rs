@@ -17,7 +17,7 @@ use crate::containerfile::ast::{
     ArgDecl, Command, Containerfile, Copy, Healthcheck, Instruction, InstructionKind, Pos,
     RunMount, RunNetwork, Stage,
 };
-use crate::containerfile::words::{process_word, process_words, references};
+use crate::containerfile::words::{WordError, process_word, process_words, references};
 use crate::digest::Digest;
 use crate::plan::{HostInput, PlannedStep, hash_tree};
 use crate::recipe::{
@@ -243,12 +243,116 @@ pub fn lower_stage(
         .collect();
     for ins in &stage.instructions {
         l.check_refs(ins, &declared)?;
-        l.instruction(ins).map_err(|m| error(file, ins.pos, m))?;
+        l.instruction(ins)
+            .map_err(|e| error(file, ins.pos, e.to_string()))?;
     }
     Ok(LoweredStage {
         steps: l.steps,
         used_args: l.used_args,
     })
+}
+
+/// Why an instruction cannot be lowered. [`lower_stage`] puts the message
+/// at the instruction's position in a [`ContainerfileError`]; the variants
+/// keep the underlying errors (word processing, the context, the staging
+/// directory) as their sources.
+#[derive(Debug, thiserror::Error)]
+enum LowerError {
+    /// A word (quotes, escapes, `$VAR`) does not process.
+    #[error("{0}")]
+    Word(#[from] WordError),
+    #[error("cannot make a staging directory: {0}")]
+    StagingDir(#[source] std::io::Error),
+    #[error("cannot stage a heredoc: {0}")]
+    Heredoc(#[source] std::io::Error),
+    #[error("RUN <<EOF: the #! line names no interpreter")]
+    NoInterpreter,
+    /// A `--mount` source that does not resolve or copy.
+    #[error("--mount source '{path}': {err}")]
+    MountSource {
+        path: String,
+        #[source]
+        err: std::io::Error,
+    },
+    #[error("--mount source '{path}' is not in the build context ({err})")]
+    MountMissing {
+        path: String,
+        #[source]
+        err: std::io::Error,
+    },
+    #[error("{verb} --chmod={mode}: give octal permission bits such as 0644 or 755")]
+    Chmod { verb: &'static str, mode: String },
+    #[error("{verb}: the heredoc <<{name} has no body")]
+    HeredocBody { verb: &'static str, name: String },
+    #[error("{verb}: a heredoc copied as a file needs a plain file name, not '{name}'")]
+    HeredocName { verb: &'static str, name: String },
+    /// `url` is already redacted: it goes into messages.
+    #[error(
+        "ADD {url}: a git source must be a network URL (https://, git://, ssh:// or git@host:path); a local repository is outside the build context: copy it into the context instead"
+    )]
+    GitLocal { url: String },
+    #[error("ADD of a git repository takes one source per instruction: split it")]
+    GitSources,
+    #[error(
+        "ADD git: a subdirectory after the reference (#REF:DIR) is not supported: copy the directory in a later step"
+    )]
+    GitSubdir,
+    /// `url` is already redacted: it goes into messages.
+    #[error("COPY cannot read a URL ({url}): use ADD, or download it in a RUN step")]
+    CopyUrl { url: String },
+    #[error("ADD of a URL takes one source per instruction: split it")]
+    UrlSources,
+    #[error("{verb}: heredoc and file sources cannot be mixed: use two instructions")]
+    MixedSources { verb: &'static str },
+    #[error(
+        "{verb} with more than one source needs a directory destination ending in '/': write {dest}/"
+    )]
+    NotADirDest { verb: &'static str, dest: String },
+    #[error("ADD --checksum={text}: give sha256:<64 hex digits>")]
+    Checksum {
+        text: String,
+        #[source]
+        err: crate::digest::DigestError,
+    },
+    #[error("ADD --checksum is for a URL source: the context's files need none")]
+    ChecksumNotUrl,
+    #[error(".dockerignore: {0}")]
+    Dockerignore(#[source] crate::context::ExcludesError),
+    #[error("{verb} --exclude: {err}")]
+    Exclude {
+        verb: &'static str,
+        #[source]
+        err: crate::context::ExcludesError,
+    },
+    /// A source that selects nothing in (or cannot be read from) the context.
+    #[error("{verb}: {err}")]
+    Select {
+        verb: &'static str,
+        #[source]
+        err: crate::context::SelectError,
+    },
+    #[error("{verb}: cannot read the build context: {err}")]
+    Context {
+        verb: &'static str,
+        #[source]
+        err: std::io::Error,
+    },
+    #[error("HEALTHCHECK: '{text}' is not a duration such as 30s or 1m30s")]
+    HealthDuration {
+        text: String,
+        #[source]
+        err: humantime::DurationError,
+    },
+    #[error("HEALTHCHECK --retries={text}: give a whole number")]
+    HealthRetries {
+        text: String,
+        #[source]
+        err: std::num::ParseIntError,
+    },
+    #[error("EXPOSE {word}: the protocol must be tcp, udp or sctp")]
+    ExposeProtocol { word: String },
+    #[error("EXPOSE {word}: give a port (1-65535) or a range such as 8000-8010")]
+    ExposePort { word: String },
 }
 
 struct Lowering<'a, 'b> {
@@ -271,12 +375,16 @@ impl Lowering<'_, '_> {
         get(&self.env, name).or_else(|| get(&self.args, name))
     }
 
-    fn word(&self, raw: &str) -> Result<String, String> {
-        process_word(raw, self.input.file.escape, &|n| self.lookup(n)).map_err(|e| e.message)
+    fn word(&self, raw: &str) -> Result<String, LowerError> {
+        Ok(process_word(raw, self.input.file.escape, &|n| {
+            self.lookup(n)
+        })?)
     }
 
-    fn words(&self, raw: &str) -> Result<Vec<String>, String> {
-        process_words(raw, self.input.file.escape, &|n| self.lookup(n)).map_err(|e| e.message)
+    fn words(&self, raw: &str) -> Result<Vec<String>, LowerError> {
+        Ok(process_words(raw, self.input.file.escape, &|n| {
+            self.lookup(n)
+        })?)
     }
 
     /// `$NAME` before the stage's `ARG NAME` (and no value from elsewhere).
@@ -306,7 +414,7 @@ impl Lowering<'_, '_> {
         Ok(())
     }
 
-    fn instruction(&mut self, ins: &Instruction) -> Result<(), String> {
+    fn instruction(&mut self, ins: &Instruction) -> Result<(), LowerError> {
         match &ins.kind {
             InstructionKind::Arg(decls) => {
                 for d in decls {
@@ -341,8 +449,7 @@ impl Lowering<'_, '_> {
                 // image lacks it, as buildah and BuildKit do: a copy of an
                 // empty directory onto it, which changes nothing otherwise.
                 let empty = self.input.staging.join("empty");
-                std::fs::create_dir_all(&empty)
-                    .map_err(|e| format!("cannot make a staging directory: {e}"))?;
+                std::fs::create_dir_all(&empty).map_err(LowerError::StagingDir)?;
                 let spec = FilesSpec {
                     from: FilesFrom::Staged(empty),
                     sources: vec![".".into()],
@@ -413,7 +520,7 @@ impl Lowering<'_, '_> {
         Ok(())
     }
 
-    fn arg_value(&self, d: &ArgDecl) -> Result<Option<String>, String> {
+    fn arg_value(&self, d: &ArgDecl) -> Result<Option<String>, LowerError> {
         if let Some(v) = self.input.build_args.get(&d.name) {
             return Ok(Some(v.clone()));
         }
@@ -501,7 +608,7 @@ impl Lowering<'_, '_> {
         &mut self,
         ins: &Instruction,
         run: &crate::containerfile::ast::Run,
-    ) -> Result<(), String> {
+    ) -> Result<(), LowerError> {
         // Heredocs: `RUN <<EOF` alone runs the body as the script (a `#!`
         // line picks another interpreter); heredocs inside a command line
         // (`RUN <<A cat > /a && python3 <<B`) are the shell's own: the
@@ -528,8 +635,7 @@ impl Lowering<'_, '_> {
                     // Run by its interpreter, from a read-only file.
                     let (src, name) = self.stage_file(&body)?;
                     let target = format!("/run/boxwright/heredoc/{name}");
-                    let digest =
-                        hash_tree(&src).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                    let digest = hash_tree(&src).map_err(LowerError::Heredoc)?;
                     heredoc_inputs.push(HostInput {
                         src,
                         target: target.clone(),
@@ -538,7 +644,7 @@ impl Lowering<'_, '_> {
                     let mut argv: Vec<String> =
                         shebang.split_whitespace().map(String::from).collect();
                     if argv.is_empty() {
-                        return Err("RUN <<EOF: the #! line names no interpreter".into());
+                        return Err(LowerError::NoInterpreter);
                     }
                     argv.push(target);
                     RunCommand::Exec(argv)
@@ -643,12 +749,14 @@ impl Lowering<'_, '_> {
                                 Path::new(&source),
                                 true,
                             )
-                            .map_err(|e| format!("--mount source '{source}': {e}"))?;
+                            .map_err(|e| LowerError::MountSource {
+                                path: source.clone(),
+                                err: e,
+                            })?;
                             let mut src = self.input.context.join(&rel);
-                            let missing = |e: std::io::Error| {
-                                format!(
-                                    "--mount source '{source}' is not in the build context ({e})"
-                                )
+                            let missing = |e: std::io::Error| LowerError::MountMissing {
+                                path: source.clone(),
+                                err: e,
                             };
                             if self.input.check_only {
                                 std::fs::symlink_metadata(&src).map_err(missing)?;
@@ -662,8 +770,10 @@ impl Lowering<'_, '_> {
                                     self.steps.len(),
                                     host_inputs.len()
                                 ));
-                                copy_tree(&src, &copy)
-                                    .map_err(|e| format!("--mount source '{source}': {e}"))?;
+                                copy_tree(&src, &copy).map_err(|e| LowerError::MountSource {
+                                    path: source.clone(),
+                                    err: e,
+                                })?;
                                 src = copy;
                                 options.rw_targets.push(target.clone());
                             }
@@ -708,16 +818,16 @@ impl Lowering<'_, '_> {
     }
 
     /// A file under the staging directory holding `content`; its name.
-    fn stage_file(&mut self, content: &str) -> Result<(PathBuf, String), String> {
+    fn stage_file(&mut self, content: &str) -> Result<(PathBuf, String), LowerError> {
         self.heredoc_count += 1;
         let dir = self
             .input
             .staging
             .join(format!("heredoc-{}", self.steps.len()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+        std::fs::create_dir_all(&dir).map_err(LowerError::Heredoc)?;
         let name = format!("h{}", self.heredoc_count);
         let path = dir.join(&name);
-        std::fs::write(&path, content).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+        std::fs::write(&path, content).map_err(LowerError::Heredoc)?;
         Ok((path, name))
     }
 
@@ -740,7 +850,7 @@ impl Lowering<'_, '_> {
         }
     }
 
-    fn copy(&mut self, ins: &Instruction, c: &Copy) -> Result<(), String> {
+    fn copy(&mut self, ins: &Instruction, c: &Copy) -> Result<(), LowerError> {
         let verb = if c.add { "ADD" } else { "COPY" };
         let dest_raw = self.word(&c.dest)?;
         let dest_is_dir = dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == ".";
@@ -757,8 +867,9 @@ impl Lowering<'_, '_> {
         let mode = match &c.chmod {
             Some(raw) => {
                 let m = self.word(raw)?;
-                Some(parse_chmod(&m).ok_or_else(|| {
-                    format!("{verb} --chmod={m}: give octal permission bits such as 0644 or 755")
+                Some(parse_chmod(&m).ok_or_else(|| LowerError::Chmod {
+                    verb,
+                    mode: m.clone(),
                 })?)
             }
             None => None,
@@ -778,16 +889,18 @@ impl Lowering<'_, '_> {
         for raw in &c.sources {
             if let Some(name) = raw.strip_prefix("<<") {
                 let name = name.trim_start_matches('-').trim_matches(['"', '\'']);
-                let doc = c
-                    .heredocs
-                    .iter()
-                    .find(|h| h.name == name)
-                    .ok_or_else(|| format!("{verb}: the heredoc <<{name} has no body"))?;
+                let doc = c.heredocs.iter().find(|h| h.name == name).ok_or_else(|| {
+                    LowerError::HeredocBody {
+                        verb,
+                        name: name.to_string(),
+                    }
+                })?;
                 // The name is the file's name in the staging directory.
                 if name.contains('/') || name == "." || name == ".." {
-                    return Err(format!(
-                        "{verb}: a heredoc copied as a file needs a plain file name, not '{name}'"
-                    ));
+                    return Err(LowerError::HeredocName {
+                        verb,
+                        name: name.to_string(),
+                    });
                 }
                 let body = if doc.expand {
                     expand_heredoc(&doc.content, self.input.file.escape, &|n| self.lookup(n))?
@@ -799,15 +912,14 @@ impl Lowering<'_, '_> {
                         .staging
                         .join(format!("copy-{}", self.steps.len()))
                 });
-                std::fs::create_dir_all(&*dir)
-                    .map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                std::fs::create_dir_all(&*dir).map_err(LowerError::Heredoc)?;
                 let path = dir.join(name);
-                std::fs::write(&path, body).map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                std::fs::write(&path, body).map_err(LowerError::Heredoc)?;
                 std::fs::set_permissions(
                     &path,
                     std::os::unix::fs::PermissionsExt::from_mode(0o644),
                 )
-                .map_err(|e| format!("cannot stage a heredoc: {e}"))?;
+                .map_err(LowerError::Heredoc)?;
                 sources.push(name.to_string());
                 continue;
             }
@@ -825,56 +937,52 @@ impl Lowering<'_, '_> {
                     .any(|s| src.starts_with(s))
                     || (src.starts_with("git@") && src.contains(':'));
                 if !remote {
-                    return Err(format!(
-                        "ADD {}: a git source must be a network URL (https://, git://, ssh:// or git@host:path); a local repository is outside the build context: copy it into the context instead",
-                        crate::mirror::redact(&src)
-                    ));
+                    return Err(LowerError::GitLocal {
+                        url: crate::mirror::redact(&src),
+                    });
                 }
                 if c.sources.len() > 1 {
-                    return Err(
-                        "ADD of a git repository takes one source per instruction: split it".into(),
-                    );
+                    return Err(LowerError::GitSources);
                 }
                 git = Some(src.clone());
             }
             if git.is_none() && (src.starts_with("http://") || src.starts_with("https://")) {
                 if !c.add {
-                    return Err(format!(
-                        "COPY cannot read a URL ({}): use ADD, or download it in a RUN step",
-                        crate::mirror::redact(&src)
-                    ));
+                    return Err(LowerError::CopyUrl {
+                        url: crate::mirror::redact(&src),
+                    });
                 }
                 if c.sources.len() > 1 {
-                    return Err("ADD of a URL takes one source per instruction: split it".into());
+                    return Err(LowerError::UrlSources);
                 }
                 url = Some(src.clone());
             }
             sources.push(src);
         }
         if staged.is_some() && sources.len() != c.sources.len() {
-            return Err(format!(
-                "{verb}: heredoc and file sources cannot be mixed: use two instructions"
-            ));
+            return Err(LowerError::MixedSources { verb });
         }
         let multiple = sources.len() > 1 || sources.iter().any(|s| crate::context::has_magic(s));
         if sources.len() > 1 && !dest.ends_with('/') {
-            return Err(format!(
-                "{verb} with more than one source needs a directory destination ending in '/': write {dest_raw}/"
-            ));
+            return Err(LowerError::NotADirDest {
+                verb,
+                dest: dest_raw,
+            });
         }
         let _ = multiple;
         let checksum = match &c.checksum {
             Some(raw) => {
                 let text = self.word(raw)?;
-                let d: Digest = text
-                    .parse()
-                    .map_err(|_| format!("ADD --checksum={text}: give sha256:<64 hex digits>"))?;
+                let d: Digest = text.parse().map_err(|e| LowerError::Checksum {
+                    text: text.clone(),
+                    err: e,
+                })?;
                 Some(d)
             }
             None => None,
         };
         if checksum.is_some() && url.is_none() {
-            return Err("ADD --checksum is for a URL source: the context's files need none".into());
+            return Err(LowerError::ChecksumNotUrl);
         }
         if let Some(g) = &git {
             let (repo, reference) = match g.split_once('#') {
@@ -882,7 +990,7 @@ impl Lowering<'_, '_> {
                 _ => (g.trim_end_matches('#').to_string(), None),
             };
             if reference.as_deref().is_some_and(|r| r.contains(':')) {
-                return Err("ADD git: a subdirectory after the reference (#REF:DIR) is not supported: copy the directory in a later step".into());
+                return Err(LowerError::GitSubdir);
             }
             let spec = FilesSpec {
                 from: FilesFrom::Git {
@@ -950,14 +1058,14 @@ impl Lowering<'_, '_> {
                 let ex = crate::context::Excludes::new(
                     self.input.dockerignore.iter().map(String::as_str),
                 )
-                .map_err(|e| format!(".dockerignore: {e}"))?;
+                .map_err(LowerError::Dockerignore)?;
                 let extra = crate::context::Excludes::new(excludes.iter().map(String::as_str))
-                    .map_err(|e| format!("{verb} --exclude: {e}"))?;
+                    .map_err(|e| LowerError::Exclude { verb, err: e })?;
                 let mut selected = Vec::new();
                 for s in &sources {
                     selected.extend(
                         crate::context::select(ctx, s, &ex, &extra)
-                            .map_err(|e| format!("{verb}: {e}"))?,
+                            .map_err(|e| LowerError::Select { verb, err: e })?,
                     );
                 }
                 let digest = if self.input.check_only {
@@ -965,7 +1073,7 @@ impl Lowering<'_, '_> {
                 } else {
                     Some(
                         crate::context::digest(ctx, &selected, &ex, &extra)
-                            .map_err(|e| format!("{verb}: cannot read the build context: {e}"))?,
+                            .map_err(|e| LowerError::Context { verb, err: e })?,
                     )
                 };
                 (FilesFrom::Context(ctx.to_path_buf()), digest)
@@ -993,7 +1101,7 @@ impl Lowering<'_, '_> {
         Ok(())
     }
 
-    fn healthcheck(&self, h: &Healthcheck) -> Result<serde_json::Value, String> {
+    fn healthcheck(&self, h: &Healthcheck) -> Result<serde_json::Value, LowerError> {
         match h {
             Healthcheck::None => Ok(json!({ "Test": ["NONE"] })),
             Healthcheck::Check {
@@ -1022,16 +1130,20 @@ impl Lowering<'_, '_> {
                 ] {
                     if let Some(raw) = raw {
                         let text = self.word(raw)?;
-                        let d = humantime::parse_duration(&text).map_err(|_| {
-                            format!("HEALTHCHECK: '{text}' is not a duration such as 30s or 1m30s")
+                        let d = humantime::parse_duration(&text).map_err(|e| {
+                            LowerError::HealthDuration {
+                                text: text.clone(),
+                                err: e,
+                            }
                         })?;
                         v.insert(key.into(), json!(d.as_nanos() as u64));
                     }
                 }
                 if let Some(raw) = retries {
                     let text = self.word(raw)?;
-                    let n: u64 = text.parse().map_err(|_| {
-                        format!("HEALTHCHECK --retries={text}: give a whole number")
+                    let n: u64 = text.parse().map_err(|e| LowerError::HealthRetries {
+                        text: text.clone(),
+                        err: e,
                     })?;
                     v.insert("Retries".into(), json!(n));
                 }
@@ -1115,17 +1227,19 @@ fn redact_urls(text: &str) -> String {
 }
 
 /// `80` → `80/tcp`, `53/udp`, `8000-8002` → three ports.
-fn expose_ports(word: &str) -> Result<Vec<String>, String> {
+fn expose_ports(word: &str) -> Result<Vec<String>, LowerError> {
     let (ports, proto) = match word.split_once('/') {
         Some((p, proto)) => (p, proto.to_lowercase()),
         None => (word, "tcp".to_string()),
     };
     if !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
-        return Err(format!(
-            "EXPOSE {word}: the protocol must be tcp, udp or sctp"
-        ));
+        return Err(LowerError::ExposeProtocol {
+            word: word.to_string(),
+        });
     }
-    let bad = || format!("EXPOSE {word}: give a port (1-65535) or a range such as 8000-8010");
+    let bad = || LowerError::ExposePort {
+        word: word.to_string(),
+    };
     let (lo, hi) = match ports.split_once('-') {
         Some((a, b)) => (
             a.parse::<u16>().map_err(|_| bad())?,
@@ -1191,7 +1305,7 @@ fn expand_heredoc(
     body: &str,
     escape: char,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, WordError> {
     let mut out = String::with_capacity(body.len());
     for line in body.split_inclusive('\n') {
         let (text, nl) = match line.strip_suffix('\n') {
@@ -1206,7 +1320,7 @@ fn expand_heredoc(
             }
             protected.push(ch);
         }
-        out.push_str(&process_word(&protected, escape, lookup).map_err(|e| e.message)?);
+        out.push_str(&process_word(&protected, escape, lookup)?);
         out.push_str(nl);
     }
     Ok(out)

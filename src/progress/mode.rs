@@ -19,18 +19,21 @@ pub enum ProgressMode {
     Json,
 }
 
-impl FromStr for ProgressMode {
-    type Err = String;
+/// A `--progress` value that is not one of the four modes (the text as given).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a progress mode: use auto, tty, plain or json")]
+pub struct UnknownProgressMode(pub String);
 
-    fn from_str(s: &str) -> Result<ProgressMode, String> {
+impl FromStr for ProgressMode {
+    type Err = UnknownProgressMode;
+
+    fn from_str(s: &str) -> Result<ProgressMode, UnknownProgressMode> {
         match s {
             "auto" => Ok(ProgressMode::Auto),
             "tty" => Ok(ProgressMode::Tty),
             "plain" => Ok(ProgressMode::Plain),
             "json" => Ok(ProgressMode::Json),
-            other => Err(format!(
-                "'{other}' is not a progress mode: use auto, tty, plain or json"
-            )),
+            other => Err(UnknownProgressMode(other.to_string())),
         }
     }
 }
@@ -78,7 +81,14 @@ mod tests {
         assert_eq!("tty".parse(), Ok(ProgressMode::Tty));
         assert_eq!("plain".parse(), Ok(ProgressMode::Plain));
         assert_eq!("json".parse(), Ok(ProgressMode::Json));
-        assert!("fancy".parse::<ProgressMode>().is_err());
+        assert_eq!(
+            "fancy".parse::<ProgressMode>(),
+            Err(UnknownProgressMode("fancy".into()))
+        );
+        assert_eq!(
+            UnknownProgressMode("fancy".into()).to_string(),
+            "'fancy' is not a progress mode: use auto, tty, plain or json"
+        );
         assert_eq!(ProgressMode::Json.resolve(), ProgressMode::Json);
         assert_eq!(ProgressMode::Plain.resolve(), ProgressMode::Plain);
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::RecipeError;
+use super::error::{NameError, RecipeError};
 use super::port::{Port, parse_expose};
 use super::reader::{self, Doc, Keys, Value};
 
@@ -101,9 +101,9 @@ fn is_user(text: &str) -> bool {
             .all(|p| !p.is_empty() && !p.chars().any(char::is_whitespace))
 }
 
-fn check_label_name(name: &str) -> Result<(), String> {
+fn check_label_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("label name must not be empty".into());
+        return Err(NameError::EmptyLabel);
     }
     Ok(())
 }

@@ -76,7 +76,9 @@ pub enum RecipeError {
         at: Location,
         what: &'static str,
         path: PathBuf,
-        reason: String,
+        /// Boxed: it holds paths, and every recipe result carries this error.
+        #[source]
+        reason: Box<SourceProblem>,
     },
 }
 
@@ -92,4 +94,78 @@ impl RecipeError {
             | RecipeError::Source { at, .. } => Some(at),
         }
     }
+}
+
+/// Why a file a recipe names on the build host (base rootfs or layout, copy
+/// source, `.vsix`) cannot be used: the reason part of [`RecipeError::Source`].
+/// Typed so that a caller can tell a missing file (an [`io::Error`] of kind
+/// `NotFound`) from one that is there but of the wrong kind.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceProblem {
+    /// The file could not be looked at, resolved or opened.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("it is not a regular file")]
+    NotAFile,
+    #[error("it is neither a regular file nor a directory")]
+    NotAFileOrDir,
+    #[error("it is not a directory")]
+    NotADir,
+    /// A file of the layout (`oci-layout`, `index.json`) is unusable.
+    #[error("it is not an OCI image layout ({name}: {problem})")]
+    NotALayout {
+        name: &'static str,
+        #[source]
+        problem: Box<SourceProblem>,
+    },
+    /// It resolves (through a symlink) outside the build context.
+    #[error(
+        "it resolves (through a symlink) to {}, outside the build context {}: sources must be inside the recipe's directory; copy the file there instead of linking to it",
+        real.display(),
+        context.display()
+    )]
+    OutsideContext { real: PathBuf, context: PathBuf },
+}
+
+/// Why a key of an `env`, `args` or `labels` table (or a secret's `env`)
+/// is refused; it becomes the message of a [`RecipeError::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// An environment variable name that is empty or holds '=' or NUL.
+    #[error("variable name '{0}' is invalid: it must be non-empty and contain no '='")]
+    Variable(String),
+    #[error("label name must not be empty")]
+    EmptyLabel,
+}
+
+/// Why a `base` string (`scratch`, `rootfs:PATH`, `oci:DIR[:TAG]`,
+/// `oci-archive:FILE[:NAME]`, an image reference) is refused; each message
+/// completes "'base' ..." (or "--byoi 'REF' ...").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseRefError {
+    #[error("needs a path after 'rootfs:', such as \"rootfs:base.tar\"")]
+    RootfsPath,
+    #[error("needs a file after 'oci-archive:', such as \"oci-archive:image.tar\"")]
+    ArchiveFile,
+    #[error("needs a directory after 'oci:', such as \"oci:layout:latest\"")]
+    LayoutDir,
+    #[error("has an invalid tag after 'oci:DIR:' (letters and digits joined by . _ - : @ + or /)")]
+    LayoutTag,
+    /// Empty or with blanks: no form of base looks like that.
+    #[error("must be {}", super::image::BASE_FORMS)]
+    Form,
+}
+
+/// Why a `[vscode] extensions` entry is refused; each message completes
+/// "extension 'X' ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtensionError {
+    #[error("must be a path inside the recipe's directory")]
+    VsixOutside,
+    #[error("needs a pinned version, such as \"ms-python.python@2025.1.0\" (or a .vsix file)")]
+    Unpinned,
+    #[error("must be PUBLISHER.NAME@VERSION, such as \"ms-python.python@2025.1.0\"")]
+    Id,
+    #[error("has version '{0}', which is not an exact version such as 2025.1.0")]
+    Version(String),
 }

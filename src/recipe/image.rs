@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::RecipeError;
+use super::error::{BaseRefError, RecipeError};
 use super::reader::{self, Doc, Keys, Value};
 use crate::catalog::Catalog;
 
@@ -50,7 +50,7 @@ const IMAGE_KEYS: Keys = Keys {
     later: &[],
 };
 
-const BASE_FORMS: &str = "\"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\", \"oci-archive:FILE[:NAME]\" or an image reference such as \"debian:bookworm\"";
+pub(super) const BASE_FORMS: &str = "\"scratch\", \"rootfs:PATH\", \"oci:DIR[:TAG]\", \"oci-archive:FILE[:NAME]\" or an image reference such as \"debian:bookworm\"";
 
 /// Reads the `image` value of the top-level table.
 pub(super) fn parse_image(
@@ -143,13 +143,13 @@ fn parse_template(doc: &Doc<'_>, value: &Value<'_>) -> Result<Base, RecipeError>
 /// Parses a `base` string (`scratch`, `rootfs:PATH`, `oci:DIR[:TAG]`,
 /// `oci-archive:FILE[:NAME]`, an image reference or local store name); the
 /// error completes "'base' ...". Relative paths are read against `dir`.
-pub fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
+pub fn parse_base(written: &str, dir: &Path) -> Result<Base, BaseRefError> {
     if written == "scratch" {
         return Ok(Base::Scratch);
     }
     if let Some(path) = written.strip_prefix("rootfs:") {
         if path.is_empty() {
-            return Err("needs a path after 'rootfs:', such as \"rootfs:base.tar\"".into());
+            return Err(BaseRefError::RootfsPath);
         }
         return Ok(Base::Rootfs(dir.join(path)));
     }
@@ -159,9 +159,7 @@ pub fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
             None => (rest, None),
         };
         if file.is_empty() {
-            return Err(
-                "needs a file after 'oci-archive:', such as \"oci-archive:image.tar\"".into(),
-            );
+            return Err(BaseRefError::ArchiveFile);
         }
         return Ok(Base::OciArchive {
             file: dir.join(file),
@@ -175,13 +173,10 @@ pub fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
             None => (rest, "latest"),
         };
         if layout.is_empty() {
-            return Err("needs a directory after 'oci:', such as \"oci:layout:latest\"".into());
+            return Err(BaseRefError::LayoutDir);
         }
         if !is_ref_name(tag) {
-            return Err(
-                "has an invalid tag after 'oci:DIR:' (letters and digits joined by . _ - : @ + or /)"
-                    .into(),
-            );
+            return Err(BaseRefError::LayoutTag);
         }
         return Ok(Base::Oci {
             dir: dir.join(layout),
@@ -189,7 +184,7 @@ pub fn parse_base(written: &str, dir: &Path) -> Result<Base, String> {
         });
     }
     if written.is_empty() || written.chars().any(char::is_whitespace) {
-        return Err(format!("must be {BASE_FORMS}"));
+        return Err(BaseRefError::Form);
     }
     Ok(Base::Registry(written.to_string()))
 }
@@ -227,8 +222,14 @@ fn is_ref_component(component: &str) -> bool {
 
 /// Why `--byoi REF` names no usable base; completes "--byoi 'REF' ...".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ByoiError(pub String);
+pub enum ByoiError {
+    /// REF is not a base at all.
+    #[error(transparent)]
+    Base(#[from] BaseRefError),
+    /// `scratch` has no root filesystem to bring.
+    #[error("is 'scratch': bring an image with a root filesystem")]
+    Scratch,
+}
 
 /// The recipe `build --byoi REF` stands for: exactly a recipe with
 /// `base = REF` and the dev access layer, leaving out the `skip`ped
@@ -237,12 +238,10 @@ pub struct ByoiError(pub String);
 /// written elsewhere. Serialized by the toml crate, so no reference can bend
 /// the recipe.
 pub fn byoi_recipe(reference: &str, skip: &[String], cwd: &Path) -> Result<String, ByoiError> {
-    let base = parse_base(reference, cwd).map_err(ByoiError)?;
+    let base = parse_base(reference, cwd)?;
     let written = match &base {
         Base::Scratch => {
-            return Err(ByoiError(
-                "is 'scratch': bring an image with a root filesystem".into(),
-            ));
+            return Err(ByoiError::Scratch);
         }
         Base::Rootfs(p) => format!("rootfs:{}", p.display()),
         Base::Oci { dir, tag } => format!("oci:{}:{tag}", dir.display()),

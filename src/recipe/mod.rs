@@ -54,7 +54,7 @@ use toml::de::DeTable;
 
 pub use config::ConfigSection;
 pub use copy::CopySpec;
-pub use error::{Location, RecipeError};
+pub use error::{BaseRefError, ExtensionError, Location, NameError, RecipeError, SourceProblem};
 pub use expand::{
     ArtifactUse, ExpandError, ExpandedStep, Expansion, InputMount, STANDARD_CACHES, labels,
     with_standard_caches,

@@ -12,7 +12,7 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{Location, RecipeError};
+use super::error::{Location, NameError, RecipeError};
 
 /// A TOML value with its byte span in the recipe text.
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
@@ -269,7 +269,7 @@ pub(super) fn string_map(
     value: &Value<'_>,
     parent: &str,
     key: &str,
-    check_name: fn(&str) -> Result<(), String>,
+    check_name: fn(&str) -> Result<(), NameError>,
 ) -> Result<BTreeMap<String, String>, RecipeError> {
     let entries = table(
         doc,
@@ -283,7 +283,7 @@ pub(super) fn string_map(
     for (name, v) in in_file_order(entries) {
         let name_str = name.get_ref().as_ref();
         if let Err(why) = check_name(name_str) {
-            return Err(doc.invalid(&name.span(), &path, why));
+            return Err(doc.invalid(&name.span(), &path, why.to_string()));
         }
         let s = string(doc, v, &path, name_str)?;
         map.insert(name_str.to_string(), s.to_string());
@@ -300,11 +300,9 @@ pub(super) fn integer(value: &Value<'_>) -> Option<i128> {
 }
 
 /// Environment variable names: non-empty, no '=' (it ends the name), no NUL.
-pub(super) fn check_env_name(name: &str) -> Result<(), String> {
+pub(super) fn check_env_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() || name.contains('=') || name.contains('\0') {
-        return Err(format!(
-            "variable name '{name}' is invalid: it must be non-empty and contain no '='"
-        ));
+        return Err(NameError::Variable(name.to_string()));
     }
     Ok(())
 }

@@ -5,10 +5,10 @@
 //! step runs rather than halfway through a build.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Recipe;
-use super::error::{Location, RecipeError};
+use super::error::{Location, RecipeError, SourceProblem};
 use super::image::Base;
 use super::step::StepKind;
 
@@ -32,20 +32,20 @@ impl Recipe {
                 at: at(self.image.base_line, "image".into()),
                 what: "base rootfs tar",
                 path: path.clone(),
-                reason,
+                reason: Box::new(reason),
             })?,
             Base::Oci { dir, .. } => oci_layout(dir).map_err(|reason| RecipeError::Source {
                 at: at(self.image.base_line, "image".into()),
                 what: "base OCI layout",
                 path: dir.clone(),
-                reason,
+                reason: Box::new(reason),
             })?,
             Base::OciArchive { file, .. } => {
                 readable_file(file).map_err(|reason| RecipeError::Source {
                     at: at(self.image.base_line, "image".into()),
                     what: "base OCI archive",
                     path: file.clone(),
-                    reason,
+                    reason: Box::new(reason),
                 })?
             }
             Base::Scratch | Base::Registry(_) | Base::Template(_) => {}
@@ -61,7 +61,7 @@ impl Recipe {
                     at: at(vscode_line, "vscode".into()),
                     what: "VS Code extension",
                     path: path.to_path_buf(),
-                    reason,
+                    reason: Box::new(reason),
                 };
                 *path = confine(&context, path).map_err(|r| err(path, r))?;
                 readable_file(path).map_err(|r| err(path, r))?;
@@ -74,7 +74,7 @@ impl Recipe {
                     at: at(copy.src_line, format!("step {}.copy", index + 1)),
                     what: "copy source",
                     path: path.to_path_buf(),
-                    reason,
+                    reason: Box::new(reason),
                 };
                 let real = confine(&context, &copy.src).map_err(|r| err(&copy.src, r))?;
                 readable_file_or_dir(&real).map_err(|r| err(&copy.src, r))?;
@@ -87,47 +87,50 @@ impl Recipe {
 
 /// The real path of `path` (symlinks resolved), refused unless it lies inside
 /// `context` (itself a real path).
-fn confine(context: &Path, path: &Path) -> Result<std::path::PathBuf, String> {
-    let real = fs::canonicalize(path).map_err(|e| e.to_string())?;
+fn confine(context: &Path, path: &Path) -> Result<PathBuf, SourceProblem> {
+    let real = fs::canonicalize(path)?;
     if real.starts_with(context) {
         Ok(real)
     } else {
-        Err(format!(
-            "it resolves (through a symlink) to {}, outside the build context {}: sources must be inside the recipe's directory; copy the file there instead of linking to it",
-            real.display(),
-            context.display()
-        ))
+        Err(SourceProblem::OutsideContext {
+            real,
+            context: context.to_path_buf(),
+        })
     }
 }
 
-fn readable_file(path: &Path) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+fn readable_file(path: &Path) -> Result<(), SourceProblem> {
+    let meta = fs::metadata(path)?;
     if !meta.is_file() {
-        return Err("it is not a regular file".into());
+        return Err(SourceProblem::NotAFile);
     }
-    fs::File::open(path).map(drop).map_err(|e| e.to_string())
+    fs::File::open(path).map(drop)?;
+    Ok(())
 }
 
-fn readable_file_or_dir(path: &Path) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+fn readable_file_or_dir(path: &Path) -> Result<(), SourceProblem> {
+    let meta = fs::metadata(path)?;
     if meta.is_dir() {
-        fs::read_dir(path).map(drop).map_err(|e| e.to_string())
+        fs::read_dir(path).map(drop)?;
     } else if meta.is_file() {
-        fs::File::open(path).map(drop).map_err(|e| e.to_string())
+        fs::File::open(path).map(drop)?;
     } else {
-        Err("it is neither a regular file nor a directory".into())
+        return Err(SourceProblem::NotAFileOrDir);
     }
+    Ok(())
 }
 
 /// An OCI image layout: a readable directory with `oci-layout` and `index.json`.
-fn oci_layout(dir: &Path) -> Result<(), String> {
-    let meta = fs::metadata(dir).map_err(|e| e.to_string())?;
+fn oci_layout(dir: &Path) -> Result<(), SourceProblem> {
+    let meta = fs::metadata(dir)?;
     if !meta.is_dir() {
-        return Err("it is not a directory".into());
+        return Err(SourceProblem::NotADir);
     }
     for name in ["oci-layout", "index.json"] {
-        readable_file(&dir.join(name))
-            .map_err(|e| format!("it is not an OCI image layout ({name}: {e})"))?;
+        readable_file(&dir.join(name)).map_err(|problem| SourceProblem::NotALayout {
+            name,
+            problem: Box::new(problem),
+        })?;
     }
     Ok(())
 }

@@ -309,7 +309,7 @@ fn parse_secrets(
                     Some(v) => {
                         let name = reader::string(doc, v, path, "env")?;
                         reader::check_env_name(name)
-                            .map_err(|why| doc.invalid(&v.span(), path, why))?;
+                            .map_err(|why| doc.invalid(&v.span(), path, why.to_string()))?;
                         Some(name.to_string())
                     }
                     None => None,

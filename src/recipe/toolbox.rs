@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeValue;
 
-use super::error::RecipeError;
+use super::error::{ExtensionError, RecipeError};
 use super::reader::{self, Doc, Fields, Keys, Value};
 use crate::catalog::{Catalog, is_package_name, one_of};
 
@@ -437,10 +437,10 @@ fn parse_vscode(
 
 /// `publisher.name@1.2.3` or `path/to/file.vsix`; the error completes
 /// "extension 'X' ...".
-fn parse_extension(text: &str, dir: &Path) -> Result<Extension, String> {
+fn parse_extension(text: &str, dir: &Path) -> Result<Extension, ExtensionError> {
     if text.ends_with(".vsix") {
         if text.starts_with('/') || text.split('/').any(|p| p == "..") {
-            return Err("must be a path inside the recipe's directory".into());
+            return Err(ExtensionError::VsixOutside);
         }
         return Ok(Extension::Vsix {
             path: dir.join(text),
@@ -448,10 +448,7 @@ fn parse_extension(text: &str, dir: &Path) -> Result<Extension, String> {
         });
     }
     let Some((id, version)) = text.split_once('@') else {
-        return Err(
-            "needs a pinned version, such as \"ms-python.python@2025.1.0\" (or a .vsix file)"
-                .into(),
-        );
+        return Err(ExtensionError::Unpinned);
     };
     let id_ok = id.split_once('.').is_some_and(|(publisher, name)| {
         let part = |s: &str| {
@@ -462,12 +459,10 @@ fn parse_extension(text: &str, dir: &Path) -> Result<Extension, String> {
         part(publisher) && part(name)
     });
     if !id_ok {
-        return Err("must be PUBLISHER.NAME@VERSION, such as \"ms-python.python@2025.1.0\"".into());
+        return Err(ExtensionError::Id);
     }
     if !crate::catalog::is_exact_version(version) {
-        return Err(format!(
-            "has version '{version}', which is not an exact version such as 2025.1.0"
-        ));
+        return Err(ExtensionError::Version(version.to_string()));
     }
     Ok(Extension::Marketplace {
         id: id.to_string(),

@@ -11,7 +11,7 @@ use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{Response, StatusCode};
 
 use crate::registry::challenge::{self, Challenge};
-use crate::registry::error::{RegistryError, Result};
+use crate::registry::error::{Malformed, RegistryError, Result};
 use crate::registry::http::{Failure, Retry, classify, form_body, with_query};
 use crate::registry::secret::{Credential, Secret};
 use crate::registry::transport::{
@@ -259,7 +259,7 @@ impl Transport {
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
                 what: what(),
                 registry: ep.registry.clone(),
-                message: format!("token answer is not JSON ({e})"),
+                problem: Malformed::TokenNotJson(e),
             })?;
         let token =
             answer
@@ -268,7 +268,7 @@ impl Transport {
                 .ok_or_else(|| RegistryError::Manifest {
                     what: what(),
                     registry: ep.registry.clone(),
-                    message: "token answer has no 'token'".into(),
+                    problem: Malformed::NoToken,
                 })?;
         // Refresh a little early; the spec's default lifetime is 60 s.
         let ttl = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10) - 5);

@@ -142,10 +142,10 @@ impl RegistriesConfig {
             }
         })?;
         if let Some(ns) = &cfg.template_registry {
-            Reference::in_namespace(ns, "boxwright/template:latest").map_err(|message| {
+            Reference::in_namespace(ns, "boxwright/template:latest").map_err(|e| {
                 RegistryError::Config {
                     path: path.to_path_buf(),
-                    message: format!("template_registry: {message}"),
+                    message: format!("template_registry: {e}"),
                 }
             })?;
         }

@@ -67,11 +67,12 @@ pub enum RegistryError {
         actual: u64,
     },
 
-    #[error("malformed {what} from {registry}: {message}")]
+    #[error("malformed {what} from {registry}: {problem}")]
     Manifest {
         what: String,
         registry: String,
-        message: String,
+        #[source]
+        problem: Malformed,
     },
 
     #[error(
@@ -110,6 +111,56 @@ impl RegistryError {
             _ => None,
         }
     }
+}
+
+/// What is wrong with a document a registry served (a manifest, an index,
+/// a tag list, a token answer): the detail of [`RegistryError::Manifest`].
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    #[error("not a JSON manifest ({0})")]
+    NotJsonManifest(#[source] serde_json::Error),
+    /// A tag or catalog list that is not JSON.
+    #[error("not JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("token answer is not JSON ({0})")]
+    TokenNotJson(#[source] serde_json::Error),
+    #[error("token answer has no 'token'")]
+    NoToken,
+    #[error("larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("bad Docker-Content-Digest header ({0})")]
+    DigestHeader(#[source] DigestHeaderError),
+    #[error("Docker schema 1 manifests are not supported: re-push the image with a current client")]
+    SchemaV1,
+    #[error("schemaVersion is {0:?}, expected 2")]
+    SchemaVersion(Option<u32>),
+    #[error("served as {served} but its mediaType says {own}")]
+    MediaTypeConflict { served: String, own: String },
+    #[error("unsupported media type {0}")]
+    MediaType(String),
+    #[error("an index must not have config or layers")]
+    IndexWithImageFields,
+    #[error("an index without 'manifests'")]
+    IndexWithoutManifests,
+    #[error("an image manifest must not have 'manifests'")]
+    ImageWithManifests,
+    #[error("an image manifest without 'config'")]
+    ImageWithoutConfig,
+    #[error("an image manifest without 'layers'")]
+    ImageWithoutLayers,
+    #[error("an index entry for a platform is itself an index")]
+    NestedIndex,
+    #[error("expected an image manifest")]
+    NotAnImage,
+}
+
+/// Why a `Docker-Content-Digest` header does not read as a digest.
+#[derive(Debug, thiserror::Error)]
+pub enum DigestHeaderError {
+    #[error(transparent)]
+    NotText(#[from] reqwest::header::ToStrError),
+    #[error(transparent)]
+    Digest(#[from] crate::digest::DigestError),
 }
 
 /// Shorthand for results of this module.

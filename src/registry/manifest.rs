@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use crate::media::{self, Descriptor, Platform};
+use crate::registry::error::Malformed;
 
 /// The media types a manifest GET accepts.
 pub(crate) const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -44,46 +45,48 @@ struct Doc {
 pub(crate) fn parse(
     bytes: &[u8],
     content_type: Option<&str>,
-) -> Result<(ManifestKind, String), String> {
-    let doc: Doc =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a JSON manifest ({e})"))?;
+) -> Result<(ManifestKind, String), Malformed> {
+    let doc: Doc = serde_json::from_slice(bytes).map_err(Malformed::NotJsonManifest)?;
     let served = content_type
         .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
         .filter(|c| !c.is_empty() && c != "application/json" && c != "text/plain");
     match doc.schema_version {
         Some(2) => {}
         Some(1) => {
-            return Err("Docker schema 1 manifests are not supported: re-push the image with a current client".into());
+            return Err(Malformed::SchemaV1);
         }
-        other => return Err(format!("schemaVersion is {other:?}, expected 2")),
+        other => return Err(Malformed::SchemaVersion(other)),
     }
     let media_type = doc.media_type.clone().or(served.clone());
     if let (Some(own), Some(served)) = (&doc.media_type, &served)
         && own != served
     {
-        return Err(format!("served as {served} but its mediaType says {own}"));
+        return Err(Malformed::MediaTypeConflict {
+            served: served.clone(),
+            own: own.clone(),
+        });
     }
     let is_index = match media_type.as_deref() {
         Some(media::OCI_INDEX | media::DOCKER_MANIFEST_LIST) => true,
         Some(media::OCI_MANIFEST | media::DOCKER_MANIFEST) => false,
-        Some(other) => return Err(format!("unsupported media type {other}")),
+        Some(other) => return Err(Malformed::MediaType(other.to_string())),
         None => doc.manifests.is_some(),
     };
     if is_index {
         if doc.config.is_some() || doc.layers.is_some() {
-            return Err("an index must not have config or layers".into());
+            return Err(Malformed::IndexWithImageFields);
         }
-        let manifests = doc.manifests.ok_or("an index without 'manifests'")?;
+        let manifests = doc.manifests.ok_or(Malformed::IndexWithoutManifests)?;
         Ok((
             ManifestKind::Index { manifests },
             media_type.unwrap_or_else(|| media::OCI_INDEX.to_string()),
         ))
     } else {
         if doc.manifests.is_some() {
-            return Err("an image manifest must not have 'manifests'".into());
+            return Err(Malformed::ImageWithManifests);
         }
-        let config = doc.config.ok_or("an image manifest without 'config'")?;
-        let layers = doc.layers.ok_or("an image manifest without 'layers'")?;
+        let config = doc.config.ok_or(Malformed::ImageWithoutConfig)?;
+        let layers = doc.layers.ok_or(Malformed::ImageWithoutLayers)?;
         Ok((
             ManifestKind::Image {
                 config: Box::new(config),
@@ -115,13 +118,16 @@ pub fn host_platform() -> Platform {
     }
 }
 
+/// A `--platform` value that is not `os/arch[/variant]` (the text as given).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("platform '{0}' must be os/arch[/variant], e.g. linux/arm64/v8")]
+pub struct PlatformError(pub String);
+
 /// Parses `os/arch[/variant]`.
-pub fn parse_platform(s: &str) -> Result<Platform, String> {
+pub fn parse_platform(s: &str) -> Result<Platform, PlatformError> {
     let parts: Vec<&str> = s.split('/').collect();
     if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
-        return Err(format!(
-            "platform '{s}' must be os/arch[/variant], e.g. linux/arm64/v8"
-        ));
+        return Err(PlatformError(s.to_string()));
     }
     Ok(Platform {
         os: parts[0].to_string(),
@@ -261,9 +267,10 @@ mod tests {
             ),
         ] {
             let e = parse(bad.as_bytes(), None).unwrap_err();
-            assert!(e.contains(needle), "{bad}: {e}");
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
         }
         let e = parse(m.as_bytes(), Some(media::OCI_INDEX)).unwrap_err();
-        assert!(e.contains("served as"), "{e}");
+        assert!(matches!(e, Malformed::MediaTypeConflict { .. }), "{e}");
+        assert!(e.to_string().contains("served as"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
 use crate::registry::blob_cache::BlobInfoCache;
 use crate::registry::bridge::SinkPipe;
-use crate::registry::error::{RegistryError, Result};
+use crate::registry::error::{Malformed, RegistryError, Result};
 use crate::registry::http::{Failure, classify};
 use crate::registry::manifest::{self, ManifestKind};
 use crate::registry::reference::Reference;
@@ -117,7 +117,7 @@ impl Transport {
                     return Err(RegistryError::Manifest {
                         what: format!("manifest {repo}@{}", entry.digest),
                         registry: ep.registry.clone(),
-                        message: "an index entry for a platform is itself an index".into(),
+                        problem: Malformed::NestedIndex,
                     });
                 }
                 let info = IndexInfo {
@@ -132,7 +132,7 @@ impl Transport {
             return Err(RegistryError::Manifest {
                 what: format!("manifest {repo}@{}", image.digest),
                 registry: ep.registry.clone(),
-                message: "expected an image manifest".into(),
+                problem: Malformed::NotAnImage,
             });
         };
         let mut blobs = vec![(**config).clone()];

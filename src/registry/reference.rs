@@ -44,6 +44,19 @@ pub enum ReferenceError {
     Digest { reference: String, message: String },
     #[error("invalid image reference '{reference}': repository name is longer than 255 characters")]
     TooLong { reference: String },
+    /// A registry namespace (`--template-registry`) that does not start
+    /// with a registry host, or has a scheme.
+    #[error(
+        "'{namespace}' is not a registry namespace: write HOST[/ORG] without a scheme, e.g. registry.example.com/team or 127.0.0.1:5000/team"
+    )]
+    NotANamespace { namespace: String },
+    /// A namespace whose names are not valid references.
+    #[error("'{namespace}' is not a registry namespace: {source}")]
+    Namespace {
+        namespace: String,
+        #[source]
+        source: Box<ReferenceError>,
+    },
 }
 
 /// A parsed, normalised image reference.
@@ -140,17 +153,20 @@ impl Reference {
     /// `HOST[/ORG…]` written by a user (`--template-registry`). The
     /// namespace must start with a registry host, so that `team` alone is
     /// refused instead of being read as Docker Hub's `team`.
-    pub fn in_namespace(namespace: &str, name: &str) -> Result<Reference, String> {
+    pub fn in_namespace(namespace: &str, name: &str) -> Result<Reference, ReferenceError> {
         let ns = namespace.trim_end_matches('/');
         let first = ns.split('/').next().unwrap_or_default();
         if ns.contains("://") || !looks_like_host(first) {
-            return Err(format!(
-                "'{namespace}' is not a registry namespace: write HOST[/ORG] without a scheme, e.g. registry.example.com/team or 127.0.0.1:5000/team"
-            ));
+            return Err(ReferenceError::NotANamespace {
+                namespace: namespace.to_string(),
+            });
         }
         format!("{ns}/{name}")
             .parse()
-            .map_err(|e: ReferenceError| format!("'{namespace}' is not a registry namespace: {e}"))
+            .map_err(|e: ReferenceError| ReferenceError::Namespace {
+                namespace: namespace.to_string(),
+                source: Box::new(e),
+            })
     }
 
     /// `registry/repository` without tag or digest.
@@ -417,7 +433,17 @@ mod tests {
             "",
         ] {
             let e = Reference::in_namespace(bad, "a:latest").unwrap_err();
-            assert!(e.contains("not a registry namespace"), "{bad}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    ReferenceError::NotANamespace { .. } | ReferenceError::Namespace { .. }
+                ),
+                "{bad}: {e}"
+            );
+            assert!(
+                e.to_string().contains("not a registry namespace"),
+                "{bad}: {e}"
+            );
         }
     }
 

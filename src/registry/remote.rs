@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK};
 
 use crate::digest::Digest;
-use crate::registry::error::{RegistryError, Result};
+use crate::registry::error::{DigestHeaderError, Malformed, RegistryError, Result};
 use crate::registry::manifest::{self, ManifestKind};
 use crate::registry::reference::Reference;
 use crate::registry::transport::{Endpoint, Scope, Transport, http_error};
@@ -23,12 +23,12 @@ pub struct FetchedManifest {
     pub kind: ManifestKind,
 }
 
-pub(crate) fn docker_content_digest(resp: &reqwest::Response) -> Option<Result<Digest, String>> {
-    resp.headers().get("Docker-Content-Digest").map(|v| {
-        v.to_str()
-            .map_err(|e| e.to_string())
-            .and_then(|s| s.parse::<Digest>().map_err(|e| e.to_string()))
-    })
+pub(crate) fn docker_content_digest(
+    resp: &reqwest::Response,
+) -> Option<std::result::Result<Digest, DigestHeaderError>> {
+    resp.headers()
+        .get("Docker-Content-Digest")
+        .map(|v| Ok(v.to_str()?.parse::<Digest>()?))
 }
 
 /// Resolves a `Location` header (absolute or relative) against the endpoint.
@@ -76,7 +76,9 @@ impl Transport {
             return Err(RegistryError::Manifest {
                 what: what(),
                 registry: ep.registry.clone(),
-                message: format!("larger than {MAX_MANIFEST} bytes"),
+                problem: Malformed::TooLarge {
+                    limit: MAX_MANIFEST,
+                },
             });
         }
         let bytes = resp.bytes().await.map_err(|e| RegistryError::Transport {
@@ -88,7 +90,9 @@ impl Transport {
             return Err(RegistryError::Manifest {
                 what: what(),
                 registry: ep.registry.clone(),
-                message: format!("larger than {MAX_MANIFEST} bytes"),
+                problem: Malformed::TooLarge {
+                    limit: MAX_MANIFEST,
+                },
             });
         }
         let digest = Digest::of(&bytes);
@@ -99,7 +103,7 @@ impl Transport {
                 return Err(RegistryError::Manifest {
                     what: what(),
                     registry: ep.registry.clone(),
-                    message: format!("bad Docker-Content-Digest header ({e})"),
+                    problem: Malformed::DigestHeader(e),
                 });
             }
             (None, None) => None,
@@ -115,11 +119,11 @@ impl Transport {
             });
         }
         let (kind, media_type) =
-            manifest::parse(&bytes, content_type.as_deref()).map_err(|message| {
+            manifest::parse(&bytes, content_type.as_deref()).map_err(|problem| {
                 RegistryError::Manifest {
                     what: what(),
                     registry: ep.registry.clone(),
-                    message,
+                    problem,
                 }
             })?;
         Ok(FetchedManifest {
@@ -259,7 +263,7 @@ impl Transport {
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Manifest {
                     what: what(),
                     registry: ep.registry.clone(),
-                    message: format!("not JSON ({e})"),
+                    problem: Malformed::NotJson(e),
                 })?;
             // A repository without tags answers `"tags": null`.
             if let Some(items) = v.get(field).and_then(|t| t.as_array()) {

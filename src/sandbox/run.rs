@@ -26,8 +26,7 @@ use super::spec::RunSpec;
 /// this process's stderr; its stdin is /dev/null. The caller's own
 /// namespaces, mounts and working directory are left as they were.
 pub fn run_in_namespace(spec: &RunSpec) -> Result<i32, SandboxError> {
-    spec.validate()
-        .map_err(|reason| SandboxError::InvalidSpec { reason })?;
+    spec.validate()?;
     let euid = Uid::effective();
     if !euid.is_root() {
         return Err(SandboxError::NotNamespaceRoot {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::SandboxError;
 use crate::mirror::Mirrors;
 
 /// Where a step's root filesystem comes from.
@@ -281,7 +282,7 @@ pub struct RunSpec {
 
 impl RunSpec {
     /// Rejects specs that cannot be run, before any namespace is created.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), SandboxError> {
         match &self.rootfs {
             Rootfs::Overlay {
                 lowerdirs,
@@ -289,7 +290,9 @@ impl RunSpec {
                 workdir,
             } => {
                 if lowerdirs.is_empty() {
-                    return Err("an overlay needs at least one lowerdir (use an empty directory for scratch)".into());
+                    return Err(invalid(
+                        "an overlay needs at least one lowerdir (use an empty directory for scratch)",
+                    ));
                 }
                 for dir in lowerdirs.iter().chain([upperdir, workdir]) {
                     require_dir(dir)?;
@@ -300,17 +303,21 @@ impl RunSpec {
         match &self.action {
             Action::Exec { argv, env, cwd, .. } => {
                 if argv.is_empty() {
-                    return Err("the step has an empty command line".into());
+                    return Err(invalid("the step has an empty command line"));
                 }
                 let texts = argv
                     .iter()
                     .chain(env.iter().flat_map(|(k, v)| [k, v]))
                     .chain([cwd]);
                 if texts.clone().any(|t| t.contains('\0')) {
-                    return Err("the command, environment or cwd contains a NUL byte".into());
+                    return Err(invalid(
+                        "the command, environment or cwd contains a NUL byte",
+                    ));
                 }
                 if env.iter().any(|(k, _)| k.is_empty() || k.contains('=')) {
-                    return Err("an environment variable name is empty or contains '='".into());
+                    return Err(invalid(
+                        "an environment variable name is empty or contains '='",
+                    ));
                 }
             }
             Action::CopyFiles(c) => {
@@ -319,32 +326,40 @@ impl RunSpec {
                     require_dir(dir)?;
                 }
                 if !c.dest.starts_with('/') || c.dest.contains('\0') {
-                    return Err("the copy destination must be an absolute path".into());
+                    return Err(invalid("the copy destination must be an absolute path"));
                 }
                 if c.sources.is_empty() {
-                    return Err("the copy has no source".into());
+                    return Err(invalid("the copy has no source"));
                 }
             }
             Action::Copy { src, dest, .. } => {
                 if std::fs::metadata(src).is_err() {
-                    return Err(format!("the copy source {} does not exist", src.display()));
+                    return Err(invalid(format!(
+                        "the copy source {} does not exist",
+                        src.display()
+                    )));
                 }
                 if dest.is_empty() || dest.contains('\0') {
-                    return Err("the copy destination is empty or contains a NUL byte".into());
+                    return Err(invalid(
+                        "the copy destination is empty or contains a NUL byte",
+                    ));
                 }
             }
         }
         if let Some(ca) = &self.host.ca_bundle
             && !ca.is_file()
         {
-            return Err(format!("the CA bundle {} is not a file", ca.display()));
+            return Err(invalid(format!(
+                "the CA bundle {} is not a file",
+                ca.display()
+            )));
         }
         for m in &self.image_mounts {
             if m.lowerdirs.is_empty() {
-                return Err(format!(
+                return Err(invalid(format!(
                     "the image mount at {} has no layer directory",
                     m.target
-                ));
+                )));
             }
             for dir in &m.lowerdirs {
                 require_dir(dir)?;
@@ -353,10 +368,10 @@ impl RunSpec {
         }
         for m in &self.mounts {
             if !m.source.is_absolute() || std::fs::metadata(&m.source).is_err() {
-                return Err(format!(
+                return Err(invalid(format!(
                     "the mount source {} does not exist (or is not absolute)",
                     m.source.display()
-                ));
+                )));
             }
             check_target(&m.target)?;
         }
@@ -372,7 +387,7 @@ impl RunSpec {
 
 /// A mount target must be a normalized absolute path, not one of the
 /// sandbox's own mounts.
-fn check_target(target: &str) -> Result<(), String> {
+fn check_target(target: &str) -> Result<(), SandboxError> {
     let parts: Vec<&str> = target.split('/').skip(1).collect();
     let normalized = target.starts_with('/')
         && !parts.is_empty()
@@ -380,24 +395,35 @@ fn check_target(target: &str) -> Result<(), String> {
             .iter()
             .all(|p| !p.is_empty() && *p != "." && *p != "..");
     if !normalized || target.contains('\0') {
-        return Err(format!(
+        return Err(invalid(format!(
             "the mount target '{target}' must be a normalized absolute path below /"
-        ));
+        )));
     }
     if ["proc", "dev", "sys"].contains(&parts[0]) || target == "/run" {
-        return Err(format!(
+        return Err(invalid(format!(
             "the mount target '{target}' is a mount of the sandbox itself"
-        ));
+        )));
     }
     Ok(())
 }
 
-fn require_dir(dir: &Path) -> Result<(), String> {
+fn require_dir(dir: &Path) -> Result<(), SandboxError> {
     if !dir.is_absolute() {
-        return Err(format!("{} is not an absolute path", dir.display()));
+        return Err(invalid(format!(
+            "{} is not an absolute path",
+            dir.display()
+        )));
     }
     if !dir.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
+        return Err(invalid(format!("{} is not a directory", dir.display())));
     }
     Ok(())
+}
+
+/// Why a spec is refused, as the sandbox's error (it crosses the helper's
+/// JSON pipe, so the reason is text).
+fn invalid(reason: impl Into<String>) -> SandboxError {
+    SandboxError::InvalidSpec {
+        reason: reason.into(),
+    }
 }

@@ -1,5 +1,8 @@
 //! The session module's error type.
 
+use std::io;
+use std::path::PathBuf;
+
 use crate::sandbox::SandboxError;
 use crate::store::StoreError;
 
@@ -16,9 +19,16 @@ pub enum SessionError {
     /// `--diff overlay` was asked for and an overlay cannot be mounted here.
     #[error("{why}; use --diff snapshot (or auto) to build without overlayfs")]
     NoOverlay { why: String },
-    /// A worker could not be started or talked to, or said it failed.
+    /// A worker said it failed (its message crossed the process boundary as
+    /// text), or answered something unexpected.
     #[error("{0}")]
     Worker(String),
+    /// A worker could not be started or talked to.
+    #[error(transparent)]
+    WorkerProcess(#[from] WorkerError),
+    /// The worker that empties the store's trash could not be run.
+    #[error("cannot empty the store's trash: {0}")]
+    EmptyTrash(#[source] WorkerError),
     /// A sandbox name that is not known.
     #[error("no sandbox named '{0}': see boxwright ps -a")]
     NoSuchSandbox(String),
@@ -60,4 +70,49 @@ impl SessionError {
             SessionError::NoSuchSandbox(_) | SessionError::NameTaken(_) | SessionError::BadInput(_)
         )
     }
+}
+
+/// Why a worker (boxwright re-executed in the build's user namespace) could
+/// not be started or talked to, on the parent's side. What a worker itself
+/// reports failing arrives as text in its answer: [`SessionError::Worker`].
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot start a worker in a user namespace: {0}")]
+    Spawn(#[source] SandboxError),
+    /// The request could not be serialized (a boxwright bug).
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("cannot talk to the worker: {0}")]
+    Send(#[source] io::Error),
+    /// Waiting for the worker process failed.
+    #[error("{0}")]
+    Wait(#[source] io::Error),
+    /// The worker exited without printing an answer (it crashed or was killed).
+    #[error("the worker process ended without an answer ({0})")]
+    NoAnswer(std::process::ExitStatus),
+    /// The request file of an attached worker could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteRequest {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why [`remove_tree`](super::worker::remove_tree) left a tree in place.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveTreeError {
+    /// The tree could not be looked at (other than not being there).
+    #[error("{}: {source}", path.display())]
+    Stat {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }

@@ -20,9 +20,10 @@ fn empty_trash(store: &Store, workers: &Workers) -> Result<u64, SessionError> {
     }
     match workers.run(&Op::Remove { paths: trash }, &mut |_| {}) {
         Ok(Answer::Removed { bytes }) => Ok(bytes),
-        Ok(Answer::Failed { message }) | Err(message) => Err(SessionError::Worker(format!(
+        Ok(Answer::Failed { message }) => Err(SessionError::Worker(format!(
             "cannot empty the store's trash: {message}"
         ))),
+        Err(e) => Err(SessionError::EmptyTrash(e)),
         Ok(other) => Err(SessionError::Worker(format!(
             "unexpected worker answer {other:?}"
         ))),
@@ -154,7 +155,8 @@ pub fn fsck(
             Ok(Answer::Verified {
                 difference: Some(d),
             }) => format!("differs from its layer {}: {d}", layer.digest.short()),
-            Ok(Answer::Failed { message }) | Err(message) => message,
+            Ok(Answer::Failed { message }) => message,
+            Err(e) => e.to_string(),
             Ok(other) => format!("unexpected worker answer {other:?}"),
         };
         // A broken unpack is only a cache of its blob: the next build

@@ -82,11 +82,7 @@ impl<'a> Unpacker<'a> {
             dest: dest.to_path_buf(),
             max_size: self.max_layer_size,
         };
-        match self
-            .workers
-            .run(&op, &mut |_| {})
-            .map_err(SessionError::Worker)?
-        {
+        match self.workers.run(&op, &mut |_| {})? {
             Answer::Unpacked {
                 skipped_devices, ..
             } => {

@@ -20,7 +20,7 @@ mod sandbox;
 mod steps;
 pub mod worker;
 
-pub use error::SessionError;
+pub use error::{RemoveTreeError, SessionError, WorkerError};
 pub use housekeeping::{
     GcOutcome, clean_stale, collect_garbage, empty_own_trash, evict_unpacked, fsck,
 };

@@ -389,8 +389,7 @@ impl<'a> Sandboxes<'a> {
     fn inventory(&self, layers: Vec<PathBuf>) -> Result<crate::inventory::Inventory, SessionError> {
         match self
             .workers
-            .run(&super::worker::Op::Inventory { layers }, &mut |_| {})
-            .map_err(SessionError::Worker)?
+            .run(&super::worker::Op::Inventory { layers }, &mut |_| {})?
         {
             super::worker::Answer::Inventory { inventory } => Ok(inventory),
             super::worker::Answer::Failed { message } => Err(SessionError::Worker(message)),
@@ -463,17 +462,14 @@ impl<'a> Sandboxes<'a> {
         let request = dir.join("request.json");
         let code = if record.tty {
             let pty::ConsoleSocket { ours, theirs } = pty::console_socket()?;
-            let mut child = self
-                .workers
-                .spawn_attached(
-                    &spec,
-                    &request,
-                    Stdio::null(),
-                    Stdio::inherit(),
-                    Stdio::inherit(),
-                    Some(&theirs),
-                )
-                .map_err(SessionError::Worker)?;
+            let mut child = self.workers.spawn_attached(
+                &spec,
+                &request,
+                Stdio::null(),
+                Stdio::inherit(),
+                Stdio::inherit(),
+                Some(&theirs),
+            )?;
             // Only the sandbox may hold the other end, so its exit is seen.
             drop(theirs);
             pty::relay_console(&ours, record.interactive)?;
@@ -484,17 +480,14 @@ impl<'a> Sandboxes<'a> {
             } else {
                 Stdio::null()
             };
-            let mut child = self
-                .workers
-                .spawn_attached(
-                    &spec,
-                    &request,
-                    stdin,
-                    Stdio::inherit(),
-                    Stdio::inherit(),
-                    None,
-                )
-                .map_err(SessionError::Worker)?;
+            let mut child = self.workers.spawn_attached(
+                &spec,
+                &request,
+                stdin,
+                Stdio::inherit(),
+                Stdio::inherit(),
+                None,
+            )?;
             wait_code(&mut child)?
         };
         let _ = fs::remove_file(&request);

@@ -122,7 +122,8 @@ impl<'a> StepRunner<'a> {
                     }
                     other => {
                         let why = match other {
-                            Ok(Answer::Failed { message }) | Err(message) => message,
+                            Ok(Answer::Failed { message }) => message,
+                            Err(e) => e.to_string(),
                             Ok(a) => format!("unexpected answer {a:?}"),
                         };
                         if diff == DiffMethod::Overlay {
@@ -324,11 +325,7 @@ impl<'a> StepRunner<'a> {
             compression: settings.compression,
             source_date_epoch: settings.source_date_epoch,
         };
-        match self
-            .workers
-            .run(&op, on_line)
-            .map_err(SessionError::Worker)?
-        {
+        match self.workers.run(&op, on_line)? {
             Answer::Step {
                 exit_code: 0,
                 layer: Some(l),

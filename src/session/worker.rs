@@ -13,10 +13,12 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layer::{self, ApplyChecks, ApplyMode, SizeCap, Snapshot, WriteOptions};
+use super::error::{RemoveTreeError, WorkerError};
+use crate::digest::Digest;
+use crate::layer::{self, ApplyChecks, ApplyMode, LayerError, SizeCap, Snapshot, WriteOptions};
 use crate::media::{Compression, LayerInfo};
-use crate::sandbox::{self, RunSpec, Userns};
-use crate::store::Store;
+use crate::sandbox::{self, RunSpec, SandboxError, Userns};
+use crate::store::{Store, StoreError};
 
 /// The first argument that turns boxwright into a worker.
 pub const WORKER_ARG: &str = "__worker";
@@ -136,21 +138,16 @@ impl Workers {
 
     /// Runs `op` in a fresh worker. Lines the worker prints on stderr (a
     /// step's output) go to `on_line` as they come.
-    pub fn run(&self, op: &Op, on_line: &mut dyn FnMut(&str)) -> Result<Answer, String> {
+    pub fn run(&self, op: &Op, on_line: &mut dyn FnMut(&str)) -> Result<Answer, WorkerError> {
         let mut cmd = Command::new(&self.exe);
         cmd.arg(WORKER_ARG)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = self
-            .userns
-            .spawn(cmd)
-            .map_err(|e| format!("cannot start a worker in a user namespace: {e}"))?;
-        let request = serde_json::to_vec(op).map_err(|e| e.to_string())?;
+        let mut child = self.userns.spawn(cmd).map_err(WorkerError::Spawn)?;
+        let request = serde_json::to_vec(op).map_err(WorkerError::Encode)?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(&request)
-                .map_err(|e| format!("cannot talk to the worker: {e}"))?;
+            stdin.write_all(&request).map_err(WorkerError::Send)?;
         }
         let stdout = child.stdout.take();
         // The answer is small; read it on a thread so a worker that writes
@@ -176,14 +173,9 @@ impl Workers {
                 }
             }
         }
-        let status = child.wait().map_err(|e| e.to_string())?;
+        let status = child.wait().map_err(WorkerError::Wait)?;
         let answer = reader.join().unwrap_or_default();
-        match serde_json::from_str::<Answer>(answer.trim()) {
-            Ok(a) => Ok(a),
-            Err(_) => Err(format!(
-                "the worker process ended without an answer ({status})"
-            )),
-        }
+        serde_json::from_str::<Answer>(answer.trim()).map_err(|_| WorkerError::NoAnswer(status))
     }
 }
 
@@ -210,10 +202,14 @@ impl Workers {
         stdout: Stdio,
         stderr: Stdio,
         console: Option<&std::os::fd::OwnedFd>,
-    ) -> Result<std::process::Child, String> {
-        let bytes = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
-        crate::store::replace_file(request, &bytes, Some(0o600))
-            .map_err(|e| format!("cannot write {}: {e}", request.display()))?;
+    ) -> Result<std::process::Child, WorkerError> {
+        let bytes = serde_json::to_vec(spec).map_err(WorkerError::Encode)?;
+        crate::store::replace_file(request, &bytes, Some(0o600)).map_err(|e| {
+            WorkerError::WriteRequest {
+                path: request.to_path_buf(),
+                source: e,
+            }
+        })?;
         let mut cmd = Command::new(&self.exe);
         cmd.arg(WORKER_ARG)
             .arg(ATTACHED_ARG)
@@ -224,9 +220,7 @@ impl Workers {
         if let Some(fd) = console {
             inherit_as_console(&mut cmd, fd);
         }
-        self.userns
-            .spawn(cmd)
-            .map_err(|e| format!("cannot start a worker in a user namespace: {e}"))
+        self.userns.spawn(cmd).map_err(WorkerError::Spawn)
     }
 }
 
@@ -249,17 +243,22 @@ pub fn inherit_as_console(cmd: &mut Command, fd: &std::os::fd::OwnedFd) {
 
 /// The attached worker: runs the spec in `request`, exits with its status.
 fn attached_main(request: &Path) -> i32 {
-    let spec = std::fs::read(request)
-        .map_err(|e| format!("cannot read {}: {e}", request.display()))
-        .and_then(|b| serde_json::from_slice::<RunSpec>(&b).map_err(|e| e.to_string()));
-    match spec.map(|s| sandbox::run_in_namespace(&s)) {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            eprintln!("boxwright: {e}");
-            ATTACHED_FAILED
-        }
+    let bad_request = |why: &dyn std::fmt::Display| {
+        eprintln!("boxwright: bad sandbox request: {why}");
+        ATTACHED_FAILED
+    };
+    let bytes = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return bad_request(&format_args!("cannot read {}: {e}", request.display())),
+    };
+    let spec = match serde_json::from_slice::<RunSpec>(&bytes) {
+        Ok(s) => s,
+        Err(e) => return bad_request(&e),
+    };
+    match sandbox::run_in_namespace(&spec) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("boxwright: bad sandbox request: {e}");
+            eprintln!("boxwright: {e}");
             ATTACHED_FAILED
         }
     }
@@ -284,7 +283,9 @@ pub fn worker_main() -> i32 {
             Err(e) => Answer::Failed {
                 message: format!("bad worker request: {e}"),
             },
-            Ok(op) => execute(op).unwrap_or_else(|message| Answer::Failed { message }),
+            Ok(op) => execute(op).unwrap_or_else(|e| Answer::Failed {
+                message: e.to_string(),
+            }),
         },
     };
     let code = match answer {
@@ -298,10 +299,49 @@ pub fn worker_main() -> i32 {
     code
 }
 
-fn execute(op: Op) -> Result<Answer, String> {
+/// Why a worker's job failed, in the worker process. It reaches the parent
+/// as the text of [`Answer::Failed`]: typed up to that boundary so each
+/// failure keeps the message of its own module.
+#[derive(Debug, thiserror::Error)]
+enum ExecError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Commit(#[from] LayerError),
+    /// Unpacking a layer blob failed.
+    #[error("layer {digest}: {source}")]
+    Layer {
+        digest: Digest,
+        #[source]
+        source: LayerError,
+    },
+    #[error("layer {digest} has unsupported media type {media_type}")]
+    LayerMediaType { digest: Digest, media_type: String },
+    #[error("unsupported media type {0}")]
+    MediaType(String),
+    /// The directory to unpack into could not be made.
+    #[error("{}: {source}", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal: snapshot missing")]
+    NoSnapshot,
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
+    #[error(transparent)]
+    Exclude(#[from] layer::ExcludeError),
+    #[error(transparent)]
+    Remove(#[from] RemoveTreeError),
+}
+
+fn execute(op: Op) -> Result<Answer, ExecError> {
     match op {
         Op::ProbeOverlay { scratch } => {
-            sandbox::probe_overlay(&scratch).map_err(|e| e.to_string())?;
+            sandbox::probe_overlay(&scratch)?;
             Ok(Answer::Ok)
         }
         Op::Unpack {
@@ -311,20 +351,23 @@ fn execute(op: Op) -> Result<Answer, String> {
             dest,
             max_size,
         } => {
-            let store = Store::open(&store).map_err(|e| e.to_string())?;
-            let blob = store.open_blob(&info.digest).map_err(|e| e.to_string())?;
+            let store = Store::open(&store)?;
+            let blob = store.open_blob(&info.digest)?;
             let compression =
                 Compression::from_layer_media_type(&info.media_type).ok_or_else(|| {
-                    format!(
-                        "layer {} has unsupported media type {}",
-                        info.digest, info.media_type
-                    )
+                    ExecError::LayerMediaType {
+                        digest: info.digest.clone(),
+                        media_type: info.media_type.clone(),
+                    }
                 })?;
             let mode = match mode {
                 Unpack::OverlayLower => ApplyMode::OverlayLower,
                 Unpack::Flatten => ApplyMode::Flatten,
             };
-            std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+            std::fs::create_dir_all(&dest).map_err(|e| ExecError::Dir {
+                path: dest.clone(),
+                source: e,
+            })?;
             let checks = ApplyChecks {
                 diff_id: Some(info.diff_id.clone()),
                 max_size: Some(size_cap(max_size, &dest)),
@@ -336,7 +379,10 @@ fn execute(op: Op) -> Result<Answer, String> {
                 mode,
                 &checks,
             )
-            .map_err(|e| format!("layer {}: {e}", info.digest))?;
+            .map_err(|e| ExecError::Layer {
+                digest: info.digest.clone(),
+                source: e,
+            })?;
             Ok(Answer::Unpacked {
                 skipped_devices: report.skipped_devices,
                 ownership_failures: report.ownership_failures,
@@ -349,15 +395,15 @@ fn execute(op: Op) -> Result<Answer, String> {
             compression,
             source_date_epoch,
         } => {
-            let store = Store::open(&store).map_err(|e| e.to_string())?;
+            let store = Store::open(&store)?;
             let before = match &diff {
                 Diff::Snapshot(root) => {
-                    sandbox::prepare_mountpoints(root, &spec).map_err(|e| e.to_string())?;
-                    Some(Snapshot::take(root).map_err(|e| e.to_string())?)
+                    sandbox::prepare_mountpoints(root, &spec)?;
+                    Some(Snapshot::take(root)?)
                 }
                 Diff::Upperdir(_) => None,
             };
-            let exit_code = sandbox::run_in_namespace(&spec).map_err(|e| e.to_string())?;
+            let exit_code = sandbox::run_in_namespace(&spec)?;
             if exit_code != 0 {
                 return Ok(Answer::Step {
                     exit_code,
@@ -368,16 +414,15 @@ fn execute(op: Op) -> Result<Answer, String> {
                 compression,
                 source_date_epoch,
             };
-            let mut blob = store.blob_writer().map_err(|e| e.to_string())?;
+            let mut blob = store.blob_writer()?;
             let info = match (&diff, &before) {
                 (Diff::Upperdir(upper), _) => layer::write_upperdir(upper, &opts, &mut blob),
                 (Diff::Snapshot(root), Some(before)) => {
                     layer::write_snapshot_diff(root, before, &opts, &mut blob)
                 }
-                (Diff::Snapshot(_), None) => return Err("internal: snapshot missing".into()),
-            }
-            .map_err(|e| e.to_string())?;
-            blob.finish(Some(&info.digest)).map_err(|e| e.to_string())?;
+                (Diff::Snapshot(_), None) => return Err(ExecError::NoSnapshot),
+            }?;
+            blob.finish(Some(&info.digest))?;
             Ok(Answer::Step {
                 exit_code,
                 layer: Some(info),
@@ -393,7 +438,7 @@ fn execute(op: Op) -> Result<Answer, String> {
         }
         Op::Inventory { layers } => {
             let tree = crate::inventory::LayeredTree::new(layers);
-            let inventory = crate::inventory::take(&tree).map_err(|e| e.to_string())?;
+            let inventory = crate::inventory::take(&tree)?;
             Ok(Answer::Inventory { inventory })
         }
         Op::CommitUpper {
@@ -404,7 +449,7 @@ fn execute(op: Op) -> Result<Answer, String> {
             source_date_epoch,
             write,
         } => {
-            let matcher = layer::Exclusions::new(&exclude).map_err(|e| e.to_string())?;
+            let matcher = layer::Exclusions::new(&exclude)?;
             let opts = WriteOptions {
                 compression,
                 source_date_epoch,
@@ -412,15 +457,14 @@ fn execute(op: Op) -> Result<Answer, String> {
             let excluded = |p: &str| matcher.matches(p);
             if !write {
                 let (_, stats) =
-                    layer::write_upperdir_filtered(&upper, &opts, std::io::sink(), &excluded)
-                        .map_err(|e| e.to_string())?;
+                    layer::write_upperdir_filtered(&upper, &opts, std::io::sink(), &excluded)?;
                 return Ok(Answer::Committed { layer: None, stats });
             }
-            let store = Store::open(&store).map_err(|e| e.to_string())?;
-            let mut blob = store.blob_writer().map_err(|e| e.to_string())?;
-            let (info, stats) = layer::write_upperdir_filtered(&upper, &opts, &mut blob, &excluded)
-                .map_err(|e| e.to_string())?;
-            blob.finish(Some(&info.digest)).map_err(|e| e.to_string())?;
+            let store = Store::open(&store)?;
+            let mut blob = store.blob_writer()?;
+            let (info, stats) =
+                layer::write_upperdir_filtered(&upper, &opts, &mut blob, &excluded)?;
+            blob.finish(Some(&info.digest))?;
             Ok(Answer::Committed {
                 layer: Some(info),
                 stats,
@@ -433,11 +477,14 @@ fn execute(op: Op) -> Result<Answer, String> {
             scratch,
             max_size,
         } => {
-            let store = Store::open(&store).map_err(|e| e.to_string())?;
-            let blob = store.open_blob(&info.digest).map_err(|e| e.to_string())?;
+            let store = Store::open(&store)?;
+            let blob = store.open_blob(&info.digest)?;
             let compression = Compression::from_layer_media_type(&info.media_type)
-                .ok_or_else(|| format!("unsupported media type {}", info.media_type))?;
-            std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+                .ok_or_else(|| ExecError::MediaType(info.media_type.clone()))?;
+            std::fs::create_dir_all(&scratch).map_err(|e| ExecError::Dir {
+                path: scratch.clone(),
+                source: e,
+            })?;
             let checks = ApplyChecks {
                 diff_id: Some(info.diff_id.clone()),
                 max_size: Some(size_cap(max_size, &scratch)),
@@ -449,9 +496,12 @@ fn execute(op: Op) -> Result<Answer, String> {
                 ApplyMode::OverlayLower,
                 &checks,
             )
-            .map_err(|e| format!("layer {}: {e}", info.digest))?;
-            let fresh = layer::fingerprint(&scratch).map_err(|e| e.to_string())?;
-            let kept = layer::fingerprint(&dir).map_err(|e| e.to_string())?;
+            .map_err(|e| ExecError::Layer {
+                digest: info.digest.clone(),
+                source: e,
+            })?;
+            let fresh = layer::fingerprint(&scratch)?;
+            let kept = layer::fingerprint(&dir)?;
             Ok(Answer::Verified {
                 difference: layer::first_difference(&kept, &fresh),
             })
@@ -494,11 +544,16 @@ fn size_cap(max_size: u64, dest: &Path) -> SizeCap {
 
 /// Removes a tree, making directories writable first: a step may leave
 /// read-only directories behind, which would stop a plain recursive remove.
-pub fn remove_tree(path: &Path) -> Result<(), String> {
+pub fn remove_tree(path: &Path) -> Result<(), RemoveTreeError> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => {
+            return Err(RemoveTreeError::Stat {
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
         Ok(_) => {}
     }
     if std::fs::remove_dir_all(path).is_ok() {
@@ -513,5 +568,8 @@ pub fn remove_tree(path: &Path) -> Result<(), String> {
             let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o700));
         }
     }
-    std::fs::remove_dir_all(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
+    std::fs::remove_dir_all(path).map_err(|e| RemoveTreeError::Remove {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }

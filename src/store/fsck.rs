@@ -26,6 +26,29 @@ use super::root::Store;
 use crate::digest::{Digest, DigestReader, DigestWriter};
 use crate::media::{Compression, Descriptor, LayerInfo};
 
+/// Why a layer's content or a cache record could not be checked: the
+/// reason part of a problem line. Private: callers get the lines.
+#[derive(Debug, thiserror::Error)]
+enum Finding {
+    #[error("its blob is corrupt")]
+    CorruptBlob,
+    #[error("its blob is {actual} bytes, not {expected}")]
+    BlobSize { actual: u64, expected: u64 },
+    #[error("its blob {} is missing", .0.short())]
+    MissingBlob(Digest),
+    #[error("unknown layer media type {0}")]
+    MediaType(String),
+    #[error(transparent)]
+    Open(#[from] StoreError),
+    /// The tar reader's messages quote header bytes: only an excerpt is shown.
+    #[error("cannot decompress it ({})", crate::quote::excerpt(&.0.to_string()))]
+    Decompress(#[source] io::Error),
+    #[error("{0}")]
+    ReadRecord(#[source] io::Error),
+    #[error("not a cache record ({0})")]
+    NotARecord(#[source] serde_json::Error),
+}
+
 /// One thing `fsck` found wrong, as a line for the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsckProblem {
@@ -123,9 +146,9 @@ impl Store {
             report.cache_records_checked += 1;
             let path = self.cache_dir().join(format!("{}.json", key.hex()));
             let why = match self.cache_record(&path) {
-                Err(why) => Some(why),
+                Err(why) => Some(why.to_string()),
                 Ok(entry) => match self.content_digest(&entry.layer, &corrupt, &mut diff_ids) {
-                    Err(why) => Some(why),
+                    Err(why) => Some(why.to_string()),
                     Ok(actual) if actual != entry.layer.diff_id => Some(format!(
                         "its layer {} holds content {actual}, not the recorded diff_id {}",
                         entry.layer.digest, entry.layer.diff_id
@@ -375,31 +398,31 @@ impl Store {
         layer: &LayerInfo,
         corrupt: &BTreeSet<Digest>,
         memo: &mut BTreeMap<Digest, Digest>,
-    ) -> std::result::Result<Digest, String> {
+    ) -> std::result::Result<Digest, Finding> {
         if let Some(d) = memo.get(&layer.digest) {
             return Ok(d.clone());
         }
         if corrupt.contains(&layer.digest) {
-            return Err("its blob is corrupt".into());
+            return Err(Finding::CorruptBlob);
         }
         match self.blob_size(&layer.digest) {
             Ok(n) if n == layer.size => {}
-            Ok(n) => return Err(format!("its blob is {n} bytes, not {}", layer.size)),
-            Err(_) => return Err(format!("its blob {} is missing", layer.digest.short())),
+            Ok(n) => {
+                return Err(Finding::BlobSize {
+                    actual: n,
+                    expected: layer.size,
+                });
+            }
+            Err(_) => return Err(Finding::MissingBlob(layer.digest.clone())),
         }
         let compression = Compression::from_layer_media_type(&layer.media_type)
-            .ok_or_else(|| format!("unknown layer media type {}", layer.media_type))?;
-        let blob = self.open_blob(&layer.digest).map_err(|e| e.to_string())?;
+            .ok_or_else(|| Finding::MediaType(layer.media_type.clone()))?;
+        let blob = self.open_blob(&layer.digest)?;
         let mut r = DigestReader::new(crate::layer::open_layer(
             BufReader::with_capacity(1 << 20, blob),
             compression,
         ));
-        io::copy(&mut r, &mut io::sink()).map_err(|e| {
-            format!(
-                "cannot decompress it ({})",
-                crate::quote::excerpt(&e.to_string())
-            )
-        })?;
+        io::copy(&mut r, &mut io::sink()).map_err(Finding::Decompress)?;
         let d = r.finish().1;
         memo.insert(layer.digest.clone(), d.clone());
         Ok(d)
@@ -408,8 +431,8 @@ impl Store {
     fn cache_record(
         &self,
         path: &std::path::Path,
-    ) -> std::result::Result<super::CacheEntry, String> {
-        let bytes = fs::read(path).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("not a cache record ({e})"))
+    ) -> std::result::Result<super::CacheEntry, Finding> {
+        let bytes = fs::read(path).map_err(Finding::ReadRecord)?;
+        serde_json::from_slice(&bytes).map_err(Finding::NotARecord)
     }
 }
