@@ -9,7 +9,7 @@
 #   benches/resource_limits.sh                       (as root: buildah needs it here)
 #   SIZE_GB=1 FILES=200000 benches/resource_limits.sh   (a quicker look)
 #
-# Needs: buildah skopeo docker-registry busybox-static time, about 4 × SIZE_GB
+# Needs: buildah skopeo docker-registry busybox-static time, about 8 × SIZE_GB
 # of free disk under BENCH_DIR (default /var/tmp), cargo.
 set -euo pipefail
 SIZE_GB=${SIZE_GB:-10}
