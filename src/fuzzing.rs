@@ -117,3 +117,57 @@ pub fn layer(data: &[u8]) {
     );
     assert_eq!(std::fs::read(&canary).ok().as_deref(), Some(&b"canary"[..]));
 }
+
+/// `WWW-Authenticate` headers as registries (or hostile servers) send them:
+/// parsing never panics, and yields at most one challenge per scheme word.
+pub fn auth_challenge(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let challenges = crate::registry::challenge::parse(text);
+    assert!(
+        challenges.len() <= text.split_whitespace().count() + 1,
+        "{text:?}"
+    );
+}
+
+/// Where [`inventory`] puts the pieces of its input (split at 0xFF bytes):
+/// every file the fork inventory readers look at.
+const INVENTORY_FILES: [&str; 10] = [
+    "var/lib/dpkg/status",
+    "var/lib/apt/extended_states",
+    "etc/apt/sources.list",
+    "etc/apt/sources.list.d/fuzz.sources",
+    "lib/apk/db/installed",
+    "usr/lib/python3/dist-packages/fuzz-1.0.dist-info/METADATA",
+    "usr/local/lib/python3.11/site-packages/fuzz.egg-info/PKG-INFO",
+    "usr/lib/node_modules/fuzz/package.json",
+    "root/.vscode-server/extensions/extensions.json",
+    "root/.vscode-server/extensions/pub.ext-1.0.0/package.json",
+];
+
+/// The fork inventory readers (dpkg status and apt's marks, apt sources,
+/// apk, pip metadata, npm and VS Code manifests) over a tree whose files the
+/// input fills: they never panic, an inventory compares equal to itself,
+/// and it survives its JSON form (what `snapshot -o` writes and fork reads).
+pub fn inventory(data: &[u8]) {
+    let Ok(root) = tempfile::tempdir() else {
+        return;
+    };
+    for (path, content) in INVENTORY_FILES.iter().zip(data.split(|b| *b == 0xFF)) {
+        let file = root.path().join(path);
+        let Some(dir) = file.parent() else { continue };
+        if std::fs::create_dir_all(dir).is_err() || std::fs::write(&file, content).is_err() {
+            return;
+        }
+    }
+    let tree = crate::inventory::DirTree::new(root.path());
+    let Ok(inv) = crate::inventory::take(&tree) else {
+        return;
+    };
+    assert!(crate::inventory::compare(&inv, &inv).is_empty(), "{inv:?}");
+    let json = serde_json::to_vec(&inv).expect("an inventory serializes");
+    let back: crate::inventory::Inventory =
+        serde_json::from_slice(&json).expect("an inventory reads back");
+    assert_eq!(back, inv);
+}

@@ -55,3 +55,13 @@ fn manifest_corpus() {
 fn layer_corpus() {
     replay("layer", boxwright::fuzzing::layer);
 }
+
+#[test]
+fn auth_challenge_corpus() {
+    replay("auth_challenge", boxwright::fuzzing::auth_challenge);
+}
+
+#[test]
+fn inventory_corpus() {
+    replay("inventory", boxwright::fuzzing::inventory);
+}

@@ -24,7 +24,7 @@ use crate::digest::Digest;
 mod auth;
 mod blob_cache;
 mod bridge;
-mod challenge;
+pub(crate) mod challenge;
 mod client;
 mod config;
 mod credentials;

@@ -1,0 +1,3 @@
+//! Fuzz target: see boxwright::fuzzing::auth_challenge (the corpus replays in tests/fuzz_corpus.rs).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| boxwright::fuzzing::auth_challenge(data));
