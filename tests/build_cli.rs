@@ -553,3 +553,38 @@ fn repeated_tags_all_name_the_image() {
     ]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+/// tag and rmi beside builds. A starting build clears the store's temp dir
+/// whenever it can lock the store exclusively, so a command that writes the
+/// index through a temp file there must hold the shared lock, or the file
+/// goes from under it ("index.json: No such file or directory"; schemathesis
+/// found it through serve, which runs both at once).
+#[test]
+fn tag_and_rmi_beside_builds_keep_their_index_writes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store").display().to_string();
+    let recipe = write_recipe(t.path(), "r.toml", "[image]\nbase = \"scratch\"\n")
+        .display()
+        .to_string();
+    boxwright(&["--store", &store, "build", &recipe, "-t", "one"]).ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let builder = {
+        let (stop, store, recipe) = (stop.clone(), store.clone(), recipe.clone());
+        std::thread::spawn(move || {
+            let mut builds = 0;
+            while !stop.load(Ordering::Relaxed) {
+                boxwright(&["--store", &store, "build", &recipe]).ok();
+                builds += 1;
+            }
+            builds
+        })
+    };
+    for _ in 0..60 {
+        boxwright(&["--store", &store, "tag", "one", "two"]).ok();
+        boxwright(&["--store", &store, "rmi", "two"]).ok();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(builder.join().unwrap() > 0);
+}

@@ -15,7 +15,7 @@ use boxwright::store;
 
 use super::output::{Format, ago, emit, emit_json, emit_lines, rfc3339};
 use super::table::Table;
-use super::{CliResult, Failure, Global, open_store};
+use super::{CliResult, Failure, Global, lock_store, open_store};
 
 #[derive(clap::Args, Debug)]
 pub struct ImagesArgs {
@@ -219,6 +219,7 @@ pub fn rmi(global: &Global, a: &RmiArgs) -> CliResult {
         return super::manage::remote_rmi_with(global, &a.names, a.force);
     }
     let store = open_store(global)?;
+    let _lock = lock_store(&store)?;
     for n in &a.names {
         let name = name_arg(n)?;
         let desc = store
@@ -235,6 +236,7 @@ pub fn tag(global: &Global, a: &TagArgs) -> CliResult {
         return super::manage::remote_tag(global, &a.source, &a.target);
     }
     let store = open_store(global)?;
+    let _lock = lock_store(&store)?;
     let src = name_arg(&a.source)?;
     let dst = name_arg(&a.target)?;
     let desc = store

@@ -11,7 +11,7 @@ use boxwright::registry::{Reference, Registry};
 use boxwright::settings::{Settings, SettingsError};
 use boxwright::store::Store;
 
-use super::{CliResult, Failure, Global, open_store};
+use super::{CliResult, Failure, Global, lock_store, open_store};
 
 fn config_path() -> PathBuf {
     Settings::path()
@@ -191,6 +191,7 @@ pub fn clone(global: &Global, a: &CloneArgs) -> CliResult {
         return match local.filter(|_| !remote) {
             Some((_, desc)) => {
                 let new = normalize_tag(&a.new).map_err(|e| Failure::input(e.to_string()))?;
+                let _lock = lock_store(&store)?;
                 store
                     .layout()
                     .tag(&new, desc.clone())

@@ -70,6 +70,17 @@ pub fn open_store(global: &Global) -> Result<boxwright::store::Store, Failure> {
         .map_err(|e| Failure::failed(format!("store {}: {e}", root.display())))
 }
 
+/// The shared store lock, held by a command that writes the store outside a
+/// build (tag, rmi, pull). Writes go through temp files in the store's tmp
+/// dir, which a starting build clears whenever it can take the lock
+/// exclusively: without this, a build started meanwhile removed the temp
+/// file of an `index.json` write from under it.
+pub fn lock_store(store: &boxwright::store::Store) -> Result<boxwright::store::StoreLock, Failure> {
+    store
+        .lock_shared()
+        .map_err(|e| Failure::failed(format!("store {}: {e}", store.root().display())))
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "boxwright",

@@ -11,7 +11,7 @@ use boxwright::digest::Digest;
 use boxwright::progress::{Clock, Event, Phase, ProgressMode, Sink, sink_for};
 use boxwright::registry::{Reference, Secret, parse_platform, pull_into_store};
 
-use super::{CliResult, Failure, Global, open_store};
+use super::{CliResult, Failure, Global, lock_store, open_store};
 
 #[derive(clap::Args, Debug)]
 pub struct PullArgs {
@@ -77,6 +77,7 @@ fn pull_to_store(
     let client = registry_client(&global.registry_options(), &store)
         .map_err(|e| Failure::failed(e.to_string()))?;
     let report = transfer_reporter(sink);
+    let _lock = lock_store(&store)?;
     let (_, desc) = pull_into_store(&client, &store, &reference, platform.as_ref(), &report)
         .map_err(|e| Failure::failed(e.to_string()))?;
     sink.emit(&Event::Info {

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use futures_util::stream::Stream;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -44,20 +47,29 @@ pub const ROUTES: &[(&str, &str)] = &[
 type St = State<Arc<AppState>>;
 
 pub(super) fn router(state: Arc<AppState>) -> Router {
+    // `same_origin_json` only wraps the methods a route has, so an
+    // undeclared method is a 405 (with Allow), whatever its body.
+    let g = |m: MethodRouter<Arc<AppState>>| m.route_layer(middleware::from_fn(same_origin_json));
     let api = Router::new()
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/images", get(images).delete(delete_image))
-        .route("/api/images/default", get(show_default).post(set_default))
-        .route("/api/images/clone", post(clone_image))
-        .route("/api/catalog", get(catalog))
-        .route("/api/catalog/packages", get(packages))
-        .route("/api/builds", get(list_builds).post(start_build))
-        .route("/api/builds/{id}", get(build_status).delete(cancel_build))
-        .route("/api/builds/{id}/events", get(build_events))
-        .route("/api/builds/{id}/log", get(build_log))
-        .route("/api/sandboxes", get(sandboxes))
-        .route("/api/sandboxes/{name}/fork", post(fork))
-        .layer(middleware::from_fn_with_state(state.clone(), guard));
+        .route("/api/openapi.json", g(get(openapi)))
+        .route("/api/images", g(get(images).delete(delete_image)))
+        .route(
+            "/api/images/default",
+            g(get(show_default).post(set_default)),
+        )
+        .route("/api/images/clone", g(post(clone_image)))
+        .route("/api/catalog", g(get(catalog)))
+        .route("/api/catalog/packages", g(get(packages)))
+        .route("/api/builds", g(get(list_builds).post(start_build)))
+        .route(
+            "/api/builds/{id}",
+            g(get(build_status).delete(cancel_build)),
+        )
+        .route("/api/builds/{id}/events", g(get(build_events)))
+        .route("/api/builds/{id}/log", g(get(build_log)))
+        .route("/api/sandboxes", g(get(sandboxes)))
+        .route("/api/sandboxes/{name}/fork", g(post(fork)))
+        .layer(middleware::from_fn_with_state(state.clone(), bearer));
     Router::new()
         .route("/", get(|| async { asset("index.html") }))
         .route("/app.js", get(|| async { asset("app.js") }))
@@ -87,9 +99,23 @@ fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// Bearer token (constant-time) and, for requests that change anything,
-/// JSON bodies only and an `Origin`, when sent, of this very server.
-async fn guard(State(st): St, req: Request, next: Next) -> Response {
+/// A [`problem`] not made into a response yet (a small `Err`).
+struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad(message: String) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        problem(self.0, &self.1)
+    }
+}
+
+/// The bearer token (constant-time), on every API route.
+async fn bearer(State(st): St, req: Request, next: Next) -> Response {
     if let Some(token) = &st.opts.token {
         // EventSource cannot send headers: the events route also takes the
         // token as `access_token` (GET only, so it never changes anything).
@@ -115,6 +141,12 @@ async fn guard(State(st): St, req: Request, next: Next) -> Response {
             );
         }
     }
+    next.run(req).await
+}
+
+/// For requests that change anything: an `Origin`, when sent, of this very
+/// server (CSRF), and JSON bodies only.
+async fn same_origin_json(req: Request, next: Next) -> Response {
     let changes = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     if changes {
         let headers = req.headers();
@@ -143,6 +175,71 @@ async fn guard(State(st): St, req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// A JSON request body; what is wrong with one is a 400 (413 past the
+/// size cap) in the API's own `{"error"}` form, never axum's plain text.
+struct Body<T>(T);
+
+/// What a request body should look like, for the error that refuses one.
+trait BodyHint {
+    const HINT: &'static str;
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + BodyHint> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| problem(e.status(), &e.body_text()))?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            problem(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "not a valid request body ({}): {}",
+                    crate::quote::excerpt(&e.to_string()),
+                    T::HINT
+                ),
+            )
+        })
+    }
+}
+
+/// Query parameters, refused as a JSON 400.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| problem(StatusCode::BAD_REQUEST, &e.body_text()))
+    }
+}
+
+/// The one path parameter of a route, refused (bad percent-encoding) as a JSON 400.
+struct Segment(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Segment(p))
+            .map_err(|e| problem(StatusCode::BAD_REQUEST, &e.body_text()))
+    }
+}
+
+/// An optional field that, when present, must not be `null` (serde takes
+/// `null` for `None`; the API document says a string or nothing).
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// Compares without an early exit, so timing says nothing of where a
@@ -189,21 +286,26 @@ fn reason(stderr: &str) -> String {
         .to_string()
 }
 
-/// A child's failure: 400 for bad input (exit 2), 502 when a registry is
-/// the cause, else 500.
-fn child_failure(code: i32, stderr: &str) -> Response {
-    let status = if code == 2 {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
+/// A child's failure: 400 for bad input (exit 2); 502 when it had to ask a
+/// registry (`remote`) and failed; else 500.
+fn child_failure(code: i32, stderr: &str, remote: bool) -> Response {
+    let status = match code {
+        2 => StatusCode::BAD_REQUEST,
+        _ if remote => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     problem(status, &reason(stderr))
+}
+
+/// A child's failure where the request carried nothing to blame: 500.
+fn server_failure(stderr: &str) -> Response {
+    problem(StatusCode::INTERNAL_SERVER_ERROR, &reason(stderr))
 }
 
 async fn images(State(st): St) -> Response {
     let (code, out, err) = child(&st, &["images", "--format", "json"]).await;
     if code != 0 {
-        return child_failure(code, &err);
+        return server_failure(&err);
     }
     let mut list: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
     for v in &mut list {
@@ -227,6 +329,107 @@ async fn images(State(st): St) -> Response {
         .into_response()
 }
 
+/// An image name as the API takes it (`NAME[:TAG]`, `NAME@sha256:HEX`):
+/// the store's own rule (no white space or control characters; a last
+/// path component that is neither empty nor ends with `:`), and a digest
+/// that is one. web/openapi.json says the same as a pattern (`ImageName`).
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let normalized =
+        crate::builder::normalize_tag(name).map_err(|e| ApiError::bad(e.to_string()))?;
+    if let Some((_, digest)) = name.rsplit_once('@') {
+        digest.parse::<crate::digest::Digest>().map_err(|e| {
+            ApiError::bad(format!(
+                "'{}' is not a valid image name: {e}",
+                crate::quote::excerpt(name)
+            ))
+        })?;
+    }
+    Ok(normalized)
+}
+
+/// A name to tag a new image with: an image name without a digest
+/// (`Tag` in web/openapi.json).
+fn check_tag(tag: &str) -> Result<(), ApiError> {
+    if tag.contains('@') {
+        return Err(ApiError::bad(format!(
+            "'{}' is not a valid tag: use NAME[:TAG] (no @digest), e.g. demo:latest",
+            crate::quote::excerpt(tag)
+        )));
+    }
+    check_name(tag).map(drop)
+}
+
+/// Where an image name points, for the routes that manage one.
+#[derive(Clone, Copy, PartialEq)]
+enum Found {
+    /// In the local store.
+    Local,
+    /// Not in the store, but a registry reference (`HOST/…`): the child asks the registry.
+    Registry,
+}
+
+/// Finds `name`: 400 when it is not a valid name, 404 when it is neither
+/// in the store nor a registry reference (a name without a registry host
+/// is a local name, as for `default set`: never looked for on Docker Hub).
+fn locate(st: &AppState, name: &str) -> Result<Found, ApiError> {
+    let normalized = check_name(name)?;
+    let server =
+        |e: crate::store::StoreError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let store = crate::store::Store::open(&st.opts.store).map_err(server)?;
+    match store.layout().resolve(&normalized) {
+        Ok(_) => return Ok(Found::Local),
+        Err(crate::store::StoreError::NameNotFound { .. }) => {}
+        Err(crate::store::StoreError::InvalidName(n)) => {
+            return Err(ApiError::bad(format!(
+                "'{}' is not a valid image name",
+                crate::quote::excerpt(&n)
+            )));
+        }
+        Err(e) => return Err(server(e)),
+    }
+    let missing = |why: &str| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no image named '{}' in the local store{why}",
+                crate::quote::excerpt(&normalized)
+            ),
+        )
+    };
+    if !qualified(name) {
+        return Err(missing(
+            " (a name from a registry starts with its host: HOST/NAME:TAG)",
+        ));
+    }
+    match name.parse::<crate::registry::Reference>() {
+        Ok(_) => Ok(Found::Registry),
+        Err(e) => Err(missing(&format!(", and it names no registry image: {e}"))),
+    }
+}
+
+/// A child's failure on an image that `locate` found. When it was local
+/// and is gone now (another request removed it meanwhile), a 404 as
+/// `locate` gives; else as [`child_failure`] says.
+fn image_failure(st: &AppState, name: &str, found: Found, code: i32, stderr: &str) -> Response {
+    let found = match found {
+        Found::Local => match locate(st, name) {
+            Ok(now) => now,
+            Err(e) => return e.into_response(),
+        },
+        Found::Registry => Found::Registry,
+    };
+    child_failure(code, stderr, found == Found::Registry)
+}
+
+/// Whether `name` starts with a registry host (`host.domain/…`,
+/// `host:port/…`, `localhost/…`), as the docker reference grammar decides.
+fn qualified(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
 #[derive(Deserialize)]
 struct NameQuery {
     name: String,
@@ -240,15 +443,37 @@ fn is_remote(st: &AppState, name: &str) -> bool {
         .is_some_and(|ns| name.starts_with(&format!("{ns}/")))
 }
 
-async fn delete_image(State(st): St, Query(q): Query<NameQuery>) -> Response {
-    let args: Vec<&str> = if is_remote(&st, &q.name) {
-        vec!["rmi", "--remote", &q.name]
+async fn delete_image(State(st): St, Params(q): Params<NameQuery>) -> Response {
+    let remote = is_remote(&st, &q.name);
+    let args: Vec<&str> = if remote {
+        if let Err(e) = check_name(&q.name) {
+            return e.into_response();
+        }
+        vec!["rmi", "--remote", "--", &q.name]
     } else {
-        vec!["rmi", &q.name]
+        // Only local images are untagged here: a registry name outside
+        // the org is not in the store, so it is not found.
+        match locate(&st, &q.name) {
+            Ok(Found::Local) => vec!["rmi", "--", &q.name],
+            Ok(Found::Registry) => {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "no image named '{}' in the local store",
+                        crate::quote::excerpt(&q.name)
+                    ),
+                );
+            }
+            Err(e) => return e.into_response(),
+        }
     };
     let (code, _, err) = child(&st, &args).await;
     if code != 0 {
-        return child_failure(code, &err);
+        return if remote {
+            child_failure(code, &err, true)
+        } else {
+            image_failure(&st, &q.name, Found::Local, code, &err)
+        };
     }
     Json(json!({ "deleted": q.name })).into_response()
 }
@@ -271,33 +496,56 @@ async fn show_default(State(st): St) -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NameBody {
     name: String,
 }
 
-async fn set_default(State(st): St, Json(b): Json<NameBody>) -> Response {
-    let mut args = vec!["default", "set", b.name.as_str()];
-    if let Some(ns) = &st.opts.registry
+impl BodyHint for NameBody {
+    const HINT: &'static str = "send {\"name\": IMAGE}";
+}
+
+async fn set_default(State(st): St, Body(b): Body<NameBody>) -> Response {
+    let mut args = vec!["default", "set"];
+    // `None`: a name in the org, set as the org's default in its registry.
+    let found = if let Some(ns) = &st.opts.registry
         && is_remote(&st, &b.name)
     {
+        if let Err(e) = check_name(&b.name) {
+            return e.into_response();
+        }
         args.extend(["--registry", ns.as_str()]);
-    }
+        None
+    } else {
+        match locate(&st, &b.name) {
+            Ok(found) => Some(found),
+            Err(e) => return e.into_response(),
+        }
+    };
+    args.extend(["--", b.name.as_str()]);
     let (code, _, err) = child(&st, &args).await;
     if code != 0 {
-        return child_failure(code, &err);
+        return match found {
+            Some(found) => image_failure(&st, &b.name, found, code, &err),
+            None => child_failure(code, &err, true),
+        };
     }
     Json(json!({ "default": b.name })).into_response()
 }
 
-async fn clone_image(State(st): St, Json(b): Json<NameBody>) -> Response {
+async fn clone_image(State(st): St, Body(b): Body<NameBody>) -> Response {
+    let found = match locate(&st, &b.name) {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
     let Ok(dir) = tempfile::tempdir() else {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "cannot make a temp dir");
     };
     let out = dir.path().join("recipe.toml");
     let out_s = out.to_string_lossy().into_owned();
-    let (code, _, err) = child(&st, &["clone", &b.name, "cloned", "-o", &out_s]).await;
+    let (code, _, err) = child(&st, &["clone", "-o", &out_s, "--", &b.name, "cloned"]).await;
     if code != 0 {
-        return child_failure(code, &err);
+        return image_failure(&st, &b.name, found, code, &err);
     }
     match std::fs::read_to_string(&out) {
         Ok(recipe) => Json(json!({ "name": b.name, "recipe": recipe })).into_response(),
@@ -335,7 +583,7 @@ struct SearchQuery {
     search: String,
 }
 
-async fn packages(Query(q): Query<SearchQuery>) -> Response {
+async fn packages(Params(q): Params<SearchQuery>) -> Response {
     let c = match crate::catalog::Catalog::builtin() {
         Ok(c) => c,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -358,26 +606,21 @@ async fn packages(Query(q): Query<SearchQuery>) -> Response {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BuildRequest {
+    #[serde(default, deserialize_with = "present")]
     recipe: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     form: Option<BuildForm>,
+    #[serde(default, deserialize_with = "present")]
     tag: Option<String>,
     #[serde(default)]
     push: bool,
 }
 
-async fn start_build(State(st): St, body: axum::body::Bytes) -> Response {
-    let req: BuildRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "not a build request ({}): send {{\"recipe\": TOML}} or {{\"form\": {{…}}}}, with \"tag\"",
-                    crate::quote::excerpt(&e.to_string())
-                ),
-            );
-        }
-    };
+impl BodyHint for BuildRequest {
+    const HINT: &'static str = "send {\"recipe\": TOML} or {\"form\": {…}}, with \"tag\"";
+}
+
+async fn start_build(State(st): St, Body(req): Body<BuildRequest>) -> Response {
     let text = match (&req.recipe, &req.form) {
         (Some(r), None) => r.clone(),
         (None, Some(f)) => match f.to_recipe() {
@@ -395,10 +638,12 @@ async fn start_build(State(st): St, body: axum::body::Bytes) -> Response {
     if let Err(e) = crate::recipe::Recipe::parse(&text, std::path::Path::new("recipe.toml")) {
         return problem(StatusCode::BAD_REQUEST, &e.to_string());
     }
-    let tag = match &req.tag {
-        Some(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
-        _ => None,
-    };
+    if let Some(t) = &req.tag
+        && let Err(e) = check_tag(t)
+    {
+        return e.into_response();
+    }
+    let tag = req.tag.clone();
     if req.push && tag.is_none() {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -426,7 +671,7 @@ async fn start_build(State(st): St, body: axum::body::Bytes) -> Response {
     args.extend(["--progress".into(), "json".into(), "build".into()]);
     args.push(dir.join("recipe.toml").to_string_lossy().into_owned());
     if let Some(t) = &tag {
-        args.extend(["-t".into(), t.clone()]);
+        args.push(format!("--tag={t}"));
     }
     if req.push {
         args.push("--push".into());
@@ -448,21 +693,21 @@ async fn list_builds(State(st): St) -> Response {
     Json(json!({ "builds": st.jobs.list() })).into_response()
 }
 
-async fn build_status(State(st): St, Path(id): Path<String>) -> Response {
+async fn build_status(State(st): St, Segment(id): Segment) -> Response {
     match st.jobs.get(&id) {
         Some(j) => Json(j.info()).into_response(),
         None => problem(StatusCode::NOT_FOUND, "no such build"),
     }
 }
 
-async fn cancel_build(State(st): St, Path(id): Path<String>) -> Response {
+async fn cancel_build(State(st): St, Segment(id): Segment) -> Response {
     match st.jobs.cancel(&id) {
         Some(status) => Json(json!({ "id": id, "status": status })).into_response(),
         None => problem(StatusCode::NOT_FOUND, "no such build"),
     }
 }
 
-async fn build_log(State(st): St, Path(id): Path<String>) -> Response {
+async fn build_log(State(st): St, Segment(id): Segment) -> Response {
     match st.jobs.get(&id) {
         Some(j) => (
             [(
@@ -479,7 +724,19 @@ async fn build_log(State(st): St, Path(id): Path<String>) -> Response {
 #[derive(Deserialize)]
 struct EventsQuery {
     /// For clients that cannot set the header.
-    last_event_id: Option<usize>,
+    last_event_id: Option<String>,
+}
+
+/// An event id as a client sends it back: a non-negative integer (ids past
+/// the last event are fine: nothing after them yet); anything else is a 400.
+fn event_id(v: &str, what: &str) -> Result<usize, ApiError> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad(format!(
+            "{what} '{}' is not an event id (a non-negative integer)",
+            crate::quote::excerpt(v)
+        )));
+    }
+    Ok(v.parse::<usize>().unwrap_or(usize::MAX))
 }
 
 /// The build's events as Server-Sent Events: `id` is the event's index,
@@ -488,19 +745,33 @@ struct EventsQuery {
 /// final `finished` or `failed` event.
 async fn build_events(
     State(st): St,
-    Path(id): Path<String>,
-    Query(q): Query<EventsQuery>,
+    Segment(id): Segment,
+    Params(q): Params<EventsQuery>,
     headers: HeaderMap,
 ) -> Response {
+    // Both are checked when sent; the header wins.
+    let query = q
+        .last_event_id
+        .as_deref()
+        .map(|v| event_id(v, "last_event_id"))
+        .transpose();
+    let header = headers
+        .get("last-event-id")
+        .map(|v| match v.to_str() {
+            Ok(v) => event_id(v.trim(), "Last-Event-ID"),
+            Err(_) => Err(ApiError::bad(
+                "Last-Event-ID is not an event id (a non-negative integer)".into(),
+            )),
+        })
+        .transpose();
+    let last = match (header, query) {
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+        (Ok(h), Ok(q)) => h.or(q),
+    };
+    let from = last.map_or(0, |n| n.saturating_add(1));
     let Some(job) = st.jobs.get(&id) else {
         return problem(StatusCode::NOT_FOUND, "no such build");
     };
-    let last = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .or(q.last_event_id);
-    let from = last.map_or(0, |n| n + 1);
     Sse::new(event_stream(job, from))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -535,12 +806,19 @@ fn event_stream(
 }
 
 async fn sandboxes(State(st): St) -> Response {
-    let (code, out, err) = child(&st, &["ps", "-a", "--format", "json"]).await;
-    if code != 0 {
-        return child_failure(code, &err);
+    match sandbox_list(&st).await {
+        Ok(list) => Json(json!({ "sandboxes": list })).into_response(),
+        Err(r) => r,
     }
-    let list: Value = serde_json::from_str(&out).unwrap_or(json!([]));
-    Json(json!({ "sandboxes": list })).into_response()
+}
+
+/// `boxwright ps -a --format json`.
+async fn sandbox_list(st: &AppState) -> Result<Value, Response> {
+    let (code, out, err) = child(st, &["ps", "-a", "--format", "json"]).await;
+    if code != 0 {
+        return Err(server_failure(&err));
+    }
+    Ok(serde_json::from_str(&out).unwrap_or(json!([])))
 }
 
 #[derive(Deserialize)]
@@ -548,28 +826,58 @@ async fn sandboxes(State(st): St) -> Response {
 struct ForkBody {
     #[serde(default)]
     dry_run: bool,
+    #[serde(default, deserialize_with = "present")]
     tag: Option<String>,
     #[serde(default)]
     push: bool,
 }
 
-async fn fork(State(st): St, Path(name): Path<String>, Json(b): Json<ForkBody>) -> Response {
-    let mut args: Vec<String> = vec!["fork".into(), name, "--json".into()];
+impl BodyHint for ForkBody {
+    const HINT: &'static str = "send {\"tag\": NAME} or {\"dry_run\": true}";
+}
+
+async fn fork(State(st): St, Segment(name): Segment, Body(b): Body<ForkBody>) -> Response {
+    let mut args: Vec<String> = vec!["fork".into(), "--json".into()];
     if b.dry_run {
         args.push("--dry-run".into());
     }
-    match (&b.tag, b.dry_run) {
-        (Some(t), _) if !t.trim().is_empty() => args.extend(["-t".into(), t.trim().into()]),
-        (_, false) => return problem(StatusCode::BAD_REQUEST, "a fork needs a tag (or dry_run)"),
-        _ => {}
+    match &b.tag {
+        Some(t) => {
+            if let Err(e) = check_tag(t) {
+                return e.into_response();
+            }
+            args.push(format!("--tag={t}"));
+        }
+        None if !b.dry_run => {
+            return problem(StatusCode::BAD_REQUEST, "a fork needs a tag (or dry_run)");
+        }
+        None => {}
     }
     if b.push {
         args.push("--push".into());
     }
+    match sandbox_list(&st).await {
+        Ok(list) => {
+            let known = list
+                .as_array()
+                .is_some_and(|l| l.iter().any(|s| s["name"] == name.as_str()));
+            if !known {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "no sandbox named '{}' (GET /api/sandboxes lists them)",
+                        crate::quote::excerpt(&name)
+                    ),
+                );
+            }
+        }
+        Err(r) => return r,
+    }
+    args.extend(["--".into(), name]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out, err) = child(&st, &refs).await;
     if code != 0 {
-        return child_failure(code, &err);
+        return child_failure(code, &err, b.push);
     }
     match serde_json::from_str::<Value>(out.trim()) {
         Ok(v) => Json(v).into_response(),

@@ -4,17 +4,23 @@
 
 use serde::Deserialize;
 
+use super::api::present;
+
 /// What the page's build form sends (`{"form": {...}}` of `POST /api/builds`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuildForm {
-    /// `scratch`, `byoi` or `template`.
-    pub mode: String,
+    /// `scratch` (the default), `byoi` or `template`.
+    #[serde(deserialize_with = "present")]
+    pub mode: Option<String>,
     /// Template (optional in scratch mode, required in template mode).
+    #[serde(deserialize_with = "present")]
     pub template: Option<String>,
     /// Scratch without a template: the base image (default: the blank template).
+    #[serde(deserialize_with = "present")]
     pub base: Option<String>,
     /// BYOI: the image to add the dev access layer to.
+    #[serde(deserialize_with = "present")]
     pub image: Option<String>,
     /// Runtime name → version.
     pub runtimes: std::collections::BTreeMap<String, String>,
@@ -31,6 +37,7 @@ pub struct BuildForm {
     /// VS Code extensions (`publisher.name@version`).
     pub extensions: Vec<String>,
     /// The dev access layer (default on; BYOI always has it).
+    #[serde(deserialize_with = "present")]
     pub dev_access: Option<bool>,
     /// Dev access components to leave out.
     pub skip: Vec<String>,
@@ -57,7 +64,8 @@ impl BuildForm {
         use toml::{Table, Value};
         let mut doc = Table::new();
         let mut image = Table::new();
-        match self.mode.as_str() {
+        let mode = self.mode.as_deref().unwrap_or("scratch");
+        match mode {
             "byoi" => {
                 let img = self
                     .image
@@ -75,7 +83,7 @@ impl BuildForm {
                     .ok_or_else(|| FormError("pick a template".into()))?;
                 image.insert("template".into(), t.into());
             }
-            "scratch" | "" => match (&self.template, &self.base) {
+            "scratch" => match (&self.template, &self.base) {
                 (Some(t), _) if !t.is_empty() => {
                     image.insert("template".into(), t.as_str().into());
                 }
@@ -93,7 +101,7 @@ impl BuildForm {
                 )));
             }
         }
-        if self.mode != "byoi"
+        if mode != "byoi"
             && let Some(d) = self.dev_access
         {
             image.insert("dev_access".into(), d.into());
@@ -176,7 +184,7 @@ mod tests {
     #[test]
     fn forms_become_recipes() {
         let f = BuildForm {
-            mode: "scratch".into(),
+            mode: Some("scratch".into()),
             template: Some("python-api".into()),
             runtimes: [("node".to_string(), "20".to_string())].into(),
             packages: vec!["jq".into()],
@@ -190,7 +198,7 @@ mod tests {
         assert_eq!(doc["runtimes"]["node"].as_str(), Some("20"));
         assert_eq!(doc["steps"].as_array().unwrap().len(), 1);
         let byoi = BuildForm {
-            mode: "byoi".into(),
+            mode: Some("byoi".into()),
             image: Some("127.0.0.1:5000/x:1".into()),
             ..BuildForm::default()
         };
@@ -199,7 +207,7 @@ mod tests {
         assert_eq!(doc["image"]["dev_access"].as_bool(), Some(true));
         assert!(
             BuildForm {
-                mode: "byoi".into(),
+                mode: Some("byoi".into()),
                 ..BuildForm::default()
             }
             .to_recipe()
@@ -207,7 +215,7 @@ mod tests {
         );
         assert!(
             BuildForm {
-                mode: "weird".into(),
+                mode: Some("weird".into()),
                 ..BuildForm::default()
             }
             .to_recipe()
@@ -215,7 +223,7 @@ mod tests {
         );
         // A command with quotes and newlines stays one string value.
         let tricky = BuildForm {
-            mode: "template".into(),
+            mode: Some("template".into()),
             template: Some("blank".into()),
             commands: vec!["echo \"a\"\n[image]\nbase = \"evil\"".into()],
             ..BuildForm::default()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -29,6 +29,8 @@ pub struct Job {
     pub id: String,
     pub tag: Option<String>,
     pub created: u64,
+    /// When the job started, for the `elapsed_ms` of an event made here.
+    started: Instant,
     state: Mutex<JobState>,
     changed: Notify,
 }
@@ -132,21 +134,23 @@ pub struct Jobs {
     jobs: Mutex<HashMap<String, Arc<Job>>>,
 }
 
-/// A `failed` event in the progress schema, for a build that ended without
-/// one of its own (cancelled, or its process died).
-fn failed_event(message: &str) -> String {
-    serde_json::json!({
-        "schema_version": crate::progress::SCHEMA_VERSION,
-        "time": crate::image::rfc3339(now()),
-        "elapsed_ms": 0,
-        "event": "failed",
-        "step": null,
-        "command": null,
-        "exit_code": null,
-        "message": message,
-        "last_lines": [],
-    })
-    .to_string()
+/// A `failed` event in the progress schema (docs/progress-events.md), for
+/// a build that ended without one of its own (cancelled, or its process
+/// died): made by the progress module itself, so it is one like the others.
+fn failed_event(message: &str, elapsed_ms: u64) -> String {
+    crate::progress::Record {
+        schema_version: crate::progress::SCHEMA_VERSION,
+        time: crate::progress::rfc3339_millis(SystemTime::now()),
+        elapsed_ms,
+        event: crate::progress::Event::Failed {
+            step: None,
+            command: None,
+            exit_code: None,
+            message: message.to_string(),
+            last_lines: Vec::new(),
+        },
+    }
+    .to_line()
 }
 
 fn now() -> u64 {
@@ -200,6 +204,7 @@ impl Jobs {
             id: id.clone(),
             tag,
             created: now(),
+            started: Instant::now(),
             state: Mutex::new(JobState {
                 events: Vec::new(),
                 status: JobStatus::Running,
@@ -274,7 +279,8 @@ impl Jobs {
                         crate::quote::excerpt_n(&tail, 200)
                     )
                 };
-                j.push(failed_event(&why));
+                let elapsed = u64::try_from(j.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                j.push(failed_event(&why, elapsed));
             }
             {
                 let mut s = j.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,6 +1,7 @@
 //! A running `boxwright serve` for tests, and curl as its client.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,16 +10,83 @@ use std::process::{Child, Command, Stdio};
 pub struct Server {
     pub url: String,
     child: Child,
+    /// The bearer token serve was given (`--token-file`); curl sends it.
+    token: Option<String>,
+    /// Whether serve runs in a network namespace of its own.
+    own_network: bool,
+}
+
+/// How [`Server::start_with`] starts serve, beyond the store and arguments.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Start with `--token-file` (the token written beside the store); the
+    /// helpers below send it as `Authorization: Bearer`.
+    pub token: Option<&'a str>,
+    /// A home of its own: HOME and the XDG directories under this folder,
+    /// and no BOXWRIGHT_* variables, so nothing serve or its child builds
+    /// do touches the user's config.
+    pub home: Option<&'a Path>,
+    /// A network namespace of its own with loopback only (needs root):
+    /// nothing serve or its children do reaches past this machine. Clients
+    /// run in it through [`Server::command`].
+    pub own_network: bool,
 }
 
 impl Server {
     /// Starts serve on `store` with extra arguments; waits until it listens.
     pub fn start(bin: &Path, store: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin)
-            .arg("--store")
+        Server::start_with(bin, store, extra, Options::default())
+    }
+
+    /// [`Server::start`] with [`Options`].
+    pub fn start_with(bin: &Path, store: &Path, extra: &[&str], opts: Options) -> Server {
+        let mut cmd = if opts.own_network {
+            // unshare execs sh, which brings loopback up and execs serve:
+            // the child's pid is serve's, and its namespace is serve's.
+            let mut c = Command::new("unshare");
+            c.args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$@\"",
+                "sh",
+            ])
+            .arg(bin);
+            c
+        } else {
+            Command::new(bin)
+        };
+        cmd.arg("--store")
             .arg(store)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        if let Some(token) = opts.token {
+            let mut file = store.as_os_str().to_owned();
+            file.push(".token");
+            std::fs::write(&file, token).expect("write the token file");
+            cmd.arg("--token-file").arg(file);
+        }
+        if let Some(home) = opts.home {
+            for (k, _) in std::env::vars_os() {
+                let k = k.to_string_lossy();
+                if k.starts_with("BOXWRIGHT_") || k.starts_with("XDG_") {
+                    cmd.env_remove(&*k);
+                }
+            }
+            for (var, dir) in [
+                ("HOME", "home"),
+                ("XDG_CONFIG_HOME", "config"),
+                ("XDG_CACHE_HOME", "cache"),
+                ("XDG_DATA_HOME", "data"),
+                ("XDG_STATE_HOME", "state"),
+            ] {
+                let d = home.join(dir);
+                std::fs::create_dir_all(&d).expect("make the home dirs");
+                cmd.env(var, d);
+            }
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -36,7 +104,38 @@ impl Server {
         };
         // Keep draining stderr so serve never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { url, child }
+        Server {
+            url,
+            child,
+            token: opts.token.map(String::from),
+            own_network: opts.own_network,
+        }
+    }
+
+    /// `program`, to run where serve can be reached: in serve's network
+    /// namespace when it has one of its own.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        if self.own_network {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/proc/{}/ns/net", self.child.id()))
+                .arg("--")
+                .arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    /// The `Authorization` header serve wants, if it wants one.
+    pub fn auth_header(&self) -> Option<String> {
+        self.token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}"))
+    }
+
+    /// Whether serve is still running (it has not crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// `curl` of `path`: (HTTP status, body). `args` are extra curl options.
@@ -47,10 +146,12 @@ impl Server {
         body: Option<&str>,
         args: &[&str],
     ) -> (u16, String) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-S", "-X", method, "-w", "\n%{http_code}"])
-            .args(args)
-            .arg(format!("{}{path}", self.url));
+        let mut cmd = self.command("curl");
+        cmd.args(["-s", "-S", "-X", method, "-w", "\n%{http_code}"]);
+        if let Some(h) = self.auth_header() {
+            cmd.args(["-H", &h]);
+        }
+        cmd.args(args).arg(format!("{}{path}", self.url));
         if let Some(b) = body {
             cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
         }
@@ -80,8 +181,11 @@ impl Server {
         id: &str,
         last_event_id: Option<usize>,
     ) -> Vec<(usize, serde_json::Value)> {
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.command("curl");
         cmd.args(["-s", "-N", "--max-time", "600"]);
+        if let Some(h) = self.auth_header() {
+            cmd.args(["-H", &h]);
+        }
         if let Some(n) = last_event_id {
             cmd.args(["-H", &format!("Last-Event-ID: {n}")]);
         }
