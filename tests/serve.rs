@@ -94,7 +94,7 @@ fn a_form_build_streams_its_phases_and_the_image_is_managed() {
 
     // Listed: locally and in the registry org.
     let images = srv.get_json("/api/images");
-    let list = images["images"].as_array().unwrap();
+    let list = images.as_array().expect("GET /api/images is a JSON array");
     let remote = list
         .iter()
         .find(|i| i["source"] == "registry" && i["name"] == tag)
@@ -108,7 +108,7 @@ fn a_form_build_streams_its_phases_and_the_image_is_managed() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(srv.get_json("/api/images/default")["default"], tag.as_str());
     let images = srv.get_json("/api/images");
-    let remote = images["images"]
+    let remote = images
         .as_array()
         .unwrap()
         .iter()
@@ -136,7 +136,7 @@ fn a_form_build_streams_its_phases_and_the_image_is_managed() {
     assert_eq!(code, 200, "{body}");
     let images = srv.get_json("/api/images");
     assert!(
-        !images["images"]
+        !images
             .as_array()
             .unwrap()
             .iter()
@@ -425,4 +425,35 @@ fn the_fork_report_lists_a_detected_package() {
             .starts_with("sha256:")
     );
     boxwright(&["--store", s, "rm", "-f", "dev"]).ok();
+}
+
+#[test]
+fn images_are_a_json_array_and_an_unreachable_registry_is_said_in_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_template(dir.path());
+    // Nothing listens on port 1: the org's registry cannot be reached.
+    let srv = Server::start(&bin(), &store, &["--registry", "127.0.0.1:1/team"]);
+    let (code, text) = srv.curl("GET", "/api/images", None, &["-i"]);
+    assert_eq!(code, 200, "{text}");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{text}"));
+    let list: Value = serde_json::from_str(body).unwrap();
+    let list = list.as_array().expect("a JSON array");
+    assert!(!list.is_empty(), "the local template image is listed");
+    for img in list {
+        for k in ["name", "digest", "created", "size", "default"] {
+            assert!(img.get(k).is_some(), "{k} in {img}");
+        }
+    }
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {head}"))
+    };
+    assert_eq!(header("x-boxwright-registry"), "127.0.0.1:1/team");
+    assert!(!header("x-boxwright-registry-error").is_empty());
 }

@@ -16,6 +16,7 @@ async function api(method, path, body, retried) {
     const t = prompt("This server needs its access token:");
     if (t) { token = t.trim(); sessionStorage.setItem("boxwright-token", token); return api(method, path, body, true); }
   }
+  api.lastHeaders = res.headers;
   let data = null;
   try { data = await res.json(); } catch (e) { data = null; }
   if (!res.ok) throw new Error((data && data.error) || res.status + " " + res.statusText);
@@ -54,13 +55,15 @@ async function loadImages() {
   const status = $("#images-status");
   status.textContent = "Loading…";
   try {
-    const data = await api("GET", "/api/images");
+    const images = await api("GET", "/api/images");
+    const registry = api.lastHeaders.get("X-Boxwright-Registry");
+    const registryError = api.lastHeaders.get("X-Boxwright-Registry-Error");
     tbody.replaceChildren();
     const msgs = [];
-    if (data.registry_error) msgs.push("Registry " + data.registry + " cannot be reached: " + data.registry_error);
-    if (data.images.length === 0) msgs.push("No images yet: build one with New image.");
+    if (registryError) msgs.push("Registry " + registry + " cannot be reached: " + registryError);
+    if (images.length === 0) msgs.push("No images yet: build one with New image.");
     status.textContent = msgs.join(" ");
-    for (const img of data.images) {
+    for (const img of images) {
       const row = el("tr", { "data-name": img.name },
         el("td", {}, img.name),
         el("td", { class: "mono" }, (img.digest || "").slice(7, 19)),

@@ -311,7 +311,9 @@ async fn images(State(st): St) -> Response {
     for v in &mut list {
         v["source"] = json!("local");
     }
-    let mut registry_error = Value::Null;
+    // The list is the bare array clients rely on; whether the org's
+    // registry answered travels in headers, which the page shows.
+    let mut registry_error: Option<String> = None;
     if let Some(ns) = &st.opts.registry {
         let (code, out, err) = child(&st, &["images", "--registry", ns, "--format", "json"]).await;
         if code == 0 {
@@ -322,11 +324,37 @@ async fn images(State(st): St) -> Response {
             }
         } else {
             // The page shows the local images and says the registry is down.
-            registry_error = json!(reason(&err));
+            registry_error = Some(reason(&err));
         }
     }
-    Json(json!({ "images": list, "registry": st.opts.registry, "registry_error": registry_error }))
-        .into_response()
+    let mut response = Json(Value::Array(list)).into_response();
+    let headers = response.headers_mut();
+    if let Some(ns) = &st.opts.registry
+        && let Ok(v) = HeaderValue::from_str(&header_text(ns))
+    {
+        headers.insert("x-boxwright-registry", v);
+    }
+    if let Some(e) = registry_error
+        && let Ok(v) = HeaderValue::from_str(&header_text(&e))
+    {
+        headers.insert("x-boxwright-registry-error", v);
+    }
+    response
+}
+
+/// `text` as a header value: visible ASCII and spaces only (other
+/// characters become `?`), at most 500 of them.
+fn header_text(text: &str) -> String {
+    text.chars()
+        .take(500)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// An image name as the API takes it (`NAME[:TAG]`, `NAME@sha256:HEX`):
