@@ -24,7 +24,10 @@ pub(crate) fn parse(header: &str) -> Vec<Challenge> {
             .find(|c: char| c.is_whitespace() || c == ',')
             .unwrap_or(rest.len());
         let scheme = rest[..scheme_end].to_ascii_lowercase();
-        rest = rest[scheme_end..].trim_start_matches([' ', '\t', ',']);
+        // Every separator, not only space and tab: a vertical tab or a
+        // newline left here would start an empty scheme forever (found by
+        // the auth_challenge fuzz target as a hang).
+        rest = rest[scheme_end..].trim_start_matches(|c: char| c.is_whitespace() || c == ',');
         let mut params = BTreeMap::new();
         // Parameters are `key=value` (value quoted or a token), comma separated;
         // a word not followed by '=' starts the next challenge.
@@ -58,7 +61,7 @@ pub(crate) fn parse(header: &str) -> Vec<Challenge> {
                 (after[..end].trim().to_string(), &after[end..])
             };
             params.insert(key.to_ascii_lowercase(), value);
-            rest = remaining.trim_start_matches([' ', '\t', ',']);
+            rest = remaining.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
         }
         match scheme.as_str() {
             "basic" => out.push(Challenge::Basic),
@@ -80,6 +83,19 @@ pub(crate) fn parse(header: &str) -> Vec<Challenge> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_whitespace_separates_and_parsing_always_ends() {
+        for header in [
+            "a\nb",
+            "Basic\x0brealm=x",
+            "\u{a0}Bearer\u{2028}realm=r",
+            "x\r\n\x0c",
+        ] {
+            let _ = parse(header);
+        }
+        assert_eq!(parse("Basic\nrealm=x"), [Challenge::Basic]);
+    }
 
     #[test]
     fn parses_the_usual_forms() {
