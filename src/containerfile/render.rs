@@ -211,7 +211,9 @@ fn plain_words(words: &[String], e: char) -> Option<String> {
         .into_iter()
         .map(|(a, b)| chars[a..b].iter().collect())
         .collect();
-    (split == words).then_some(joined)
+    // A trailing escape character would join the next line (found by the
+    // containerfile fuzz target: `VOLUME ["\\"]` rendered as `VOLUME \`).
+    (split == words && !joined.ends_with(e)).then_some(joined)
 }
 
 /// The JSON form, spaced as people write it: `["a", "b"]`.
