@@ -8,7 +8,7 @@ use crate::digest::{Digest, Hasher};
 use crate::image::{self, ImageConfig};
 use crate::layer;
 use crate::media::{Compression, Descriptor, LayerInfo};
-use crate::plan::{LayerSettings, Plan};
+use crate::plan::LayerSettings;
 use crate::progress::{Event, Sink};
 use crate::recipe::Base;
 use crate::store::{CacheEntry, Layout, Store};
@@ -24,30 +24,10 @@ pub struct BaseImage {
     pub layers: Vec<LayerInfo>,
 }
 
-/// Resolves the plan's base into the store. `offline` (with the build's
-/// registries.toml) forbids pulling a registry base from a registry that has
-/// no mirrors: the copy pulled into the store before is used instead.
-pub(crate) fn resolve(
-    plan: &Plan,
-    store: &Store,
-    settings: &LayerSettings,
-    registry: &RegistryOptions,
-    offline: Option<&RegistriesConfig>,
-    sink: &dyn Sink,
-) -> Result<BaseImage, BuildError> {
-    resolve_base(
-        &plan.recipe.image.base,
-        plan.source_date_epoch,
-        store,
-        settings,
-        registry,
-        offline,
-        sink,
-    )
-}
-
 /// Resolves a base (as a recipe's `base =` or a Containerfile's `FROM`
-/// names it) into the store.
+/// names it) into the store. `offline` (with the build's registries.toml)
+/// forbids pulling a registry base from a registry that has no mirrors: the
+/// copy pulled into the store before is used instead.
 pub(crate) fn resolve_base(
     base: &Base,
     epoch: u64,

@@ -9,7 +9,7 @@ use super::host::{Host, Names};
 use super::steps::Sources;
 use super::{BuildError, BuildOptions, BuildOutcome, ContainerfileOptions, base, secrets};
 use crate::containerfile::{Containerfile, ContainerfileError, Pos};
-use crate::image::{ConfigOverrides, Derived};
+use crate::image::Derived;
 use crate::plan::LayerSettings;
 use crate::plan::containerfile::{self as lower, LowerInput};
 use crate::progress::{Event, Phase, Sink};
@@ -169,17 +169,7 @@ pub(super) fn build(
     let mut image = built[p.target]
         .take()
         .ok_or_else(|| BuildError::BadInput("the target stage was not built".into()))?;
-    image.apply(
-        &ConfigOverrides {
-            labels: opts.labels.clone(),
-            ..ConfigOverrides::default()
-        },
-        "boxwright: --label",
-        epoch,
-    );
-    for (k, v) in &opts.annotations {
-        image.annotate(k, v.clone());
-    }
+    super::host::labels_and_annotations(&mut image, opts, epoch);
     let manifest = image.write(store.layout(), epoch)?;
     drop(secrets);
     host.finish(opts, manifest, &p.image_names, cached_steps, total, sink)
@@ -318,7 +308,7 @@ fn resolve(
 ) -> Result<base::BaseImage, BuildError> {
     let dir = opts.recipe.parent().unwrap_or(std::path::Path::new("."));
     let parsed = crate::recipe::parse_base_ref(written, dir).map_err(|why| {
-        at(
+        ContainerfileError::at(
             file,
             pos,
             format!("'{written}' is not an image reference: {why}"),
@@ -371,7 +361,7 @@ fn build_order(
                     let mut cycle: Vec<String> =
                         path[start..].iter().map(|&p| stage_name(file, p)).collect();
                     cycle.push(stage_name(file, d));
-                    return Err(at(
+                    return Err(ContainerfileError::at(
                         file,
                         pos,
                         format!(
@@ -427,14 +417,5 @@ fn read_dockerignore(
             "cannot read {}: {e}",
             path.display()
         ))),
-    }
-}
-
-fn at(file: &Containerfile, pos: Pos, message: String) -> ContainerfileError {
-    ContainerfileError {
-        file: file.path.display().to_string(),
-        line: pos.line,
-        column: pos.column,
-        message,
     }
 }

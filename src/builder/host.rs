@@ -212,6 +212,26 @@ impl Host {
     }
 }
 
+/// `--label` (a config change with its history line) and `--annotation`
+/// (after any annotation of the front end's own, so the user's wins).
+pub(super) fn labels_and_annotations(
+    image: &mut crate::image::Derived,
+    opts: &BuildOptions,
+    epoch: u64,
+) {
+    image.apply(
+        &crate::image::ConfigOverrides {
+            labels: opts.labels.clone(),
+            ..Default::default()
+        },
+        "boxwright: --label",
+        epoch,
+    );
+    for (k, v) in &opts.annotations {
+        image.annotate(k, v.clone());
+    }
+}
+
 /// The image's names from `-t`, normalized (`:latest` added), checked
 /// before anything runs; `--push` needs one.
 pub(super) struct Names {

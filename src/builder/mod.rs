@@ -183,8 +183,9 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     let epoch = plan.source_date_epoch;
     let settings = host.settings(opts, epoch);
     let offline_base = opts.offline.then_some(&host.registries);
-    let base = base::resolve(
-        &plan,
+    let base = base::resolve_base(
+        &plan.recipe.image.base,
+        epoch,
         &host.store,
         &settings,
         &opts.registry,
@@ -221,14 +222,6 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         "boxwright: config from the recipe",
         epoch,
     );
-    image.apply(
-        &ConfigOverrides {
-            labels: opts.labels.clone(),
-            ..ConfigOverrides::default()
-        },
-        "boxwright: --label",
-        epoch,
-    );
     // The recipe travels with the image, so `clone` can write it out again;
     // its steps' env values stay behind.
     if !opts.no_recipe_annotation
@@ -238,9 +231,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     {
         image.annotate(RECIPE_ANNOTATION, text);
     }
-    for (k, v) in &opts.annotations {
-        image.annotate(k, v.clone());
-    }
+    host::labels_and_annotations(&mut image, opts, epoch);
     let manifest = image.write(host.store.layout(), epoch)?;
     drop(secrets);
     host.finish(opts, manifest, &names, cached_steps, total, sink)

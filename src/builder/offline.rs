@@ -6,7 +6,7 @@
 //!
 //! - artifacts must be cached or in a mirror (`artifact::Fetcher::check_offline`);
 //! - a registry base must be in the store, or its registry have mirrors in
-//!   registries.toml (`base::resolve`);
+//!   registries.toml (`base::resolve_base`);
 //! - the steps that will run (cached ones download nothing) must have a
 //!   mirror for every package index they use: apt (the Debian or Ubuntu
 //!   archive), npm, PyPI, Open VSX ([`check`]). What a component step uses

@@ -45,3 +45,15 @@ pub struct ContainerfileError {
     /// What is wrong and what to do, one line.
     pub message: String,
 }
+
+impl ContainerfileError {
+    /// `message` at `pos` of `file`.
+    pub fn at(file: &Containerfile, pos: Pos, message: String) -> ContainerfileError {
+        ContainerfileError {
+            file: file.path.display().to_string(),
+            line: pos.line,
+            column: pos.column,
+            message,
+        }
+    }
+}

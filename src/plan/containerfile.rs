@@ -100,10 +100,11 @@ pub fn stage_base(
     globals: &[(String, String)],
 ) -> Result<String, ContainerfileError> {
     let lookup = |n: &str| get(globals, n);
-    let base = process_word(&stage.base, file.escape, &lookup)
-        .map_err(|e| error(file, stage.base_pos, format!("FROM: {}", e.message)))?;
+    let base = process_word(&stage.base, file.escape, &lookup).map_err(|e| {
+        ContainerfileError::at(file, stage.base_pos, format!("FROM: {}", e.message))
+    })?;
     if base.is_empty() {
-        return Err(error(
+        return Err(ContainerfileError::at(
             file,
             stage.base_pos,
             format!(
@@ -149,13 +150,13 @@ pub fn stage_deps(
             if let Some(i) = stage_ref(&name, stages, usize::MAX) {
                 deps.push((i, ins.pos));
             } else if name.parse::<usize>().is_ok() {
-                return Err(error(
+                return Err(ContainerfileError::at(
                     file,
                     ins.pos,
                     format!("--from={name}: there is no stage {name} (stages are numbered from 0)"),
                 ));
             } else if !looks_like_image(&name) {
-                return Err(error(
+                return Err(ContainerfileError::at(
                     file,
                     ins.pos,
                     format!(
@@ -176,7 +177,7 @@ pub fn stage_names(file: &Containerfile) -> Result<HashMap<String, usize>, Conta
         if let Some(n) = &s.name
             && names.insert(n.clone(), s.index).is_some()
         {
-            return Err(error(
+            return Err(ContainerfileError::at(
                 file,
                 s.pos,
                 format!("two stages are named '{n}': stage names must be unique"),
@@ -244,7 +245,7 @@ pub fn lower_stage(
     for ins in &stage.instructions {
         l.check_refs(ins, &declared)?;
         l.instruction(ins)
-            .map_err(|e| error(file, ins.pos, e.to_string()))?;
+            .map_err(|e| ContainerfileError::at(file, ins.pos, e.to_string()))?;
     }
     Ok(LoweredStage {
         steps: l.steps,
@@ -401,7 +402,7 @@ impl Lowering<'_, '_> {
                 continue;
             }
             if let Some((_, at)) = declared.iter().find(|(n, p)| *n == name && *p > ins.pos) {
-                return Err(error(
+                return Err(ContainerfileError::at(
                     self.input.file,
                     ins.pos,
                     format!(
@@ -1177,7 +1178,9 @@ fn arg_value(
     match &decl.default {
         Some(raw) => process_word(raw, file.escape, &|n| get(scope, n))
             .map(Some)
-            .map_err(|e| error(file, pos, format!("ARG {}: {}", decl.name, e.message))),
+            .map_err(|e| {
+                ContainerfileError::at(file, pos, format!("ARG {}: {}", decl.name, e.message))
+            }),
         None => Ok(get(scope, &decl.name)),
     }
 }
@@ -1342,15 +1345,6 @@ fn set(scope: &mut Vec<(String, String)>, name: &str, value: impl Into<Option<St
     } else {
         // Declared without a value: in scope, empty in RUN's environment?
         // Docker leaves it unset; so do we.
-    }
-}
-
-fn error(file: &Containerfile, pos: Pos, message: String) -> ContainerfileError {
-    ContainerfileError {
-        file: file.path.display().to_string(),
-        line: pos.line,
-        column: pos.column,
-        message,
     }
 }
 

@@ -75,7 +75,7 @@ pub fn evict_unpacked(
     let Some(_lock) = store.try_lock(LockKind::Exclusive)? else {
         return Ok(None);
     };
-    let eviction = store.evict_layers(limit, &store.sandbox_diff_ids()?)?;
+    let eviction = store.evict_layers(limit, || store.sandbox_diff_ids())?;
     if !eviction.evicted.is_empty() {
         empty_trash(store, workers)?;
     }
@@ -109,7 +109,7 @@ pub fn collect_garbage(
     let report = store.gc()?;
     let pruned = store.prune_build_caches(mounts, artifacts)?;
     let _lock = store.lock_exclusive()?;
-    let eviction = store.evict_layers(max_unpacked, &store.sandbox_diff_ids()?)?;
+    let eviction = store.evict_layers(max_unpacked, || store.sandbox_diff_ids())?;
     let trash = empty_trash(store, workers)?;
     Ok(GcOutcome {
         freed_bytes: report.freed_bytes + trash,

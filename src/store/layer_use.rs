@@ -140,12 +140,23 @@ impl Store {
     /// sandboxes, which run on them). The caller holds the exclusive store
     /// lock, so no build is using a layer it removes; the trash is emptied
     /// in a user namespace afterwards (it holds files of subordinate ids).
-    pub fn evict_layers(&self, limit: u64, keep: &BTreeSet<Digest>) -> Result<Eviction> {
+    ///
+    /// `keep` is asked only when something must go: a build that ends under
+    /// the bound reads the use records and nothing else.
+    pub fn evict_layers(
+        &self,
+        limit: u64,
+        keep: impl FnOnce() -> Result<BTreeSet<Digest>>,
+    ) -> Result<Eviction> {
         let entries = self.layer_entries()?;
         let mut out = Eviction {
             remaining: entries.iter().map(|e| e.bytes).sum(),
             ..Eviction::default()
         };
+        if out.remaining <= limit {
+            return Ok(out);
+        }
+        let keep = keep()?;
         for e in entries {
             if out.remaining <= limit {
                 break;
@@ -205,7 +216,7 @@ mod tests {
         assert!(one >= 100_000, "{one}");
 
         // Room for two: only the oldest goes.
-        let out = store.evict_layers(2 * one, &BTreeSet::new()).unwrap();
+        let out = store.evict_layers(2 * one, || Ok(BTreeSet::new())).unwrap();
         assert_eq!(out.evicted, vec![old.clone()]);
         assert_eq!(out.bytes, one);
         assert!(!store.has_layer_dir(&old));
@@ -214,19 +225,19 @@ mod tests {
 
         // A use makes the middle one the newest: the other goes next.
         store.record_layer_use(&middle);
-        let out = store.evict_layers(one, &BTreeSet::new()).unwrap();
+        let out = store.evict_layers(one, || Ok(BTreeSet::new())).unwrap();
         assert_eq!(out.evicted, vec![new.clone()]);
         assert!(store.has_layer_dir(&middle));
 
         // Nothing under the limit moves; kept layers never do.
-        let out = store.evict_layers(one, &BTreeSet::new()).unwrap();
+        let out = store.evict_layers(one, || Ok(BTreeSet::new())).unwrap();
         assert!(out.evicted.is_empty());
         let keep = BTreeSet::from([middle.clone()]);
-        let out = store.evict_layers(0, &keep).unwrap();
+        let out = store.evict_layers(0, || Ok(keep.clone())).unwrap();
         assert!(out.evicted.is_empty());
         assert_eq!(out.remaining, one);
         assert!(store.has_layer_dir(&middle));
-        let out = store.evict_layers(0, &BTreeSet::new()).unwrap();
+        let out = store.evict_layers(0, || Ok(BTreeSet::new())).unwrap();
         assert_eq!(out.evicted, vec![middle]);
         assert_eq!(store.unpacked_bytes().unwrap(), 0);
     }
@@ -245,7 +256,9 @@ mod tests {
 
         let total = store.unpacked_bytes().unwrap();
         assert!(total >= 100_000, "{total}");
-        let out = store.evict_layers(total - 1, &BTreeSet::new()).unwrap();
+        let out = store
+            .evict_layers(total - 1, || Ok(BTreeSet::new()))
+            .unwrap();
         assert_eq!(out.evicted, vec![unrecorded]);
         assert!(store.has_layer_dir(&recorded));
     }
