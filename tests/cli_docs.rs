@@ -167,3 +167,44 @@ fn subcommand_help_lists_the_global_options_once_under_their_heading() {
     boxwright(&["--store", s, "images"]).ok();
     boxwright(&["images", "--store", s]).ok();
 }
+
+/// Enumerated flags are clap value enums: a value outside the set is refused
+/// before anything runs (exit 2), naming the accepted values, and `--help`
+/// lists them.
+#[test]
+fn enumerated_flags_refuse_unknown_values_and_list_the_accepted_ones() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["build", "--network", "bridge", "x.toml"], "host, none"),
+        (
+            &["build", "--compression", "xz", "x.toml"],
+            "gzip, zstd, none",
+        ),
+        (
+            &["build", "--diff", "btrfs", "x.toml"],
+            "auto, overlay, snapshot",
+        ),
+        (&["fork", "--compression", "lz4", "box"], "gzip, zstd, none"),
+        (&["run", "--network", "slirp", "img"], "host, none"),
+        (&["--progress", "fancy", "images"], "auto, tty, plain, json"),
+        (
+            &["--log-level", "verbose", "images"],
+            "error, warn, info, debug, trace",
+        ),
+    ];
+    for (args, values) in cases {
+        let r = boxwright(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("[possible values: {values}]")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // The environment variable goes through the same check.
+    let r = boxwright_env(&["images"], &[("BOXWRIGHT_PROGRESS", "fancy")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("auto, tty, plain, json"), "{}", r.stderr);
+    let help = boxwright(&["build", "--help"]).ok().stdout;
+    assert!(help.contains("[possible values: host, none]"), "{help}");
+    assert!(help.contains("[default: gzip]"), "{help}");
+}

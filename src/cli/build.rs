@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use boxwright::builder::{BuildOptions, ContainerfileOptions, DiffMethod};
+use boxwright::builder::{BuildOptions, ContainerfileOptions};
 use boxwright::media::Compression;
 use boxwright::mirror::Rule;
 use boxwright::progress::{Clock, sink_for};
-use boxwright::sandbox::Network;
 
+use super::choices::{CompressionArg, DiffArg, NetworkArg};
 use super::{CliResult, Failure, Global};
 
 #[derive(clap::Args, Debug)]
@@ -40,11 +40,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Layer compression.
-    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
-    pub compression: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub compression: CompressionArg,
     /// Network for run steps: the host's, or none (loopback only).
-    #[arg(long, default_value = "host", value_parser = ["host", "none"])]
-    pub network: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub network: NetworkArg,
     /// Do not give steps the host's CA bundle.
     #[arg(long)]
     pub no_host_ca: bool,
@@ -52,8 +52,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub push: bool,
     /// How a step's changes are found: overlay upperdir, snapshot comparison, or auto.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "snapshot"])]
-    pub diff: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub diff: DiffArg,
     /// Look up upstream artifacts (runtimes, code-server, ttyd, gh) in DIR_OR_URL as
     /// <component>/<version>/<file> instead of upstream.
     #[arg(long, value_name = "DIR_OR_URL")]
@@ -156,10 +156,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
     if let Some(p) = &a.platform {
         check_platform(p)?;
     }
-    let compression = a
-        .compression
-        .parse::<Compression>()
-        .map_err(|e| Failure::input(e.to_string()))?;
+    let compression: Compression = a.compression.into();
     // Parsed here rather than by clap, whose error would echo the value
     // (and any password in it).
     let mirrors = a
@@ -177,17 +174,9 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         store: global.store_root(),
         no_cache: a.no_cache,
         compression,
-        network: if a.network == "none" {
-            Network::None
-        } else {
-            Network::Host
-        },
+        network: a.network.into(),
         host_ca: !a.no_host_ca,
-        diff: match a.diff.as_str() {
-            "overlay" => DiffMethod::Overlay,
-            "snapshot" => DiffMethod::Snapshot,
-            _ => DiffMethod::Auto,
-        },
+        diff: a.diff.into(),
         worker_exe,
         source_date_epoch_env: std::env::var("SOURCE_DATE_EPOCH").ok(),
         registry: boxwright::builder::RegistryOptions {

@@ -60,8 +60,8 @@ pub struct ForkArgs {
     #[arg(long, value_name = "REF", requires = "upper")]
     pub image: Option<String>,
     /// Layer compression.
-    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
-    pub compression: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub compression: super::choices::CompressionArg,
 }
 
 pub fn snapshot(_global: &Global, a: &SnapshotArgs) -> CliResult {
@@ -94,10 +94,7 @@ pub fn fork(global: &Global, a: &ForkArgs) -> CliResult {
         .map(normalize_tag)
         .transpose()
         .map_err(|e| Failure::input(e.to_string()))?;
-    let compression = a
-        .compression
-        .parse::<Compression>()
-        .map_err(|e| Failure::input(e.to_string()))?;
+    let compression: Compression = a.compression.into();
     let exe = std::env::current_exe()
         .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
     let null = NullSink;

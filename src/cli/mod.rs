@@ -5,6 +5,7 @@
 mod build;
 mod cache;
 mod catalog;
+mod choices;
 mod completion;
 mod df;
 mod fork;
@@ -104,9 +105,14 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
     /// How much boxwright itself logs on stderr.
-    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn",
-          value_parser = ["error", "warn", "info", "debug", "trace"])]
-    pub log_level: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "LEVEL",
+        default_value = "warn",
+        value_enum
+    )]
+    pub log_level: choices::LogLevel,
     /// Registry settings file (insecure registries, mirrors, CAs) [default: $XDG_CONFIG_HOME/boxwright/registries.toml]
     #[arg(long, global = true, value_name = "FILE")]
     pub registries_conf: Option<PathBuf>,
@@ -115,9 +121,15 @@ pub struct Global {
     pub tls_verify: Option<bool>,
     /// How progress is shown: auto (tty on a terminal, else plain), tty (live bars),
     /// plain (a line per event), json (JSON Lines on stdout, nothing else there).
-    #[arg(long, global = true, value_name = "MODE", default_value = "auto",
-          env = "BOXWRIGHT_PROGRESS", value_parser = ["auto", "tty", "plain", "json"])]
-    pub progress: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "MODE",
+        default_value = "auto",
+        env = "BOXWRIGHT_PROGRESS",
+        value_enum
+    )]
+    pub progress: choices::ProgressArg,
     /// A directory of catalog files used instead of the built-in ones of the same
     /// name (runtimes.toml, dev-access.toml, templates/…): pin your own versions.
     #[arg(long, global = true, value_name = "DIR", env = "BOXWRIGHT_CATALOG")]
@@ -165,9 +177,9 @@ impl Global {
             .unwrap_or_else(boxwright::store::Store::default_root)
     }
 
-    /// The `--progress` mode (clap has checked the value).
+    /// The `--progress` mode.
     pub fn progress_mode(&self) -> boxwright::progress::ProgressMode {
-        self.progress.parse().unwrap_or_default()
+        self.progress.into()
     }
 }
 
@@ -267,13 +279,21 @@ pub fn main() -> i32 {
                     {
                         first = format!("{first} {next}");
                     }
+                    // An invalid value: say which ones are accepted.
+                    if let Some(values) = text
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.starts_with("[possible values:"))
+                    {
+                        first = format!("{first} {values}");
+                    }
                     eprintln!("boxwright: {first} (see boxwright --help)");
                     2
                 }
             };
         }
     };
-    init_logging(&cli.global.log_level);
+    init_logging(cli.global.log_level.directive());
     if let Some(dir) = &cli.global.catalog {
         if !dir.is_dir() {
             eprintln!(

@@ -7,22 +7,14 @@ use boxwright::builder::{normalize_tag, registry_client, transfer_reporter};
 use boxwright::media::Descriptor;
 use boxwright::progress::{Clock, NullSink, human_bytes, sink_for};
 use boxwright::registry::{Reference, pull_into_store};
-use boxwright::sandbox::{BindMount, Network};
+use boxwright::sandbox::BindMount;
 use boxwright::session::{ExecRequest, RunRequest, Sandboxes, SessionError, Status};
 use boxwright::store::Store;
 
+use super::choices::NetworkArg;
 use super::output::{Format, ago_epoch, emit, emit_json, emit_lines, rfc3339};
 use super::table::Table;
 use super::{CliResult, Failure, Global, open_store};
-
-/// The network of a sandbox.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetworkArg {
-    /// The host's network (ports bind on the host).
-    Host,
-    /// Loopback only.
-    None,
-}
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -254,10 +246,7 @@ pub fn run(global: &Global, a: &RunArgs) -> CliResult {
         volumes,
         workdir: a.workdir.clone(),
         user: a.user.clone(),
-        network: Some(match a.network {
-            NetworkArg::Host => Network::Host,
-            NetworkArg::None => Network::None,
-        }),
+        network: Some(a.network.into()),
         // A terminal when asked, or (podman's rule for -i) when stdin is one.
         tty: a.tty || (a.interactive && stdin_tty && !a.detach),
         interactive: a.interactive && !a.detach,
