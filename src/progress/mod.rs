@@ -25,7 +25,7 @@ use crate::digest::Digest;
 
 pub use crate::units::human_bytes;
 pub use json::JsonSink;
-pub use mode::{ProgressMode, UnknownProgressMode, sink_for};
+pub use mode::{ProgressMode, sink_for};
 pub use plain::{PlainSink, render, stamp};
 pub use record::{Record, SCHEMA_VERSION, rfc3339_millis};
 pub use sanitize::terminal_line;

@@ -1,7 +1,6 @@
 //! `--progress auto|tty|plain|json`: which sink a command shows events with.
 
 use std::io::IsTerminal;
-use std::str::FromStr;
 
 use super::{Clock, JsonSink, PlainSink, Sink, TtySink};
 
@@ -17,25 +16,6 @@ pub enum ProgressMode {
     Plain,
     /// JSON Lines on stdout, nothing else on stdout.
     Json,
-}
-
-/// A `--progress` value that is not one of the four modes (the text as given).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a progress mode: use auto, tty, plain or json")]
-pub struct UnknownProgressMode(pub String);
-
-impl FromStr for ProgressMode {
-    type Err = UnknownProgressMode;
-
-    fn from_str(s: &str) -> Result<ProgressMode, UnknownProgressMode> {
-        match s {
-            "auto" => Ok(ProgressMode::Auto),
-            "tty" => Ok(ProgressMode::Tty),
-            "plain" => Ok(ProgressMode::Plain),
-            "json" => Ok(ProgressMode::Json),
-            other => Err(UnknownProgressMode(other.to_string())),
-        }
-    }
 }
 
 impl ProgressMode {
@@ -76,19 +56,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_four_modes_and_rejects_others() {
-        assert_eq!("auto".parse(), Ok(ProgressMode::Auto));
-        assert_eq!("tty".parse(), Ok(ProgressMode::Tty));
-        assert_eq!("plain".parse(), Ok(ProgressMode::Plain));
-        assert_eq!("json".parse(), Ok(ProgressMode::Json));
-        assert_eq!(
-            "fancy".parse::<ProgressMode>(),
-            Err(UnknownProgressMode("fancy".into()))
-        );
-        assert_eq!(
-            UnknownProgressMode("fancy".into()).to_string(),
-            "'fancy' is not a progress mode: use auto, tty, plain or json"
-        );
+    fn json_and_plain_resolve_to_themselves() {
         assert_eq!(ProgressMode::Json.resolve(), ProgressMode::Json);
         assert_eq!(ProgressMode::Plain.resolve(), ProgressMode::Plain);
     }
