@@ -99,3 +99,75 @@ fn apt_installs_openssh_server_with_subordinate_ids() {
     );
     sshd_check(&store, "ssh:latest");
 }
+
+/// Two builds of one store that run apt at the same time (different steps,
+/// so no step lock makes one wait) both succeed: the package-manager cache
+/// mounts are held by one step at a time, and the second says it waits.
+/// Without that, the second apt fails with "Could not get lock
+/// /var/lib/apt/lists/lock".
+#[test]
+fn concurrent_builds_of_one_store_share_the_apt_caches_one_step_at_a_time() {
+    require_root("root mode");
+    let t = world_tempdir();
+    debian_base_in(t.path());
+    let store = t.path().join("store");
+    let recipes: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            write_recipe(
+                t.path(),
+                &format!("{n}.toml"),
+                &format!(
+                    "[image]\nbase = \"rootfs:minbase.tar\"\n[[steps]]\n\
+                     run = \"echo {n} && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                     apt-get install -y -qq --no-install-recommends hello >/dev/null && hello && echo ok-{n}\"\n"
+                ),
+            )
+        })
+        .collect();
+    // The base unpacked once first, so the two steps start together.
+    let warm = write_recipe(
+        t.path(),
+        "warm.toml",
+        "[image]\nbase = \"rootfs:minbase.tar\"\n[[steps]]\nrun = \"true\"\n",
+    );
+    boxwright(&[
+        "build",
+        "--store",
+        store.to_str().unwrap(),
+        warm.to_str().unwrap(),
+    ])
+    .ok();
+    let children: Vec<_> = recipes
+        .iter()
+        .map(|r| {
+            Command::new(bin())
+                .args(["--store", store.to_str().unwrap(), "--progress", "plain"])
+                .arg("build")
+                .arg(r)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let mut waited = 0;
+    for (o, n) in outs.iter().zip(["a", "b"]) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "build {n}:\n{err}");
+        assert!(err.contains("Hello, world!"), "{err}");
+        assert!(err.contains(&format!("ok-{n}")), "{err}");
+        assert!(!err.contains("Could not get lock"), "{err}");
+        if err.contains("is in use by another step; waiting for it") {
+            waited += 1;
+        }
+    }
+    assert_eq!(
+        waited, 1,
+        "exactly one build waited for the other's apt caches"
+    );
+}

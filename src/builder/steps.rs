@@ -464,7 +464,8 @@ impl StepCx<'_> {
                 }),
                 StepKind::Config(_) => unreachable!("config steps make no layer"),
             };
-            let mut mounts = toolbox::step_mounts(&ps, self.store, self.fetcher)?;
+            let (mut mounts, exclusive) = toolbox::step_mounts(&ps, self.store, self.fetcher)?;
+            let caches_held = toolbox::hold_caches(self.store, exclusive, ps.number, sink)?;
             mounts.extend(given.mounts);
             // tmpfs mounts: empty directories of the step's own, removed after it.
             let mut scratch = Vec::new();
@@ -507,6 +508,7 @@ impl StepCx<'_> {
                 ps.step.timeout.or(self.opts.step_timeout),
                 &mut on_line,
             );
+            drop(caches_held);
             for dir in scratch {
                 // Files of other ids may be there: the worker removes them.
                 crate::session::Unpacker::for_store(self.store, self.workers, self.sink)

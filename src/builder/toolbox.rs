@@ -2,6 +2,8 @@
 //! the host and mounted read-only, cache mounts from the store, the PATH and
 //! variables each component adds, and the dev access layer's config.
 
+use std::path::PathBuf;
+
 use crate::artifact::{Fetcher, Mirror, Request};
 use crate::image::{ConfigOverrides, ImageConfig};
 use crate::mirror::Mirrors;
@@ -45,14 +47,19 @@ pub(crate) fn check_offline(plan: &Plan, fetcher: &Fetcher) -> Result<(), BuildE
     Ok(())
 }
 
-/// The bind mounts of a step that is about to run: its cache mounts, its
-/// artifacts (fetched and verified now) and its host inputs.
+/// A cache mount a step holds alone: its target, and its directory.
+pub(crate) type HeldCache = (String, PathBuf);
+
+/// The bind mounts of a step that is about to run (its cache mounts, its
+/// artifacts, fetched and verified now, and its host inputs), and the cache
+/// directories it must hold alone while it runs (see [`hold_caches`]).
 pub(crate) fn step_mounts(
     ps: &PlannedStep,
     store: &Store,
     fetcher: &Fetcher,
-) -> Result<Vec<BindMount>, BuildError> {
+) -> Result<(Vec<BindMount>, Vec<HeldCache>), BuildError> {
     let mut mounts = Vec::new();
+    let mut exclusive: Vec<HeldCache> = Vec::new();
     for c in &ps.caches {
         let id = ps.step.options.cache_ids.iter().find(|(t, _)| t == c);
         let source = match id {
@@ -60,6 +67,11 @@ pub(crate) fn step_mounts(
             Some((_, id)) => store.mount_cache_dir(&format!("\0id/{id}"))?,
             None => store.mount_cache_dir(c)?,
         };
+        if !ps.step.options.shared_caches.contains(c)
+            && !exclusive.iter().any(|(_, d)| *d == source)
+        {
+            exclusive.push((c.clone(), source.clone()));
+        }
         mounts.push(BindMount {
             source,
             target: c.clone(),
@@ -80,7 +92,37 @@ pub(crate) fn step_mounts(
             readonly: !ps.step.options.rw_targets.contains(&i.target),
         });
     }
-    Ok(mounts)
+    Ok((mounts, exclusive))
+}
+
+/// Takes the locks of the cache directories `exclusive` (target, directory)
+/// for step `step`, in one order (by directory) so that two steps wanting
+/// the same two caches cannot each hold one and wait for the other. Says
+/// so on `sink` when one is busy, then waits: another step (of this build's
+/// other stages, or of another build of the store) is using it.
+pub(crate) fn hold_caches(
+    store: &Store,
+    mut exclusive: Vec<HeldCache>,
+    step: usize,
+    sink: &dyn crate::progress::Sink,
+) -> Result<Vec<crate::store::MountLock>, BuildError> {
+    exclusive.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut held = Vec::with_capacity(exclusive.len());
+    for (target, dir) in exclusive {
+        let lock = match store.try_lock_mount(&dir)? {
+            Some(l) => l,
+            None => {
+                sink.emit(&crate::progress::Event::Info {
+                    message: format!(
+                        "step {step}: the cache mount {target} is in use by another step; waiting for it"
+                    ),
+                });
+                store.lock_mount(&dir)?
+            }
+        };
+        held.push(lock);
+    }
+    Ok(held)
 }
 
 /// Adds the PATH entries and variables of a finished (or cached) step to the

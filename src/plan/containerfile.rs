@@ -688,10 +688,22 @@ impl Lowering<'_, '_> {
         let mut host_inputs = heredoc_inputs;
         for m in &run.mounts {
             match &m.value {
-                RunMount::Cache { target, id, .. } => {
+                RunMount::Cache {
+                    target,
+                    id,
+                    sharing,
+                    ..
+                } => {
                     let target = clean_abs(&self.word(target)?, "/");
                     if let Some(id) = id {
                         options.cache_ids.push((target.clone(), self.word(id)?));
+                    }
+                    // `private` is held alone too: one step at a time gets
+                    // the one directory rather than a fresh one.
+                    if sharing.as_deref().is_none_or(|s| s == "shared")
+                        && !crate::recipe::STANDARD_CACHES.contains(&target.as_str())
+                    {
+                        options.shared_caches.push(target.clone());
                     }
                     caches.push(target);
                 }

@@ -99,6 +99,10 @@ pub struct StepOptions {
     /// same id are one directory whatever their targets (by default a
     /// cache is named by its target).
     pub cache_ids: Vec<(String, String)>,
+    /// Targets of `sharing=shared` cache mounts (BuildKit's default),
+    /// which steps may use at the same time. Every other cache mount, the
+    /// package managers' above all, is held by one step at a time.
+    pub shared_caches: Vec<String>,
     /// `--mount=type=tmpfs,target=T`: an empty writable directory for the
     /// step alone (`size=` is not enforced).
     pub tmpfs: Vec<String>,

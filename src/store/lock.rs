@@ -1,6 +1,7 @@
 //! [`StoreLock`]: the store-wide `flock` that keeps garbage collection away from builds.
 
 use std::fs::{File, OpenOptions};
+use std::path::Path;
 
 use super::error::{Result, StoreError};
 use super::root::Store;
@@ -25,6 +26,13 @@ pub enum LockKind {
 pub struct StoreLock {
     _file: File,
     kind: LockKind,
+}
+
+/// A held lock on one cache mount: a `flock` on its directory itself, so
+/// no lock file shows inside the mount; released when dropped.
+#[derive(Debug)]
+pub struct MountLock {
+    _dir: File,
 }
 
 /// A held lock on one step's cache key; released when dropped.
@@ -96,6 +104,27 @@ impl Store {
         }
     }
 
+    /// Takes the lock of the cache mount directory `dir` (one that
+    /// [`Store::mount_cache_dir`] made) without waiting: `None` while a step
+    /// of this or another build holds it. Steps hold the package-manager
+    /// caches this way while they run: apt refuses to share its lists and
+    /// archives with another apt ("Could not get lock").
+    pub fn try_lock_mount(&self, dir: &Path) -> Result<Option<MountLock>> {
+        let file = File::open(dir).map_err(|e| StoreError::io(dir, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(MountLock { _dir: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(dir, e)),
+        }
+    }
+
+    /// [`Store::try_lock_mount`], waiting for the holder to let go.
+    pub fn lock_mount(&self, dir: &Path) -> Result<MountLock> {
+        let file = File::open(dir).map_err(|e| StoreError::io(dir, e))?;
+        file.lock().map_err(|e| StoreError::io(dir, e))?;
+        Ok(MountLock { _dir: file })
+    }
+
     fn key_lock_path(&self, key: &crate::digest::Digest) -> std::path::PathBuf {
         self.state_dir()
             .join("locks")
@@ -128,6 +157,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_mount_lock_excludes_others_until_dropped_and_leaves_the_mount_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap();
+        let b = Store::open(dir.path()).unwrap();
+        let apt = a.mount_cache_dir("/var/cache/apt").unwrap();
+        let pip = a.mount_cache_dir("/root/.cache/pip").unwrap();
+        let held = a.try_lock_mount(&apt).unwrap().expect("free at first");
+        assert!(b.try_lock_mount(&apt).unwrap().is_none());
+        // Another cache is another lock.
+        assert!(b.try_lock_mount(&pip).unwrap().is_some());
+        drop(held);
+        assert!(b.try_lock_mount(&apt).unwrap().is_some());
+        assert_eq!(std::fs::read_dir(&apt).unwrap().count(), 0);
+    }
 
     #[test]
     fn shared_locks_coexist_and_exclude_an_exclusive_one_across_handles() {

@@ -41,7 +41,7 @@ pub use gc::GcReport;
 pub use index::{Index, normalize_name, ref_name};
 pub use layer_use::{DEFAULT_MAX_UNPACKED, Eviction};
 pub use layout::Layout;
-pub use lock::{KeyLock, LockKind, StoreLock};
+pub use lock::{KeyLock, LockKind, MountLock, StoreLock};
 pub use logs::{BuildLogFile, BuildLogWriter, BuildLogs, KEEP_BUILDS, new_build_id};
 pub use root::Store;
 pub use usage::{StoreUsage, Usage};
