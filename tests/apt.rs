@@ -171,3 +171,39 @@ fn concurrent_builds_of_one_store_share_the_apt_caches_one_step_at_a_time() {
         "exactly one build waited for the other's apt caches"
     );
 }
+
+/// Stages on a Debian base (so every step has the apt caches mounted) that
+/// do not run apt are not made to wait for each other: each waits for the
+/// other's mark in a shared cache mount, which works only when they run at
+/// once.
+#[test]
+fn stages_that_do_not_run_apt_run_at_once_on_a_debian_base() {
+    let t = world_tempdir();
+    debian_base_in(t.path());
+    let wait_for = |mine: &str, theirs: &str| {
+        format!(
+            "RUN --mount=type=cache,target=/rv,id=rv touch /rv/{mine} && i=0 && \
+             until [ -e /rv/{theirs} ]; do i=$((i+1)); [ $i -lt 150 ] || exit 7; sleep 0.1; done"
+        )
+    };
+    let text = format!(
+        "FROM rootfs:minbase.tar AS a\n{}\n\nFROM rootfs:minbase.tar AS b\n{}\n\n\
+         FROM rootfs:minbase.tar\nCOPY --from=a /etc/hostname /a\nCOPY --from=b /etc/hostname /b\n",
+        wait_for("a", "b"),
+        wait_for("b", "a")
+    );
+    fs::write(t.path().join("Containerfile"), text).unwrap();
+    let store = t.path().join("store");
+    let run = boxwright(&[
+        "--store",
+        store.to_str().unwrap(),
+        "--progress",
+        "plain",
+        "build",
+        "--jobs",
+        "2",
+        t.path().to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("waiting for it"), "{}", run.stderr);
+}

@@ -1049,6 +1049,98 @@ fn multistage_c_program_target_and_unused_stage() {
 }
 
 // ---------------------------------------------------------------------------
+// Independent stages run at once (--jobs)
+
+/// Stages `a` and `b` need nothing of each other; each leaves a mark in a
+/// shared cache mount and waits (15 s at most) for the other's: they both
+/// finish only when they run at the same time. A third stage, failing,
+/// stops the others before their next step.
+const RENDEZVOUS: &str = r#"ARG BASE
+FROM ${BASE} AS a
+RUN --mount=type=cache,target=/rv,id=rendezvous \
+    touch /rv/a && i=0 && until [ -e /rv/b ]; do i=$((i+1)); [ $i -lt 150 ] || exit 7; sleep 0.1; done
+RUN echo a > /from-a
+
+FROM ${BASE} AS b
+RUN --mount=type=cache,target=/rv,id=rendezvous \
+    touch /rv/b && i=0 && until [ -e /rv/a ]; do i=$((i+1)); [ $i -lt 150 ] || exit 7; sleep 0.1; done
+RUN echo b > /from-b
+
+FROM ${BASE}
+COPY --from=a /from-a /a
+COPY --from=b /from-b /b
+"#;
+
+#[test]
+fn independent_stages_run_at_once_and_jobs_1_runs_them_in_turn() {
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(ctx.join("Containerfile"), RENDEZVOUS).unwrap();
+    let base = format!("BASE={}", busybox_ref());
+    let args = ["--build-arg", base.as_str()];
+
+    // --jobs 2: both stages wait for each other and finish.
+    let store = t.path().join("store");
+    let mut two = args.to_vec();
+    two.extend(["--jobs", "2"]);
+    let run = build_in(&store, &ctx, "rv", &two);
+    assert_eq!(run.code, 0, "{}", tail(&run.stderr, 60));
+    let (tree, _) = read_layout(&store, "rv:latest").unwrap();
+    for p in ["/a", "/b"] {
+        assert!(tree.contains_key(p), "{p} is copied from its stage");
+    }
+    // Steps keep their numbers whatever ran first: 1-2 are stage a's,
+    // 3-4 stage b's, 5-6 the final stage's.
+    for n in 1..=6 {
+        assert!(
+            run.stderr.contains(&format!("STEP {n}/6")),
+            "step {n}:\n{}",
+            run.stderr
+        );
+    }
+
+    // --jobs 1 runs one stage after the other: stage a waits for a mark
+    // that never comes and fails; stage b never starts.
+    let store1 = t.path().join("store1");
+    let mut one = args.to_vec();
+    one.extend(["--jobs", "1"]);
+    let run = build_in(&store1, &ctx, "rv", &one);
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr, 60));
+    assert!(
+        run.stderr.contains("step 1 failed") && run.stderr.contains("exited with code 7"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("STEP 3/6"), "{}", run.stderr);
+
+    // A failing stage beside a slow one: the build fails with the failing
+    // stage's error, and the slow one's next step never starts.
+    let failing = "ARG BASE\nFROM ${BASE} AS slow\nRUN sleep 5\nRUN echo slow-second-step-ran\n\n\
+         FROM ${BASE} AS bad\nRUN echo failing-now && exit 9\n\n\
+         FROM ${BASE}\nCOPY --from=slow /etc/passwd /x\nCOPY --from=bad /etc/passwd /y\n";
+    fs::write(ctx.join("Containerfile"), failing).unwrap();
+    let store2 = t.path().join("store2");
+    let run = build_in(&store2, &ctx, "bad", &two);
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr, 60));
+    assert!(
+        run.stderr.contains("step 3 failed") && run.stderr.contains("exited with code 9"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("slow-second-step-ran"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("another stage of the build failed"),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Errors: one `FILE:LINE:COL: message` line, exit code 2, nothing stored
 
 /// Builds `text` as `-f FILE` in a fresh store with `extra` arguments and

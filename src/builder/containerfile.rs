@@ -4,6 +4,7 @@
 //! loop recipes use — and write the target stage as the image.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::host::{Host, Names};
 use super::steps::Sources;
@@ -24,7 +25,7 @@ pub(super) fn build(
         phase: Phase::Creating,
     });
     let p = prepare(opts, cf)?;
-    let (file, build_args, platform, names) = (&p.file, &p.build_args, &p.platform, &p.names);
+    let (file, build_args, platform) = (&p.file, &p.build_args, &p.platform);
     let total = p.total;
     let path = &opts.recipe;
     if let Some(syntax) = &file.syntax {
@@ -67,100 +68,89 @@ pub(super) fn build(
     sink.emit(&Event::Phase {
         phase: Phase::Building,
     });
-    let offline_base = opts.offline.then_some(&host.registries);
     let mut sources = Sources {
         stages: vec![None; file.stages.len()],
         images: Vec::new(),
     };
     let mut built: Vec<Option<Derived>> = vec![None; file.stages.len()];
-    for &i in &p.order {
-        let stage = &file.stages[i];
-        let written = lower::stage_base(file, stage, &p.globals)?;
-        let mut image = match names.get(&written.to_lowercase()).filter(|&&j| j != i) {
-            Some(&j) => built[j].clone().ok_or_else(|| {
-                BuildError::BadInput(format!("stage {j} was not built before stage {i}"))
-            })?,
-            None => {
-                let b = resolve(
-                    &written,
-                    file,
-                    stage.base_pos,
-                    store,
-                    &settings,
-                    opts,
-                    offline_base,
-                    sink,
-                )?;
-                let mut d = Derived::new(b.config, b.layers);
-                // Docker and buildah give an image without PATH the default one.
-                let c = d.config.config.get_or_insert_with(Default::default);
-                if !c.env.iter().any(|e| e.starts_with("PATH=")) {
-                    c.env
-                        .insert(0, format!("PATH={}", crate::sandbox::DEFAULT_PATH));
-                }
-                d
-            }
-        };
-        // ONBUILD triggers of the base run first, and do not pass on.
-        let triggers: Vec<String> = image
-            .config
-            .config
-            .as_mut()
-            .and_then(|c| c.extra.remove("OnBuild"))
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
-        let with_triggers;
-        let stage = if triggers.is_empty() {
-            stage
+    let mut pending: Vec<usize> = p.order.clone();
+    let stop = AtomicBool::new(false);
+    while !pending.is_empty() {
+        // The stages whose every dependency is built run together, up to
+        // --jobs of them, in build order.
+        let mut wave: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|&i| p.deps[i].iter().all(|&d| built[d].is_some()))
+            .collect();
+        if cf.jobs > 0 {
+            wave.truncate(cf.jobs);
+        }
+        pending.retain(|i| !wave.contains(i));
+        // Bases, ONBUILD triggers, lowering and `--from` images on this
+        // thread, one stage after another: pulls and errors keep their
+        // order, and step numbers are given out in build order.
+        let mut ready = Vec::with_capacity(wave.len());
+        for &i in &wave {
+            let (image, steps) =
+                ready_stage(i, &p, &built, &mut sources, &host, &settings, opts, sink)?;
+            ready.push((i, image, steps));
+        }
+        if let [(i, image, steps)] = ready.as_mut_slice() {
+            cx.run_steps(image, steps, &[], &sources, epoch)?;
+            sources.stages[*i] = Some(image.layers.clone());
         } else {
-            let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
-            let origin = std::path::PathBuf::from(format!(
-                "{} (ONBUILD triggers of {written})",
-                path.display()
-            ));
-            let parsed = crate::containerfile::parse(&text, &origin)?;
-            let mut s = stage.clone();
-            let mut instructions = parsed.stages[0].instructions.clone();
-            instructions.extend(s.instructions);
-            s.instructions = instructions;
-            with_triggers = s;
-            &with_triggers
-        };
-        let c = image.config.config.clone().unwrap_or_default();
-        let base_shell = c
-            .extra
-            .get("Shell")
-            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
-        let input = p.input(image.config.env(), base_shell, false);
-        let lowered = lower::lower_stage(&input, stage)?;
-        // Images named by `COPY --from=IMAGE` or `--mount=from=IMAGE`.
-        for ps in &lowered.steps {
-            let mut froms = Vec::new();
-            if let crate::recipe::StepKind::Files(f) = &ps.step.kind {
-                froms.push(&f.from);
+            let mut first = cx.next_number;
+            let mut stage_cxs = Vec::with_capacity(ready.len());
+            for (_, _, steps) in &ready {
+                stage_cxs.push(cx.for_stage(first, &stop));
+                first += steps.len();
             }
-            froms.extend(ps.step.options.binds.iter().map(|b| &b.from));
-            for from in froms {
-                if let crate::recipe::FilesFrom::Image(r) = from
-                    && !sources.images.iter().any(|(n, _)| n == r)
-                {
-                    let b = resolve(
-                        r,
-                        file,
-                        stage.pos,
-                        store,
-                        &settings,
-                        opts,
-                        offline_base,
-                        sink,
-                    )?;
-                    sources.images.push((r.clone(), b.layers));
+            cx.next_number = first;
+            let sources_now = &sources;
+            let stop = &stop;
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = ready
+                    .iter_mut()
+                    .zip(stage_cxs)
+                    .map(|((_, image, steps), mut scx)| {
+                        scope.spawn(move || {
+                            let r = scx.run_steps(image, steps, &[], sources_now, epoch);
+                            if r.is_err() {
+                                stop.store(true, Ordering::SeqCst);
+                            }
+                            (scx, r)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect()
+            });
+            // The first stage (in build order) that failed for itself.
+            let mut failure = None;
+            for joined in results {
+                let (scx, r) = joined.map_err(|_| {
+                    BuildError::BadInput(
+                        "a stage's thread panicked; this is a bug in boxwright".into(),
+                    )
+                })?;
+                cx.absorb(scx);
+                match r {
+                    Err(BuildError::Stopped) | Ok(()) => {}
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
                 }
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            for (i, image, _) in &ready {
+                sources.stages[*i] = Some(image.layers.clone());
             }
         }
-        cx.run_steps(&mut image, &lowered.steps, &[], &sources, epoch)?;
-        sources.stages[i] = Some(image.layers.clone());
-        built[i] = Some(image);
+        for (i, image, _) in ready {
+            built[i] = Some(image);
+        }
     }
     host.after_steps(&cx);
     let cached_steps = cx.cached_steps;
@@ -175,6 +165,112 @@ pub(super) fn build(
     host.finish(opts, manifest, &p.image_names, cached_steps, total, sink)
 }
 
+/// One stage made ready to run: its base image (another stage's result, or
+/// resolved into the store) with the base's ONBUILD triggers in front of
+/// its instructions, lowered to steps; images its steps read by reference
+/// are resolved into `sources`.
+#[allow(clippy::too_many_arguments)]
+fn ready_stage(
+    i: usize,
+    p: &Prepared,
+    built: &[Option<Derived>],
+    sources: &mut Sources,
+    host: &Host,
+    settings: &LayerSettings,
+    opts: &BuildOptions,
+    sink: &dyn Sink,
+) -> Result<(Derived, Vec<crate::plan::PlannedStep>), BuildError> {
+    let file = &p.file;
+    let path = &opts.recipe;
+    let store = &host.store;
+    let offline_base = opts.offline.then_some(&host.registries);
+    let stage = &file.stages[i];
+    let written = lower::stage_base(file, stage, &p.globals)?;
+    let mut image = match p.names.get(&written.to_lowercase()).filter(|&&j| j != i) {
+        Some(&j) => built[j].clone().ok_or_else(|| {
+            BuildError::BadInput(format!("stage {j} was not built before stage {i}"))
+        })?,
+        None => {
+            let b = resolve(
+                &written,
+                file,
+                stage.base_pos,
+                store,
+                settings,
+                opts,
+                offline_base,
+                sink,
+            )?;
+            let mut d = Derived::new(b.config, b.layers);
+            // Docker and buildah give an image without PATH the default one.
+            let c = d.config.config.get_or_insert_with(Default::default);
+            if !c.env.iter().any(|e| e.starts_with("PATH=")) {
+                c.env
+                    .insert(0, format!("PATH={}", crate::sandbox::DEFAULT_PATH));
+            }
+            d
+        }
+    };
+    // ONBUILD triggers of the base run first, and do not pass on.
+    let triggers: Vec<String> = image
+        .config
+        .config
+        .as_mut()
+        .and_then(|c| c.extra.remove("OnBuild"))
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let with_triggers;
+    let stage = if triggers.is_empty() {
+        stage
+    } else {
+        let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+        let origin = std::path::PathBuf::from(format!(
+            "{} (ONBUILD triggers of {written})",
+            path.display()
+        ));
+        let parsed = crate::containerfile::parse(&text, &origin)?;
+        let mut s = stage.clone();
+        let mut instructions = parsed.stages[0].instructions.clone();
+        instructions.extend(s.instructions);
+        s.instructions = instructions;
+        with_triggers = s;
+        &with_triggers
+    };
+    let c = image.config.config.clone().unwrap_or_default();
+    let base_shell = c
+        .extra
+        .get("Shell")
+        .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
+    let input = p.input(image.config.env(), base_shell, false);
+    let lowered = lower::lower_stage(&input, stage)?;
+    // Images named by `COPY --from=IMAGE` or `--mount=from=IMAGE`.
+    for ps in &lowered.steps {
+        let mut froms = Vec::new();
+        if let crate::recipe::StepKind::Files(f) = &ps.step.kind {
+            froms.push(&f.from);
+        }
+        froms.extend(ps.step.options.binds.iter().map(|b| &b.from));
+        for from in froms {
+            if let crate::recipe::FilesFrom::Image(r) = from
+                && !sources.images.iter().any(|(n, _)| n == r)
+            {
+                let b = resolve(
+                    r,
+                    file,
+                    stage.pos,
+                    store,
+                    settings,
+                    opts,
+                    offline_base,
+                    sink,
+                )?;
+                sources.images.push((r.clone(), b.layers));
+            }
+        }
+    }
+    Ok((image, lowered.steps))
+}
+
 /// A Containerfile checked and planned as far as it can be before any
 /// base is pulled: every error of the file shows here.
 struct Prepared {
@@ -187,6 +283,8 @@ struct Prepared {
     names: HashMap<String, usize>,
     target: usize,
     order: Vec<usize>,
+    /// The stages each stage reads (its base, `COPY --from`, mounts).
+    deps: Vec<Vec<usize>>,
     image_names: Names,
     total: usize,
     staging: tempfile::TempDir,
@@ -240,7 +338,7 @@ fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, B
         })?,
         None => file.stages.len() - 1,
     };
-    let order = build_order(&file, &names, &globals, target)?;
+    let (order, deps) = build_order(&file, &names, &globals, target)?;
     let image_names = Names::from_opts(opts)?;
 
     // Every stage that will run is lowered once now, so its errors stop
@@ -260,6 +358,7 @@ fn prepare(opts: &BuildOptions, cf: &ContainerfileOptions) -> Result<Prepared, B
         names,
         target,
         order,
+        deps,
         image_names,
         total: 0,
         staging,
@@ -325,14 +424,15 @@ fn resolve(
     )
 }
 
-/// The stages `target` needs, each after the stages it reads; a cycle is
-/// an error at the reference that closes it.
+/// The stages `target` needs, each after the stages it reads, and the
+/// stages each stage reads; a cycle is an error at the reference that
+/// closes it.
 fn build_order(
     file: &Containerfile,
     names: &HashMap<String, usize>,
     globals: &[(String, String)],
     target: usize,
-) -> Result<Vec<usize>, ContainerfileError> {
+) -> Result<(Vec<usize>, Vec<Vec<usize>>), ContainerfileError> {
     let mut deps = Vec::with_capacity(file.stages.len());
     for s in &file.stages {
         deps.push(lower::stage_deps(file, s, names, globals)?);
@@ -381,7 +481,11 @@ fn build_order(
     let mut marks = vec![Mark::New; file.stages.len()];
     let mut order = Vec::new();
     visit(target, &deps, &mut marks, &mut Vec::new(), &mut order, file)?;
-    Ok(order)
+    let deps = deps
+        .into_iter()
+        .map(|d| d.into_iter().map(|(i, _)| i).collect())
+        .collect();
+    Ok((order, deps))
 }
 
 fn stage_name(file: &Containerfile, i: usize) -> String {

@@ -54,6 +54,10 @@ pub enum BuildError {
     Artifact(#[from] crate::artifact::ArtifactError),
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
+    /// A stage that stopped before its next step because a stage running
+    /// beside it failed; that stage's error is the build's.
+    #[error("stopped: another stage of the build failed")]
+    Stopped,
     /// `--offline` and the build would reach the network (see `offline`).
     #[error("{0}")]
     Offline(String),

@@ -99,7 +99,9 @@ impl Host {
         let cache_client = if cache_from.is_empty() && self.cache_to(opts).is_none() {
             None
         } else {
-            Some(remote::client(&opts.registry, &self.store).map_err(BuildError::Push)?)
+            Some(std::sync::Arc::new(
+                remote::client(&opts.registry, &self.store).map_err(BuildError::Push)?,
+            ))
         };
         Ok(steps::StepCx {
             opts,
@@ -118,6 +120,7 @@ impl Host {
             total,
             next_number: 0,
             checked_offline: false,
+            stop: None,
         })
     }
 

@@ -105,6 +105,9 @@ pub struct ContainerfileOptions {
     pub context: PathBuf,
     /// `--target STAGE`: build up to that stage.
     pub target: Option<String>,
+    /// `--jobs N`: run up to N stages at once when none needs another's
+    /// result (0: no limit; 1: one stage after another).
+    pub jobs: usize,
 }
 
 /// What a build produced.

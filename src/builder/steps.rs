@@ -30,7 +30,8 @@ pub(crate) struct StepCx<'a> {
     pub fetcher: &'a crate::artifact::Fetcher,
     pub sink: &'a dyn Sink,
     pub cache_from: Vec<String>,
-    pub cache_client: Option<crate::registry::Registry>,
+    /// Shared with the stages that run at once (see [`StepCx::for_stage`]).
+    pub cache_client: Option<std::sync::Arc<crate::registry::Registry>>,
     /// Every step's key and layer, for `--cache-to`.
     pub records: Vec<(Digest, CacheEntry)>,
     pub cached_steps: usize,
@@ -38,6 +39,47 @@ pub(crate) struct StepCx<'a> {
     /// Steps numbered across stages, as progress shows them.
     pub next_number: usize,
     pub checked_offline: bool,
+    /// Set when a stage running beside this one failed: no further step
+    /// starts (the one running finishes).
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl<'a> StepCx<'a> {
+    /// A context for one stage run on its own thread beside others: the
+    /// same build, its steps numbered from `first_number` on, its records
+    /// and counts its own until [`StepCx::absorb`] takes them back.
+    pub(crate) fn for_stage(
+        &self,
+        first_number: usize,
+        stop: &'a std::sync::atomic::AtomicBool,
+    ) -> StepCx<'a> {
+        StepCx {
+            opts: self.opts,
+            store: self.store,
+            workers: self.workers,
+            settings: self.settings,
+            mirrors: self.mirrors,
+            network: self.network,
+            secrets: self.secrets,
+            fetcher: self.fetcher,
+            sink: self.sink,
+            cache_from: self.cache_from.clone(),
+            cache_client: self.cache_client.clone(),
+            records: Vec::new(),
+            cached_steps: 0,
+            total: self.total,
+            next_number: first_number,
+            checked_offline: self.checked_offline,
+            stop: Some(stop),
+        }
+    }
+
+    /// Takes back what a stage's context (from [`StepCx::for_stage`]) did.
+    pub(crate) fn absorb(&mut self, stage: StepCx<'a>) {
+        self.records.extend(stage.records);
+        self.cached_steps += stage.cached_steps;
+        self.checked_offline |= stage.checked_offline;
+    }
 }
 
 /// Other stages and images a stage's steps read: their layers by index of
@@ -249,6 +291,12 @@ impl StepCx<'_> {
         let mut runner: Option<StepRunner> = None;
         let mut run_env = env_for_steps(&image.config, args);
         for (i, planned) in steps.iter().enumerate() {
+            if self
+                .stop
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                return Err(BuildError::Stopped);
+            }
             self.next_number += 1;
             let mut ps = planned.clone();
             ps.number = self.next_number;
@@ -464,8 +512,8 @@ impl StepCx<'_> {
                 }),
                 StepKind::Config(_) => unreachable!("config steps make no layer"),
             };
-            let (mut mounts, exclusive) = toolbox::step_mounts(&ps, self.store, self.fetcher)?;
-            let caches_held = toolbox::hold_caches(self.store, exclusive, ps.number, sink)?;
+            let (mut mounts, caches_held) =
+                toolbox::step_mounts(&ps, self.store, self.fetcher, sink)?;
             mounts.extend(given.mounts);
             // tmpfs mounts: empty directories of the step's own, removed after it.
             let mut scratch = Vec::new();

@@ -8,9 +8,10 @@ use crate::artifact::{Fetcher, Mirror, Request};
 use crate::image::{ConfigOverrides, ImageConfig};
 use crate::mirror::Mirrors;
 use crate::plan::{Plan, PlannedStep};
-use crate::recipe::labels;
+use crate::progress::{Event, Sink};
+use crate::recipe::{CacheSharing, StepKind, labels};
 use crate::sandbox::BindMount;
-use crate::store::Store;
+use crate::store::{MountLock, Store};
 
 use super::{BuildError, BuildOptions};
 
@@ -47,34 +48,76 @@ pub(crate) fn check_offline(plan: &Plan, fetcher: &Fetcher) -> Result<(), BuildE
     Ok(())
 }
 
-/// A cache mount a step holds alone: its target, and its directory.
-pub(crate) type HeldCache = (String, PathBuf);
-
 /// The bind mounts of a step that is about to run (its cache mounts, its
-/// artifacts, fetched and verified now, and its host inputs), and the cache
-/// directories it must hold alone while it runs (see [`hold_caches`]).
+/// artifacts, fetched and verified now, and its host inputs), and the locks
+/// on its cache mounts, held until the step ends (see [`CacheSharing`]).
 pub(crate) fn step_mounts(
     ps: &PlannedStep,
     store: &Store,
     fetcher: &Fetcher,
-) -> Result<(Vec<BindMount>, Vec<HeldCache>), BuildError> {
+    sink: &dyn Sink,
+) -> Result<(Vec<BindMount>, Vec<MountLock>), BuildError> {
     let mut mounts = Vec::new();
-    let mut exclusive: Vec<HeldCache> = Vec::new();
-    for c in &ps.caches {
-        let id = ps.step.options.cache_ids.iter().find(|(t, _)| t == c);
-        let source = match id {
-            // Named with a NUL, which no target path can hold.
-            Some((_, id)) => store.mount_cache_dir(&format!("\0id/{id}"))?,
-            None => store.mount_cache_dir(c)?,
+    let mut held = Vec::new();
+    // Caches of one `id` are one directory, whatever their targets.
+    let mut chosen: Vec<(String, PathBuf)> = Vec::new();
+    // Locked ones in one order (by name), so that two steps wanting the
+    // same two caches cannot each hold one and wait for the other; private
+    // ones never wait.
+    let mut caches: Vec<(&String, String, CacheSharing)> = ps
+        .caches
+        .iter()
+        .map(|c| {
+            let name = match ps.step.options.cache_ids.iter().find(|(t, _)| t == c) {
+                // Named with a NUL, which no target path can hold.
+                Some((_, id)) => format!("\0id/{id}"),
+                None => c.clone(),
+            };
+            let given = ps.step.options.cache_sharing.iter().find(|(t, _)| t == c);
+            let sharing = match given {
+                Some((_, s)) => *s,
+                None if APT_CACHES.contains(&c.as_str()) && runs_apt(ps) => CacheSharing::Locked,
+                None => CacheSharing::Shared,
+            };
+            (c, name, sharing)
+        })
+        .collect();
+    caches.sort_by(|a, b| a.1.cmp(&b.1));
+    for (target, name, sharing) in caches {
+        let source = match chosen.iter().find(|(n, _)| *n == name) {
+            Some((_, dir)) => dir.clone(),
+            None => {
+                let dir = match sharing {
+                    CacheSharing::Shared => store.mount_cache_dir(&name)?,
+                    CacheSharing::Locked => {
+                        let dir = store.mount_cache_dir(&name)?;
+                        held.push(match store.try_lock_mount(&dir)? {
+                            Some(l) => l,
+                            None => {
+                                sink.emit(&Event::Info {
+                                    message: format!(
+                                        "step {}: the cache mount {target} is in use by another step; waiting for it",
+                                        ps.number
+                                    ),
+                                });
+                                store.lock_mount(&dir)?
+                            }
+                        });
+                        dir
+                    }
+                    CacheSharing::Private => {
+                        let (dir, lock) = private_copy(store, &name)?;
+                        held.push(lock);
+                        dir
+                    }
+                };
+                chosen.push((name, dir.clone()));
+                dir
+            }
         };
-        if !ps.step.options.shared_caches.contains(c)
-            && !exclusive.iter().any(|(_, d)| *d == source)
-        {
-            exclusive.push((c.clone(), source.clone()));
-        }
         mounts.push(BindMount {
             source,
-            target: c.clone(),
+            target: target.clone(),
             readonly: false,
         });
     }
@@ -92,37 +135,51 @@ pub(crate) fn step_mounts(
             readonly: !ps.step.options.rw_targets.contains(&i.target),
         });
     }
-    Ok((mounts, exclusive))
+    Ok((mounts, held))
 }
 
-/// Takes the locks of the cache directories `exclusive` (target, directory)
-/// for step `step`, in one order (by directory) so that two steps wanting
-/// the same two caches cannot each hold one and wait for the other. Says
-/// so on `sink` when one is busy, then waits: another step (of this build's
-/// other stages, or of another build of the store) is using it.
-pub(crate) fn hold_caches(
-    store: &Store,
-    mut exclusive: Vec<HeldCache>,
-    step: usize,
-    sink: &dyn crate::progress::Sink,
-) -> Result<Vec<crate::store::MountLock>, BuildError> {
-    exclusive.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut held = Vec::with_capacity(exclusive.len());
-    for (target, dir) in exclusive {
-        let lock = match store.try_lock_mount(&dir)? {
-            Some(l) => l,
-            None => {
-                sink.emit(&crate::progress::Event::Info {
-                    message: format!(
-                        "step {step}: the cache mount {target} is in use by another step; waiting for it"
-                    ),
-                });
-                store.lock_mount(&dir)?
-            }
+/// The caches apt locks for itself, failing at once ("Could not get lock")
+/// when another apt holds them: a step that runs apt holds them alone.
+const APT_CACHES: [&str; 2] = ["/var/cache/apt", "/var/lib/apt/lists"];
+
+/// Whether a run step's command names apt. A step that runs apt from a
+/// script it does not name gets no lock (its `apt` fails with its own
+/// clear error if another holds the caches; apt's lock keeps them
+/// intact): a Containerfile can then ask for one with
+/// `--mount=type=cache,target=/var/lib/apt/lists,sharing=locked`. Steps
+/// that do not run apt do not wait for those that do.
+fn runs_apt(ps: &PlannedStep) -> bool {
+    let StepKind::Run { command, .. } = &ps.step.kind else {
+        return false;
+    };
+    let mut texts = command.argv();
+    texts.extend(ps.step.options.text.clone());
+    texts.iter().any(|t| names_apt(t))
+}
+
+/// Whether shell text has apt as a word (`apt-get`, `/usr/bin/apt`, …).
+fn names_apt(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || ";&|()<>'\"`$={}".contains(c))
+        .map(|w| w.rsplit('/').next().unwrap_or(w))
+        .any(|w| matches!(w, "apt" | "apt-get" | "aptitude" | "apt-cache"))
+}
+
+/// The first copy of cache `name` that no running step holds, locked:
+/// the cache itself, else `NAME` + NUL + 1, 2, … (made empty when first
+/// needed, kept and reused like the cache itself).
+fn private_copy(store: &Store, name: &str) -> Result<(PathBuf, MountLock), BuildError> {
+    for n in 0usize.. {
+        let copy = if n == 0 {
+            name.to_string()
+        } else {
+            format!("{name}\0{n}")
         };
-        held.push(lock);
+        let dir = store.mount_cache_dir(&copy)?;
+        if let Some(lock) = store.try_lock_mount(&dir)? {
+            return Ok((dir, lock));
+        }
     }
-    Ok(held)
+    unreachable!("one of unboundedly many copies is free")
 }
 
 /// Adds the PATH entries and variables of a finished (or cached) step to the
@@ -218,6 +275,27 @@ fn wrap_entrypoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_is_found_as_a_word_only() {
+        for t in [
+            "apt-get update && apt-get install -y hello",
+            "set -e; /usr/bin/apt install x",
+            "DEBIAN_FRONTEND=noninteractive apt-get -y upgrade",
+            "(cd /tmp&&aptitude search x)",
+            "x=$(apt-cache policy bash)",
+        ] {
+            assert!(names_apt(t), "{t}");
+        }
+        for t in [
+            "make capture",
+            "echo adapt",
+            "cp apt.txt /x",
+            "pip install aptly",
+        ] {
+            assert!(!names_apt(t), "{t}");
+        }
+    }
     use crate::image::ContainerConfig;
 
     fn config(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> ImageConfig {

@@ -23,6 +23,10 @@ pub struct BuildArgs {
     /// Containerfile: build this stage (and what it needs) instead of the last.
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
+    /// Containerfile: run up to N stages at once when none needs another's
+    /// result (0: no limit; 1: one after another) [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// The platform to build for; only the host's (e.g. linux/amd64) for now.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -148,6 +152,12 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         Some(d) => (d.path().join("byoi.toml"), None),
         None => front_end(a.file.as_deref(), a.recipe.as_deref(), a.target.as_deref())?,
     };
+    let containerfile = containerfile.map(|cf| ContainerfileOptions {
+        jobs: a.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+        ..cf
+    });
     if a.target.is_some() && containerfile.is_none() {
         return Err(Failure::input(
             "--target names a stage of a Containerfile; a recipe has no stages",
@@ -271,6 +281,7 @@ fn front_end(
             Some(ContainerfileOptions {
                 context,
                 target: target.map(String::from),
+                jobs: 1,
             }),
         ))
     };

@@ -21,8 +21,8 @@ use crate::containerfile::words::{WordError, process_word, process_words, refere
 use crate::digest::Digest;
 use crate::plan::{HostInput, PlannedStep, hash_tree};
 use crate::recipe::{
-    ConfigChange, FilesFrom, FilesSpec, RunCommand, SecretUse, Step, StepBind, StepKind,
-    StepOptions,
+    CacheSharing, ConfigChange, FilesFrom, FilesSpec, RunCommand, SecretUse, Step, StepBind,
+    StepKind, StepOptions,
 };
 
 /// Everything a stage's lowering needs besides the stage.
@@ -698,12 +698,13 @@ impl Lowering<'_, '_> {
                     if let Some(id) = id {
                         options.cache_ids.push((target.clone(), self.word(id)?));
                     }
-                    // `private` is held alone too: one step at a time gets
-                    // the one directory rather than a fresh one.
-                    if sharing.as_deref().is_none_or(|s| s == "shared")
-                        && !crate::recipe::STANDARD_CACHES.contains(&target.as_str())
-                    {
-                        options.shared_caches.push(target.clone());
+                    let sharing = match sharing.as_deref() {
+                        Some("locked") => CacheSharing::Locked,
+                        Some("private") => CacheSharing::Private,
+                        _ => CacheSharing::Shared,
+                    };
+                    if sharing != CacheSharing::Shared {
+                        options.cache_sharing.push((target.clone(), sharing));
                     }
                     caches.push(target);
                 }

@@ -38,8 +38,9 @@ struct State {
     mp: MultiProgress,
     /// The phase being worked on, with its spinner line.
     phase: Option<(Phase, ProgressBar, Instant)>,
-    /// The step running now: number, total and description.
-    step: Option<(usize, usize, String)>,
+    /// The steps running now (several when stages run at once): number,
+    /// total and description, in the order they started.
+    steps: Vec<(usize, usize, String)>,
     /// One bar per shown line of the current step's output.
     log_bars: Vec<ProgressBar>,
     tail: VecDeque<String>,
@@ -59,7 +60,7 @@ impl TtySink {
             state: Mutex::new(State {
                 mp: MultiProgress::with_draw_target(target),
                 phase: None,
-                step: None,
+                steps: Vec::new(),
                 log_bars: Vec::new(),
                 tail: VecDeque::with_capacity(LOG_LINES),
                 transfers: HashMap::new(),
@@ -167,6 +168,18 @@ impl State {
         }
     }
 
+    /// The phase line names the step started last, and how many more run.
+    fn show_running(&self) {
+        let text = match self.steps.last() {
+            None => String::new(),
+            Some((n, total, d)) if self.steps.len() == 1 => format!("STEP {n}/{total}: {d}"),
+            Some((n, total, d)) => {
+                format!("STEP {n}/{total}: {d} (+{} running)", self.steps.len() - 1)
+            }
+        };
+        self.phase_message(&text);
+    }
+
     fn log_line(&mut self, line: &str) {
         if self.tail.len() == LOG_LINES {
             self.tail.pop_front();
@@ -227,11 +240,17 @@ impl State {
                 total,
                 description,
             } => {
-                self.clear_step_output();
-                self.phase_message(&format!("STEP {step}/{total}: {description}"));
-                self.step = Some((*step, *total, description.clone()));
+                if self.steps.is_empty() {
+                    self.clear_step_output();
+                }
+                self.steps.push((*step, *total, description.clone()));
+                self.show_running();
             }
             Event::StepCached { .. } => self.above(&format!("  {}", render(event, true))),
+            // Lines of steps running at once say whose they are.
+            Event::Log { line, step } if self.steps.len() > 1 => {
+                self.log_line(&format!("{step}| {line}"))
+            }
             Event::Log { line, .. } => self.log_line(line),
             Event::StepFinished {
                 step,
@@ -240,12 +259,14 @@ impl State {
                 layer,
                 size,
             } => {
-                self.clear_step_output();
-                let description = match self.step.take() {
-                    Some((n, _, d)) if n == *step => d,
-                    _ => String::new(),
+                let description = match self.steps.iter().position(|(n, _, _)| n == step) {
+                    Some(i) => self.steps.remove(i).2,
+                    None => String::new(),
                 };
-                self.phase_message("");
+                if self.steps.is_empty() {
+                    self.clear_step_output();
+                }
+                self.show_running();
                 self.above(&format!(
                     "  STEP {step}/{total}: {description} {} {:.1}s, layer {} ({})",
                     style("done in").for_stderr().dim(),
@@ -361,6 +382,54 @@ mod tests {
         assert_eq!(s.log_bars.len(), LOG_LINES);
         assert_eq!(s.tail.front().map(String::as_str), Some("LINE 7"));
         assert_eq!(s.tail.back().map(String::as_str), Some("LINE 11"));
+    }
+
+    #[test]
+    fn steps_running_at_once_keep_their_lines_tagged_until_the_last_ends() {
+        let sink = hidden();
+        let d = Digest::of(b"layer");
+        sink.emit(&Event::Phase {
+            phase: Phase::Building,
+        });
+        for (step, what) in [(1, "run a"), (3, "run b")] {
+            sink.emit(&Event::StepStarted {
+                step,
+                total: 4,
+                description: what.into(),
+            });
+        }
+        sink.emit(&Event::Log {
+            step: 1,
+            line: "from a".into(),
+        });
+        sink.emit(&Event::Log {
+            step: 3,
+            line: "from b".into(),
+        });
+        {
+            let s = sink.state.lock().unwrap();
+            assert_eq!(s.steps.len(), 2);
+            let tail: Vec<&str> = s.tail.iter().map(String::as_str).collect();
+            assert_eq!(tail, ["1| from a", "3| from b"]);
+        }
+        let finished = |step| Event::StepFinished {
+            step,
+            total: 4,
+            duration_ms: 5,
+            layer: d.clone(),
+            size: 3,
+        };
+        // Step 1 ends: step 3 still runs, and its lines stay.
+        sink.emit(&finished(1));
+        {
+            let s = sink.state.lock().unwrap();
+            assert_eq!(s.steps, [(3, 4, "run b".to_string())]);
+            assert_eq!(s.tail.len(), 2);
+        }
+        sink.emit(&finished(3));
+        let s = sink.state.lock().unwrap();
+        assert!(s.steps.is_empty());
+        assert!(s.log_bars.is_empty() && s.tail.is_empty());
     }
 
     #[test]

@@ -99,16 +99,31 @@ pub struct StepOptions {
     /// same id are one directory whatever their targets (by default a
     /// cache is named by its target).
     pub cache_ids: Vec<(String, String)>,
-    /// Targets of `sharing=shared` cache mounts (BuildKit's default),
-    /// which steps may use at the same time. Every other cache mount, the
-    /// package managers' above all, is held by one step at a time.
-    pub shared_caches: Vec<String>,
+    /// `--mount=type=cache,sharing=locked|private`: (target, sharing) of the
+    /// cache mounts that are not `shared` (BuildKit's default, which steps
+    /// use at the same time).
+    pub cache_sharing: Vec<(String, CacheSharing)>,
     /// `--mount=type=tmpfs,target=T`: an empty writable directory for the
     /// step alone (`size=` is not enforced).
     pub tmpfs: Vec<String>,
     /// Context binds mounted writable (`rw`): their sources are copies
     /// made for the step, so writes are discarded with them.
     pub rw_targets: Vec<String>,
+}
+
+/// How steps running at the same time share a cache mount (BuildKit's
+/// `sharing=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheSharing {
+    /// Every step uses the one directory at once.
+    #[default]
+    Shared,
+    /// One step at a time: the others wait.
+    Locked,
+    /// A step finds the directory busy and takes another copy of the cache
+    /// (made empty the first time), so none waits. The package managers'
+    /// caches are private: apt refuses to share its lists and archives.
+    Private,
 }
 
 /// `RUN --mount=type=bind,target=T,source=S[,from=F]`.

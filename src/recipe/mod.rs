@@ -59,7 +59,7 @@ pub use expand::{
     ArtifactUse, ExpandError, ExpandedStep, Expansion, InputMount, STANDARD_CACHES, labels,
     with_standard_caches,
 };
-pub use files::{ConfigChange, FilesFrom, FilesSpec, StepBind, StepOptions};
+pub use files::{CacheSharing, ConfigChange, FilesFrom, FilesSpec, StepBind, StepOptions};
 pub use image::{Base, ByoiError, ImageSection, byoi_recipe, parse_base as parse_base_ref};
 pub use port::{Port, Protocol};
 pub use redact::{REDACTED, redact_step_env};
