@@ -358,3 +358,43 @@ fn every_fixture_plans() {
         }
     }
 }
+
+/// `sharing=` of a cache mount reaches the step: `locked` and `private`
+/// are kept by target, `shared` (the default) is left out.
+#[test]
+fn cache_mount_sharing_is_lowered_per_target() {
+    use boxwright::plan::containerfile::{self as lower, LowerInput};
+    use boxwright::recipe::CacheSharing;
+    let text = "FROM scratch\nRUN --mount=type=cache,target=/a,sharing=locked \
+                --mount=type=cache,target=/b,sharing=private \
+                --mount=type=cache,target=/c,sharing=shared --mount=type=cache,target=/d true\n";
+    let cf = containerfile::parse(text, Path::new("Containerfile")).unwrap();
+    let ctx = tempfile::tempdir().unwrap();
+    let names = lower::stage_names(&cf).unwrap();
+    let platform = lower::platform_args(&boxwright::image::host_platform());
+    let args = std::collections::BTreeMap::new();
+    let input = LowerInput {
+        file: &cf,
+        context: ctx.path(),
+        dockerignore: &[],
+        build_args: &args,
+        base_env: Vec::new(),
+        base_shell: None,
+        stages: &names,
+        staging: ctx.path(),
+        platform_args: &platform,
+        check_only: false,
+    };
+    let planned = lower::lower_stage(&input, &cf.stages[0]).unwrap();
+    let step = &planned.steps[0];
+    for c in ["/a", "/b", "/c", "/d"] {
+        assert!(step.caches.iter().any(|x| x == c), "{c}: {:?}", step.caches);
+    }
+    assert_eq!(
+        step.step.options.cache_sharing,
+        [
+            ("/a".to_string(), CacheSharing::Locked),
+            ("/b".to_string(), CacheSharing::Private)
+        ]
+    );
+}

@@ -277,6 +277,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_private_cache_found_busy_is_another_copy_and_the_first_again_once_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (first, lock1) = private_copy(&store, "/root/.cache/x").unwrap();
+        assert_eq!(first, store.mount_cache_dir("/root/.cache/x").unwrap());
+        let (second, lock2) = private_copy(&store, "/root/.cache/x").unwrap();
+        assert_ne!(first, second);
+        let (third, _lock3) = private_copy(&store, "/root/.cache/x").unwrap();
+        assert!(third != first && third != second);
+        drop((lock1, lock2));
+        let (again, _) = private_copy(&store, "/root/.cache/x").unwrap();
+        assert_eq!(again, first);
+    }
+
+    #[test]
     fn apt_is_found_as_a_word_only() {
         for t in [
             "apt-get update && apt-get install -y hello",
