@@ -72,6 +72,14 @@ pub(super) fn build(
         stages: vec![None; file.stages.len()],
         images: Vec::new(),
     };
+    let bases = Bases {
+        file,
+        store,
+        settings: &settings,
+        opts,
+        offline: opts.offline.then_some(&host.registries),
+        sink,
+    };
     let mut built: Vec<Option<Derived>> = vec![None; file.stages.len()];
     let mut pending: Vec<usize> = p.order.clone();
     let stop = AtomicBool::new(false);
@@ -83,6 +91,12 @@ pub(super) fn build(
             .copied()
             .filter(|&i| p.deps[i].iter().all(|&d| built[d].is_some()))
             .collect();
+        if wave.is_empty() {
+            // build_order puts every dependency first; never loop on a bug.
+            return Err(BuildError::BadInput(
+                "no stage is ready to build: a bug in boxwright's stage order".into(),
+            ));
+        }
         if cf.jobs > 0 {
             wave.truncate(cf.jobs);
         }
@@ -92,8 +106,7 @@ pub(super) fn build(
         // order, and step numbers are given out in build order.
         let mut ready = Vec::with_capacity(wave.len());
         for &i in &wave {
-            let (image, steps) =
-                ready_stage(i, &p, &built, &mut sources, &host, &settings, opts, sink)?;
+            let (image, steps) = ready_stage(i, &p, &built, &mut sources, &bases)?;
             ready.push((i, image, steps));
         }
         if let [(i, image, steps)] = ready.as_mut_slice() {
@@ -169,21 +182,14 @@ pub(super) fn build(
 /// resolved into the store) with the base's ONBUILD triggers in front of
 /// its instructions, lowered to steps; images its steps read by reference
 /// are resolved into `sources`.
-#[allow(clippy::too_many_arguments)]
 fn ready_stage(
     i: usize,
     p: &Prepared,
     built: &[Option<Derived>],
     sources: &mut Sources,
-    host: &Host,
-    settings: &LayerSettings,
-    opts: &BuildOptions,
-    sink: &dyn Sink,
+    bases: &Bases<'_>,
 ) -> Result<(Derived, Vec<crate::plan::PlannedStep>), BuildError> {
     let file = &p.file;
-    let path = &opts.recipe;
-    let store = &host.store;
-    let offline_base = opts.offline.then_some(&host.registries);
     let stage = &file.stages[i];
     let written = lower::stage_base(file, stage, &p.globals)?;
     let mut image = match p.names.get(&written.to_lowercase()).filter(|&&j| j != i) {
@@ -191,16 +197,7 @@ fn ready_stage(
             BuildError::BadInput(format!("stage {j} was not built before stage {i}"))
         })?,
         None => {
-            let b = resolve(
-                &written,
-                file,
-                stage.base_pos,
-                store,
-                settings,
-                opts,
-                offline_base,
-                sink,
-            )?;
+            let b = bases.resolve(&written, stage.base_pos)?;
             let mut d = Derived::new(b.config, b.layers);
             // Docker and buildah give an image without PATH the default one.
             let c = d.config.config.get_or_insert_with(Default::default);
@@ -226,7 +223,7 @@ fn ready_stage(
         let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
         let origin = std::path::PathBuf::from(format!(
             "{} (ONBUILD triggers of {written})",
-            path.display()
+            bases.opts.recipe.display()
         ));
         let parsed = crate::containerfile::parse(&text, &origin)?;
         let mut s = stage.clone();
@@ -254,16 +251,7 @@ fn ready_stage(
             if let crate::recipe::FilesFrom::Image(r) = from
                 && !sources.images.iter().any(|(n, _)| n == r)
             {
-                let b = resolve(
-                    r,
-                    file,
-                    stage.pos,
-                    store,
-                    settings,
-                    opts,
-                    offline_base,
-                    sink,
-                )?;
+                let b = bases.resolve(r, stage.pos)?;
                 sources.images.push((r.clone(), b.layers));
             }
         }
@@ -393,35 +381,41 @@ impl Prepared {
     }
 }
 
-/// A `FROM` or `--from` image into the store.
-#[allow(clippy::too_many_arguments)]
-fn resolve(
-    written: &str,
-    file: &Containerfile,
-    pos: Pos,
-    store: &Store,
-    settings: &LayerSettings,
-    opts: &BuildOptions,
-    offline: Option<&crate::registry::RegistriesConfig>,
-    sink: &dyn Sink,
-) -> Result<base::BaseImage, BuildError> {
-    let dir = opts.recipe.parent().unwrap_or(std::path::Path::new("."));
-    let parsed = crate::recipe::parse_base_ref(written, dir).map_err(|why| {
-        ContainerfileError::at(
-            file,
-            pos,
-            format!("'{written}' is not an image reference: {why}"),
+/// Resolves `FROM` and `--from` images into the store for one build.
+struct Bases<'a> {
+    file: &'a Containerfile,
+    store: &'a Store,
+    settings: &'a LayerSettings,
+    opts: &'a BuildOptions,
+    offline: Option<&'a crate::registry::RegistriesConfig>,
+    sink: &'a dyn Sink,
+}
+
+impl Bases<'_> {
+    /// The image `written` (as the file wrote it, at `pos`) in the store.
+    fn resolve(&self, written: &str, pos: Pos) -> Result<base::BaseImage, BuildError> {
+        let dir = self
+            .opts
+            .recipe
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let parsed = crate::recipe::parse_base_ref(written, dir).map_err(|why| {
+            ContainerfileError::at(
+                self.file,
+                pos,
+                format!("'{written}' is not an image reference: {why}"),
+            )
+        })?;
+        base::resolve_base(
+            &parsed,
+            self.settings.source_date_epoch,
+            self.store,
+            self.settings,
+            &self.opts.registry,
+            self.offline,
+            self.sink,
         )
-    })?;
-    base::resolve_base(
-        &parsed,
-        settings.source_date_epoch,
-        store,
-        settings,
-        &opts.registry,
-        offline,
-        sink,
-    )
+    }
 }
 
 /// The stages `target` needs, each after the stages it reads, and the
