@@ -9,8 +9,9 @@
 #   benches/resource_limits.sh                       (as root: buildah needs it here)
 #   SIZE_GB=1 FILES=200000 benches/resource_limits.sh   (a quicker look)
 #
-# Needs: buildah skopeo docker-registry busybox-static time, about 8 × SIZE_GB
-# of free disk under BENCH_DIR (default /var/tmp), cargo.
+# Needs: buildah skopeo docker-registry busybox-static time, about 4 × SIZE_GB
+# of free disk under BENCH_DIR (default /var/tmp) and as much again where
+# buildah keeps its storage, cargo.
 set -euo pipefail
 SIZE_GB=${SIZE_GB:-10}
 FILES=${FILES:-1000000}
@@ -78,17 +79,21 @@ timed() {
     echo "$case $name: ${secs}s, $((kb / 1024)) MB" >&2
 }
 
+# Each tool's copies are deleted as soon as its side is measured, so the
+# disk holds at most about 4 × SIZE_GB at once (store: layer dir and blob;
+# a registry; a pulled copy).
 for c in big files; do
     timed "$c" "boxwright build" "$BW" --store "$WORK/store" build -q -t "limits-$c" "$WORK/$c"
-    timed "$c" "buildah build" buildah build --isolation chroot --pull=never -q -t "localhost/limits-$c" \
-        -f "$WORK/$c/Containerfile.buildah" "$WORK/$c"
     timed "$c" "boxwright push" "$BW" --store "$WORK/store" push "limits-$c" "$H/limits/$c:bw"
+    timed "$c" "boxwright pull" "$BW" --store "$WORK/pulled" pull "$H/limits/$c:bw"
+    rm -rf "$WORK/pulled" "$WORK/pulled.state" "$WORK/bw-storage"
     timed "$c" "skopeo copy (push)" skopeo --insecure-policy copy -q --dest-tls-verify=false \
         "oci:$WORK/store:limits-$c:latest" "docker://$HS/limits/$c:sk"
-    timed "$c" "boxwright pull" "$BW" --store "$WORK/pulled" pull "$H/limits/$c:bw"
     timed "$c" "skopeo copy (pull)" skopeo --insecure-policy copy -q --src-tls-verify=false \
         "docker://$HS/limits/$c:sk" "oci:$WORK/skopeo-pulled:$c"
-    rm -rf "$WORK/pulled" "$WORK/pulled.state" "$WORK/skopeo-pulled"
+    rm -rf "$WORK/skopeo-pulled" "$WORK/sk-storage" "$WORK/store" "$WORK/store.state"
+    timed "$c" "buildah build" buildah build --isolation chroot --pull=never -q -t "localhost/limits-$c" \
+        -f "$WORK/$c/Containerfile.buildah" "$WORK/$c"
     buildah rmi -f "localhost/limits-$c" >/dev/null 2>&1 || true
 done
 buildah rmi -f localhost/limits-base >/dev/null 2>&1 || true
