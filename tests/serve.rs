@@ -59,12 +59,14 @@ fn a_form_build_streams_its_phases_and_the_image_is_managed() {
     let store = store_with_template(t.path());
     let org = format!("{}/team", reg.host());
     let srv = Server::start(&bin(), &store, &["--registry", &org]);
+    // A bare tag is the org's, and with --registry a build is pushed there
+    // without asking (the page's four phases include Pushing).
     let tag = format!("{org}/web-box:1");
     let (code, started) = srv.post_json(
         "/api/builds",
         &json!({
             "form": {"mode": "template", "template": "blank", "dev_access": false, "commands": ["echo from-the-form > /form"]},
-            "tag": tag, "push": true
+            "tag": "web-box:1"
         }),
     );
     assert_eq!(code, 202, "{started}");
@@ -170,6 +172,16 @@ fn failures_cancel_and_concurrent_builds() {
             .as_str()
             .unwrap()
             .starts_with("recipe.toml:3: image: unknown key 'nope'"),
+        "{v}"
+    );
+    // Without --registry, a push needs a tag that names its registry.
+    let (code, v) = srv.post_json(
+        "/api/builds",
+        &json!({"recipe": "[image]\nbase = \"scratch\"\n", "tag": "bare:1", "push": true}),
+    );
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("names no registry"),
         "{v}"
     );
     // A failing step: the failed event names the step and keeps its output.

@@ -58,6 +58,12 @@ async function loadImages() {
     const images = await api("GET", "/api/images");
     const registry = api.lastHeaders.get("X-Boxwright-Registry");
     const registryError = api.lastHeaders.get("X-Boxwright-Registry-Error");
+    // With an org, builds go there by default (the server does the same
+    // when a request leaves push out); set once, so the user's choice stays.
+    if (registry && !loadImages.pushDefaulted) {
+      loadImages.pushDefaulted = true;
+      $("#push").checked = true;
+    }
     tbody.replaceChildren();
     const msgs = [];
     if (registryError) msgs.push("Registry " + registry + " cannot be reached: " + registryError);

@@ -24,12 +24,22 @@ pub fn run(global: &Global, a: &ServeArgs) -> CliResult {
             let t = std::fs::read_to_string(f)
                 .map_err(|e| Failure::input(format!("--token-file {}: {e}", f.display())))?;
             let t = t.trim().to_string();
-            if t.len() < 16 {
+            // An empty token would let anyone in: refused. A short one is
+            // the user's choice (a test box, a throwaway port forward), so it
+            // is only warned about, as nothing in the convention sets a floor.
+            if t.is_empty() {
                 return Err(Failure::input(format!(
-                    "--token-file {}: the token must be at least 16 characters (e.g. openssl rand -hex 32 > {})",
+                    "--token-file {}: the file is empty; put a token in it (e.g. openssl rand -hex 32 > {})",
                     f.display(),
                     f.display()
                 )));
+            }
+            if t.len() < 16 {
+                eprintln!(
+                    "warning: --token-file {}: the token has {} characters; one of at least 16 (e.g. openssl rand -hex 32) resists guessing",
+                    f.display(),
+                    t.chars().count()
+                );
             }
             Some(t)
         }

@@ -49,7 +49,9 @@ pub(crate) use http::{ClientSpec, Failure, build_client, classify, error_chain};
 pub use http::{Retry, is_loopback};
 pub use manifest::{ManifestKind, PlatformError, host_platform, parse_platform, platform_string};
 pub use pull::{IndexInfo, PulledImage};
-pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError};
+pub use reference::{
+    DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError, names_a_registry,
+};
 pub use remote::FetchedManifest;
 pub use secret::{Credential, Secret};
 pub use store_io::{pull_into_store, push_from_store};

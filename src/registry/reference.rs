@@ -290,6 +290,14 @@ fn parse(s: &str) -> Result<Reference, ReferenceError> {
     })
 }
 
+/// True when `name` (`[HOST/]REPO[:TAG]`) starts with a registry host, as
+/// opposed to a bare name that Docker would read as Docker Hub's and
+/// boxwright reads as a local store name.
+pub fn names_a_registry(name: &str) -> bool {
+    name.split_once('/')
+        .is_some_and(|(first, _)| looks_like_host(first))
+}
+
 /// Docker's rule: the first component is a host when it has a '.' or a ':'
 /// or is `localhost` (or has upper case, which a repository cannot).
 fn looks_like_host(first: &str) -> bool {
@@ -379,6 +387,20 @@ mod tests {
 
     fn p(s: &str) -> Reference {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn a_registry_host_is_told_from_a_bare_name() {
+        for n in [
+            "127.0.0.1:5000/x:1",
+            "localhost/x",
+            "registry.example/team/x:1",
+        ] {
+            assert!(names_a_registry(n), "{n}");
+        }
+        for n in ["web-box:1", "team/web-box", "web-box"] {
+            assert!(!names_a_registry(n), "{n}");
+        }
     }
 
     #[test]

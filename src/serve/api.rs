@@ -387,6 +387,43 @@ fn check_tag(tag: &str) -> Result<(), ApiError> {
     check_name(tag).map(drop)
 }
 
+/// The tag a build or fork is stored (and pushed) under, and whether it is
+/// pushed. With `--registry HOST/ORG`, the page's org, a tag without a
+/// registry host (`web-box:1`) is the org's (`HOST/ORG/web-box:1`) and is
+/// pushed unless the request says `"push": false`; the page's users build
+/// for their org, so Pushing is part of the four phases they watch.
+/// Without `--registry`, nothing is pushed unless asked, and then the tag
+/// must name its registry.
+fn push_target(
+    opts: &super::ServeOptions,
+    tag: Option<&str>,
+    push: Option<bool>,
+) -> Result<(Option<String>, bool), ApiError> {
+    let Some(tag) = tag else {
+        return match push {
+            Some(true) => Err(ApiError::bad("push needs a tag naming the registry".into())),
+            _ => Ok((None, false)),
+        };
+    };
+    check_tag(tag)?;
+    let qualified = match &opts.registry {
+        Some(org) if !crate::registry::names_a_registry(tag) => {
+            crate::registry::Reference::in_namespace(org, tag)
+                .map_err(|e| ApiError::bad(e.to_string()))?
+                .to_string()
+        }
+        _ => tag.to_string(),
+    };
+    let push = push.unwrap_or(opts.registry.is_some());
+    if push && !crate::registry::names_a_registry(&qualified) {
+        return Err(ApiError::bad(format!(
+            "cannot push '{}': the tag names no registry; use HOST/NAME:TAG, or start serve with --registry HOST/ORG",
+            crate::quote::excerpt(tag)
+        )));
+    }
+    Ok((Some(qualified), push))
+}
+
 /// Where an image name points, for the routes that manage one.
 #[derive(Clone, Copy, PartialEq)]
 enum Found {
@@ -640,8 +677,9 @@ struct BuildRequest {
     form: Option<BuildForm>,
     #[serde(default, deserialize_with = "present")]
     tag: Option<String>,
-    #[serde(default)]
-    push: bool,
+    /// Absent: push when serve has `--registry` and the build has a tag.
+    #[serde(default, deserialize_with = "present")]
+    push: Option<bool>,
 }
 
 impl BodyHint for BuildRequest {
@@ -666,18 +704,10 @@ async fn start_build(State(st): St, Body(req): Body<BuildRequest>) -> Response {
     if let Err(e) = crate::recipe::Recipe::parse(&text, std::path::Path::new("recipe.toml")) {
         return problem(StatusCode::BAD_REQUEST, &e.to_string());
     }
-    if let Some(t) = &req.tag
-        && let Err(e) = check_tag(t)
-    {
-        return e.into_response();
-    }
-    let tag = req.tag.clone();
-    if req.push && tag.is_none() {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "push needs a tag naming the registry",
-        );
-    }
+    let (tag, push) = match push_target(&st.opts, req.tag.as_deref(), req.push) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     let id = crate::store::new_build_id();
     let dir = match crate::store::Store::open(&st.opts.store) {
         Ok(s) => s.state_dir().join("serve").join(&id),
@@ -701,7 +731,7 @@ async fn start_build(State(st): St, Body(req): Body<BuildRequest>) -> Response {
     if let Some(t) = &tag {
         args.push(format!("--tag={t}"));
     }
-    if req.push {
+    if push {
         args.push("--push".into());
     }
     match st.jobs.start(id.clone(), tag, &st.opts.exe, args, dir) {
@@ -856,8 +886,9 @@ struct ForkBody {
     dry_run: bool,
     #[serde(default, deserialize_with = "present")]
     tag: Option<String>,
-    #[serde(default)]
-    push: bool,
+    /// Absent: push when serve has `--registry`.
+    #[serde(default, deserialize_with = "present")]
+    push: Option<bool>,
 }
 
 impl BodyHint for ForkBody {
@@ -869,19 +900,17 @@ async fn fork(State(st): St, Segment(name): Segment, Body(b): Body<ForkBody>) ->
     if b.dry_run {
         args.push("--dry-run".into());
     }
-    match &b.tag {
-        Some(t) => {
-            if let Err(e) = check_tag(t) {
-                return e.into_response();
-            }
-            args.push(format!("--tag={t}"));
-        }
-        None if !b.dry_run => {
-            return problem(StatusCode::BAD_REQUEST, "a fork needs a tag (or dry_run)");
-        }
-        None => {}
+    if b.tag.is_none() && !b.dry_run {
+        return problem(StatusCode::BAD_REQUEST, "a fork needs a tag (or dry_run)");
     }
-    if b.push {
+    let (tag, push) = match push_target(&st.opts, b.tag.as_deref(), b.push) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(t) = &tag {
+        args.push(format!("--tag={t}"));
+    }
+    if push && !b.dry_run {
         args.push("--push".into());
     }
     match sandbox_list(&st).await {
@@ -905,7 +934,7 @@ async fn fork(State(st): St, Segment(name): Segment, Body(b): Body<ForkBody>) ->
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out, err) = child(&st, &refs).await;
     if code != 0 {
-        return child_failure(code, &err, b.push);
+        return child_failure(code, &err, push);
     }
     match serde_json::from_str::<Value>(out.trim()) {
         Ok(v) => Json(v).into_response(),
