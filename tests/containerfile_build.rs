@@ -759,7 +759,7 @@ const EMPTY_SHA256: &str =
 const ARTIFACT_RULES: &[ArtifactRule] = &[
     // buildah bind-mounts its own /etc/hosts and /etc/resolv.conf (and
     // /etc/hostname) into every RUN and leaves the empty files it mounted
-    // over in the layer; Docker's builders write none (DESIGN.md: leave them
+    // over in the layer; Docker's builders write none (so: leave them
     // out of tree comparisons).
     ArtifactRule {
         name: "buildah-run-etc-stubs",
@@ -1303,4 +1303,79 @@ fn error_arg_in_from_declared_only_after_it() {
         &[1],
         &["--build-arg", "LATE_BASE=127.0.0.1:5000/cf/busybox:1"],
     );
+}
+
+// ---------------------------------------------------------------------------
+// Where the context is, and build args from the environment (podman's rules)
+
+const CONTEXT_RULES: &str = r#"ARG BASE
+FROM ${BASE}
+ARG FROM_ENV=unset
+COPY . /ctx/
+RUN echo "$FROM_ENV" > /arg
+"#;
+
+fn sha(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+#[test]
+fn the_context_defaults_to_the_files_directory_and_bare_build_args_read_the_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("proj");
+    let sub = proj.join("sub");
+    fs::create_dir_all(&sub).unwrap();
+    fs::write(sub.join("Containerfile"), CONTEXT_RULES).unwrap();
+    fs::write(sub.join("hello.txt"), "in-sub").unwrap();
+    fs::write(sub.join("ignored.txt"), "left out").unwrap();
+    // .containerignore wins over .dockerignore, as in buildah.
+    fs::write(sub.join(".containerignore"), "ignored.txt\n").unwrap();
+    fs::write(sub.join(".dockerignore"), "hello.txt\n").unwrap();
+    fs::write(proj.join("hello.txt"), "in-cwd").unwrap();
+    let store = t.path().join("store");
+    let base = format!("BASE={}", busybox_ref());
+    let build = |cwd: &Path, tag: &str, file: Option<&str>, env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxwright"));
+        cmd.current_dir(cwd)
+            .args(["--store", store.to_str().unwrap(), "build", "-t", tag])
+            .args(["--progress", "plain", "--build-arg", &base])
+            .args(["--build-arg", "FROM_ENV"]);
+        if let Some(f) = file {
+            cmd.args(["-f", f]);
+        }
+        match env {
+            Some(v) => cmd.env("FROM_ENV", v),
+            None => cmd.env_remove("FROM_ENV"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // -f FILE with no CONTEXT: the context is the file's directory, not the
+    // current one; a bare --build-arg takes the environment's value.
+    build(&proj, "ctx-a", Some("sub/Containerfile"), Some("from-env"));
+    let (tree, _) = read_layout(&store, "ctx-a:latest").unwrap();
+    let file = |tree: &Tree, p: &str| {
+        tree.get(p)
+            .unwrap_or_else(|| panic!("{p} missing: {:?}", tree.keys().collect::<Vec<_>>()))
+            .detail
+            .clone()
+    };
+    assert_eq!(file(&tree, "/ctx/hello.txt"), sha("in-sub"));
+    assert!(
+        !tree.contains_key("/ctx/ignored.txt"),
+        ".containerignore is read"
+    );
+    assert_eq!(file(&tree, "/arg"), sha("from-env\n"));
+
+    // Neither -f nor CONTEXT: ./Containerfile in ./; a bare --build-arg
+    // that the environment lacks leaves the ARG's default.
+    build(&sub, "ctx-b", None, None);
+    let (tree, _) = read_layout(&store, "ctx-b:latest").unwrap();
+    assert_eq!(file(&tree, "/ctx/hello.txt"), sha("in-sub"));
+    assert_eq!(file(&tree, "/arg"), sha("unset\n"));
 }

@@ -486,18 +486,23 @@ fn stage_name(file: &Containerfile, i: usize) -> String {
     file.stages[i].name.clone().unwrap_or_else(|| i.to_string())
 }
 
-/// `FILE.dockerignore` beside the Containerfile wins over the context's
-/// `.dockerignore`, as in BuildKit.
+/// The first ignore file found of: `FILE.containerignore` and
+/// `FILE.dockerignore` beside the Containerfile (BuildKit's per-file
+/// ignore), then the context's `.containerignore` (buildah and podman read
+/// it before `.dockerignore`) and `.dockerignore`.
 fn read_dockerignore(
     context: &std::path::Path,
     file: &std::path::Path,
 ) -> Result<Vec<String>, BuildError> {
-    let beside = std::path::PathBuf::from(format!("{}.dockerignore", file.display()));
-    let path = if beside.is_file() {
-        beside
-    } else {
-        context.join(".dockerignore")
-    };
+    let candidates = [
+        std::path::PathBuf::from(format!("{}.containerignore", file.display())),
+        std::path::PathBuf::from(format!("{}.dockerignore", file.display())),
+        context.join(".containerignore"),
+    ];
+    let path = candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| context.join(".dockerignore"));
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let patterns: Vec<String> = text

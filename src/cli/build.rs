@@ -14,10 +14,11 @@ use super::{CliResult, Failure, Global};
 pub struct BuildArgs {
     /// A recipe (*.toml), or the build context directory of a Containerfile
     /// (CONTEXT/Containerfile or CONTEXT/Dockerfile unless -f names one).
-    #[arg(value_name = "RECIPE|CONTEXT", required_unless_present_any = ["file", "byoi"])]
+    /// With neither this nor -f, the current directory (podman's default).
+    #[arg(value_name = "RECIPE|CONTEXT")]
     pub recipe: Option<PathBuf>,
     /// The recipe (*.toml) or the Containerfile/Dockerfile (its context is
-    /// CONTEXT, else the current directory).
+    /// CONTEXT, else the directory the file is in, as podman and buildah do).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Containerfile: build this stage (and what it needs) instead of the last.
@@ -80,7 +81,8 @@ pub struct BuildArgs {
     /// a step's own `timeout` wins. Default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_flag)]
     pub step_timeout: Option<u64>,
-    /// A value for a build argument of the recipe's [args] (repeatable).
+    /// A value for a build argument (the recipe's [args] or a Containerfile's
+    /// ARG; repeatable); a bare K takes the value of the environment variable K.
     #[arg(long = "build-arg", value_name = "K=V")]
     pub build_args: Vec<String>,
     /// A build secret for the steps that ask for it: id=NAME,src=FILE or id=NAME,env=VARIABLE.
@@ -123,6 +125,23 @@ fn pairs(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, Failure>
             ))),
         })
         .collect()
+}
+
+/// `--build-arg K=V`, or a bare `K` that takes its value from the
+/// environment and is left out when the environment has none (so the
+/// ARG's default applies), as docker, podman and buildah do.
+fn build_args(items: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    let mut out = Vec::new();
+    for i in items {
+        if i.contains('=') {
+            out.extend(pairs("--build-arg", std::slice::from_ref(i))?);
+        } else if i.is_empty() {
+            return Err(Failure::input("--build-arg '': write KEY=VALUE or KEY"));
+        } else if let Ok(v) = std::env::var(i) {
+            out.push((i.clone(), v));
+        }
+    }
+    Ok(out)
 }
 
 /// Why clap refuses a `--step-timeout` value (clap prints it after the value).
@@ -200,7 +219,7 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
         max_layer_size: global.max_layer_size,
         max_unpacked: global.max_unpacked()?,
         step_timeout: a.step_timeout,
-        build_args: pairs("--build-arg", &a.build_args)?,
+        build_args: build_args(&a.build_args)?,
         secrets: a
             .secrets
             .iter()
@@ -268,7 +287,8 @@ pub fn run(global: &Global, a: &BuildArgs) -> CliResult {
 
 /// Which front end reads the build: a recipe (`*.toml`), or a Containerfile
 /// with its context (podman's rules: `-f FILE` and/or a CONTEXT directory
-/// holding `Containerfile` or `Dockerfile`; the context defaults to `.`).
+/// holding `Containerfile` or `Dockerfile`; without CONTEXT, the context is
+/// the directory `-f FILE` is in, and with neither, `.`).
 fn front_end(
     file: Option<&std::path::Path>,
     positional: Option<&std::path::Path>,
@@ -287,7 +307,7 @@ fn front_end(
     };
     match (file, positional) {
         (Some(f), None) if is_recipe(f) => Ok((f.to_path_buf(), None)),
-        (Some(f), None) => cf(f.to_path_buf(), PathBuf::from(".")),
+        (Some(f), None) => cf(f.to_path_buf(), dir_of(f)),
         (Some(f), Some(ctx)) if ctx.is_dir() => cf(f.to_path_buf(), ctx.to_path_buf()),
         (Some(_), Some(ctx)) => Err(Failure::input(format!(
             "with -f FILE, the argument is the build context: {} is not a directory",
@@ -305,17 +325,27 @@ fn front_end(
             )))
         }
         (None, Some(p)) if is_recipe(p) || !p.exists() => Ok((p.to_path_buf(), None)),
-        (None, Some(p)) => cf(
-            p.to_path_buf(),
-            p.parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."))
-                .to_path_buf(),
-        ),
-        (None, None) => Err(Failure::input(
-            "nothing to build: boxwright build RECIPE.toml, or boxwright build [-f Containerfile] CONTEXT",
-        )),
+        (None, Some(p)) => cf(p.to_path_buf(), dir_of(p)),
+        (None, None) => {
+            let here = std::path::Path::new(".");
+            for name in ["Containerfile", "Dockerfile"] {
+                if here.join(name).is_file() {
+                    return cf(PathBuf::from(name), here.to_path_buf());
+                }
+            }
+            Err(Failure::input(
+                "nothing to build: the current directory has no Containerfile or Dockerfile; boxwright build RECIPE.toml, or boxwright build [-f Containerfile] [CONTEXT]",
+            ))
+        }
     }
+}
+
+/// The directory a file is in (`.` for a bare name).
+fn dir_of(f: &std::path::Path) -> PathBuf {
+    f.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf()
 }
 
 /// `--platform`: the host's is built; others need emulation, which is not here yet.

@@ -33,8 +33,11 @@ impl From<CompressionArg> for Compression {
 /// `--network`: the network of run steps and sandboxes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NetworkArg {
-    // The host's network (ports bind on the host).
+    // The host's network (ports bind on the host). `default` is accepted
+    // too: the Containerfile's `RUN --network=default` and podman's
+    // `--network default` mean "with network", which here is the host's.
     #[default]
+    #[value(alias = "default")]
     Host,
     // Loopback only.
     None,

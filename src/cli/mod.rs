@@ -77,9 +77,32 @@ pub fn open_store(global: &Global) -> Result<boxwright::store::Store, Failure> {
 /// exclusively: without this, a build started meanwhile removed the temp
 /// file of an `index.json` write from under it.
 pub fn lock_store(store: &boxwright::store::Store) -> Result<boxwright::store::StoreLock, Failure> {
+    tidy_store(store);
     store
         .lock_shared()
         .map_err(|e| Failure::failed(format!("store {}: {e}", store.root().display())))
+}
+
+/// Namespace workers for store chores (removing trees of subordinate ids).
+pub fn workers() -> Result<boxwright::session::Workers, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
+    let mapping =
+        boxwright::sandbox::IdMapping::detect().map_err(|e| Failure::failed(e.to_string()))?;
+    Ok(boxwright::session::Workers::new(
+        exe,
+        boxwright::sandbox::Userns::new(mapping),
+    ))
+}
+
+/// Clears what killed runs left in the store (temp files, the trash) when
+/// no other process uses it, as a build does when it starts: so commands
+/// other than build (pull, load, tag…) do not let leftovers grow either.
+/// Best effort: a busy store or a failure leaves them for the next command.
+pub fn tidy_store(store: &boxwright::store::Store) {
+    if let Ok(w) = workers() {
+        let _ = boxwright::session::clean_stale(store, &w);
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -117,7 +140,16 @@ pub struct Global {
     #[arg(long, global = true, value_name = "FILE")]
     pub registries_conf: Option<PathBuf>,
     /// Verify registries' TLS certificates and insist on HTTPS (false: do not verify, and allow plain HTTP, for this call only).
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    // require_equals: as in podman (a Go bool flag), `--tls-verify false`
+    // is the flag then an argument, never a value.
+    #[arg(
+        long,
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
     pub tls_verify: Option<bool>,
     /// How progress is shown: auto (tty on a terminal, else plain), tty (live bars),
     /// plain (a line per event), json (JSON Lines on stdout, nothing else there).
