@@ -125,7 +125,7 @@ pub struct Platform {
 }
 
 /// An OCI content descriptor. boxwright's own type rather than oci-spec's:
-/// oci-spec writes a platform's `os.version` as `os_version` (see DESIGN.md),
+/// oci-spec writes a platform's `os.version` as `os_version` (the spec says `os.version`),
 /// and descriptors cross every stage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

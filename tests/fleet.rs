@@ -107,6 +107,21 @@ fn runner_b_builds_nothing_that_runner_a_built() {
     let r3 = recipe(t.path(), "THREE");
     build(&b, &r3, &["-t", "img2", "--cache-from", &cache]).ok();
     assert_eq!(ran(&b), ["3", "4"]);
+
+    // C, set up by registries.toml alone: a [[cache]] table for this recipe
+    // (r.toml again as A built it).
+    let r = recipe(t.path(), "three");
+    let conf = t.path().join("registries.toml");
+    fs::write(
+        &conf,
+        format!("[[cache]]\nrecipe = \"r.toml\"\ncache_from = [\"{cache}\"]\n"),
+    )
+    .unwrap();
+    let c = t.path().join("c/store");
+    let conf_arg = conf.to_str().unwrap();
+    let built_c = build(&c, &r, &["--registries-conf", conf_arg]).ok();
+    assert!(ran(&c).is_empty(), "C ran {:?}", ran(&c));
+    assert_eq!(built_c.stdout.trim(), digest_a);
 }
 
 #[test]
@@ -146,18 +161,76 @@ fn corrupt_or_missing_records_are_misses_with_a_warning() {
         &format!("oci:{}:x", foreign.display()),
         &format!("docker://{cache}:{}", records[0]),
     ]);
+    // Another record's layer blob deleted from the registry.
+    let manifest = |tag: &str| -> serde_json::Value {
+        let body = curl(&[
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{host}/v2/ci/cache/manifests/{tag}"),
+        ]);
+        serde_json::from_slice(&body).unwrap()
+    };
+    let gone = manifest(&records[1])["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    curl(&[
+        "-X",
+        "DELETE",
+        &format!("http://{host}/v2/ci/cache/blobs/{gone}"),
+    ]);
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
+        .arg(format!("http://{host}/v2/ci/cache/blobs/{gone}"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "404",
+        "the layer blob is gone"
+    );
+    // A third record corrupted: it claims a diff_id its layer does not have.
+    let mut m = manifest(&records[2]);
+    let config = m["config"]["digest"].as_str().unwrap().to_string();
+    let mut record: serde_json::Value = serde_json::from_slice(&curl(&[&format!(
+        "http://{host}/v2/ci/cache/blobs/{config}"
+    )]))
+    .unwrap();
+    record["layer"]["diff_id"] = format!("sha256:{}", "0".repeat(64)).into();
+    let forged = serde_json::to_vec(&record).unwrap();
+    let forged_digest = format!("sha256:{}", sha256_hex(&forged));
+    put_blob(&host, "ci/cache", &forged, &forged_digest);
+    m["config"]["digest"] = forged_digest.into();
+    m["config"]["size"] = forged.len().into();
+    let tmp = t.path().join("forged-manifest.json");
+    fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &format!("@{}", tmp.display()),
+        &format!("http://{host}/v2/ci/cache/manifests/{}", records[2]),
+    ]);
+
     let b = t.path().join("b/store");
     let built = build(&b, &r, &["-t", "img", "--cache-from", &cache]).ok();
-    assert!(
-        built
-            .stderr
-            .contains("is not usable (not a boxwright step-cache record)"),
-        "{}",
+    for why in [
+        "is not usable (not a boxwright step-cache record)",
+        "is not usable (its layer's content is not the diff_id it claims)",
+    ] {
+        assert!(built.stderr.contains(why), "{why}:\n{}", built.stderr);
+    }
+    assert_eq!(
+        built.stderr.matches("is not usable (").count(),
+        3,
+        "three warnings, one per broken record:\n{}",
         built.stderr
     );
     assert_eq!(built.stdout, digest, "still the right image");
-    // Some step ran (the broken record's), the others came from the cache.
-    assert!(!ran(&b).is_empty() && ran(&b).len() < 4, "{:?}", ran(&b));
+    // The three broken records' steps ran; the fourth came from the cache.
+    assert_eq!(ran(&b).len(), 3, "{:?}", ran(&b));
     // A cache repository that does not exist is a plain miss.
     let c = t.path().join("c/store");
     let built = build(&c, &r, &["--cache-from", &format!("{host}/nothing/here")]).ok();
@@ -181,6 +254,69 @@ fn corrupt_or_missing_records_are_misses_with_a_warning() {
         "{}",
         pruned.stderr
     );
+}
+
+/// curl's body; a failed request (HTTP >= 400) fails the test.
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out.stdout
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A monolithic blob upload (POST, then PUT with the digest).
+fn put_blob(host: &str, repo: &str, bytes: &[u8], digest: &str) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-X",
+            "POST",
+            "-w",
+            "%header{location}",
+        ])
+        .arg(format!("http://{host}/v2/{repo}/blobs/uploads/"))
+        .output()
+        .unwrap();
+    let location = String::from_utf8(out.stdout).unwrap();
+    assert!(!location.is_empty(), "no upload location");
+    let url = if location.starts_with('/') {
+        format!("http://{host}{location}")
+    } else {
+        location
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut child = Command::new("curl")
+        .args([
+            "-sS",
+            "--fail-with-body",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "@-",
+        ])
+        .args(["-H", "Content-Type: application/octet-stream"])
+        .arg(format!("{url}{sep}digest={digest}"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    assert!(child.wait().unwrap().success(), "blob upload");
 }
 
 #[test]

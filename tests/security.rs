@@ -293,15 +293,30 @@ fn steps_get_default_signals_and_timeouts_kill_the_whole_step() {
         store.dir.path(),
         "pipe.toml",
         &format!(
-            "{}[[steps]]\nrun = \"grep SigIgn /proc/self/status; yes x | head -c 8000000 > /a; test $(wc -c < /a) = 8000000\"\n",
+            "{}[[steps]]\nrun = \"grep -E 'SigIgn|SigBlk' /proc/self/status; yes x | head -c 8000000 > /a; test $(wc -c < /a) = 8000000\"\n",
             busybox_base()
         ),
     );
     // The safety net only: without the fix the step spins until this kills it.
-    let r = store.build(&recipe, &["--step-timeout", "120s"]);
+    let r = store.build(&recipe, &["--step-timeout", "120s", "-t", "sig"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("SigIgn:\t0000000000000000"),
+    for want in ["SigIgn:\t0000000000000000", "SigBlk:\t0000000000000000"] {
+        assert!(r.stderr.contains(want), "{want}: {}", r.stderr);
+    }
+    // The same for a sandbox's command (`run` shares the exec path).
+    let r = store
+        .run(&[
+            "run",
+            "--rm",
+            "sig",
+            "grep",
+            "-E",
+            "SigIgn|SigBlk",
+            "/proc/self/status",
+        ])
+        .ok();
+    assert_eq!(
+        r.stdout, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
         "{}",
         r.stderr
     );
@@ -559,6 +574,27 @@ fn leftovers_of_killed_builds_are_cleaned_and_gc_reports_them() {
     assert!(mib >= 2.0, "gc says it freed {freed}: {}", gc.stderr);
     assert!(entries(&store.state().join("trash")).is_empty());
     assert!(entries(&store.state().join("layers")).is_empty());
+}
+
+#[test]
+fn commands_besides_build_clear_what_killed_runs_left() {
+    let store = Store::new();
+    let recipe = write_recipe(
+        store.dir.path(),
+        "r.toml",
+        &format!("{}[[steps]]\nrun = \"true\"\n", busybox_base()),
+    );
+    store.build(&recipe, &["-t", "img"]).ok();
+    // What a killed pull or load leaves: a partial blob and a temp dir.
+    let tmp = store.state().join("tmp");
+    fs::write(tmp.join(".boxwright-tmp-partial"), vec![7u8; 1 << 20]).unwrap();
+    fs::create_dir_all(tmp.join(".boxwright-tmp-dir/sub")).unwrap();
+    fs::write(tmp.join(".boxwright-tmp-dir/sub/f"), b"x").unwrap();
+    store.run(&["tag", "img", "img2"]).ok();
+    assert!(entries(&tmp).is_empty(), "{:?}", entries(&tmp));
+    assert!(entries(&store.state().join("trash")).is_empty());
+    let clean = store.run(&["fsck"]);
+    assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
 }
 
 #[test]

@@ -89,11 +89,12 @@ impl Host {
         sink: &'a dyn Sink,
         total: usize,
     ) -> Result<steps::StepCx<'a>, BuildError> {
-        // `--cache-from` adds to registries.toml's `cache_from`; `--cache-to` wins over its `cache_to`.
+        // `--cache-from` adds to registries.toml's (its `[[cache]]` tables
+        // for this recipe, then its `cache_from`); `--cache-to` wins over its.
         let mut cache_from = opts.cache_from.clone();
-        for r in &self.registries.cache_from {
-            if !cache_from.contains(r) {
-                cache_from.push(r.clone());
+        for r in self.registries.caches_for(&opts.recipe).0 {
+            if !cache_from.contains(&r) {
+                cache_from.push(r);
             }
         }
         let cache_client = if cache_from.is_empty() && self.cache_to(opts).is_none() {
@@ -125,7 +126,9 @@ impl Host {
     }
 
     fn cache_to(&self, opts: &BuildOptions) -> Option<String> {
-        opts.cache_to.clone().or(self.registries.cache_to.clone())
+        opts.cache_to
+            .clone()
+            .or_else(|| self.registries.caches_for(&opts.recipe).1)
     }
 
     /// After the steps: this build's trash emptied (upperdirs whose layer

@@ -9,13 +9,11 @@ use anyhow::Context;
 use boxwright::builder::normalize_tag;
 use boxwright::image;
 use boxwright::progress::human_bytes;
-use boxwright::sandbox::{IdMapping, Userns};
-use boxwright::session::Workers;
 use boxwright::store;
 
 use super::output::{Format, ago, emit, emit_json, emit_lines, rfc3339};
 use super::table::Table;
-use super::{CliResult, Failure, Global, lock_store, open_store};
+use super::{CliResult, Failure, Global, lock_store, open_store, tidy_store, workers};
 
 #[derive(clap::Args, Debug)]
 pub struct ImagesArgs {
@@ -321,6 +319,7 @@ pub fn load(global: &Global, a: &LoadArgs) -> CliResult {
         ));
     }
     let store = open_store(global)?;
+    tidy_store(&store);
     let (names, source) = match file {
         Some(file) => {
             let input = std::fs::File::open(file)
@@ -410,12 +409,4 @@ pub fn fsck(global: &Global, a: &FsckArgs) -> CliResult {
     } else {
         Err(Failure::reported(1))
     }
-}
-
-/// Namespace workers for store chores (removing trees of subordinate ids).
-fn workers() -> Result<Workers, Failure> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::failed(format!("cannot find boxwright's own executable: {e}")))?;
-    let mapping = IdMapping::detect().map_err(|e| Failure::failed(e.to_string()))?;
-    Ok(Workers::new(exe, Userns::new(mapping)))
 }

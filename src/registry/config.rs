@@ -78,6 +78,48 @@ pub struct RegistrySettings {
     pub mirror_only: bool,
 }
 
+/// A `[[cache]]` table: the registry step cache of the recipes (or
+/// Containerfiles) whose path matches `recipe`, a glob. A pattern without
+/// `/` matches the file's name (`toolbox.toml`, `*.Containerfile`); one with
+/// `/` matches its absolute path (`/srv/ci/**/toolbox.toml`; a relative
+/// pattern is relative to `registries.toml`'s directory, as `ca_files`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeCache {
+    pub recipe: String,
+    /// Looked up before `cache_from` of the whole file.
+    #[serde(default)]
+    pub cache_from: Vec<String>,
+    /// Wins over `cache_to` of the whole file (`--cache-to` wins over both).
+    #[serde(default)]
+    pub cache_to: Option<String>,
+    #[serde(skip)]
+    matcher: Option<globset::GlobMatcher>,
+}
+
+// The matcher is compiled from `recipe`: equal tables have equal matchers.
+impl PartialEq for RecipeCache {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.recipe, &self.cache_from, &self.cache_to)
+            == (&other.recipe, &other.cache_from, &other.cache_to)
+    }
+}
+impl Eq for RecipeCache {}
+
+impl RecipeCache {
+    fn matches(&self, recipe: &Path) -> bool {
+        let Some(m) = &self.matcher else {
+            return false;
+        };
+        if self.recipe.contains('/') {
+            let abs = std::path::absolute(recipe).unwrap_or_else(|_| recipe.to_path_buf());
+            m.is_match(abs)
+        } else {
+            recipe.file_name().is_some_and(|n| m.is_match(n))
+        }
+    }
+}
+
 /// The whole of `registries.toml`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +136,10 @@ pub struct RegistriesConfig {
     /// The registry step cache every build fills (as `--cache-to`).
     #[serde(default)]
     pub cache_to: Option<String>,
+    /// Step caches of the recipes (or Containerfiles) a pattern matches,
+    /// `[[cache]]` tables, before the global ones.
+    #[serde(default, rename = "cache")]
+    pub recipe_caches: Vec<RecipeCache>,
     #[serde(default, rename = "registry")]
     pub registries: Vec<RegistrySettings>,
     /// Download mirrors of builds, `FROM = TO` (`--mirror FROM=TO` adds to
@@ -187,11 +233,50 @@ impl RegistriesConfig {
                 *f = base.join(&*f);
             }
         }
+        for c in &mut cfg.recipe_caches {
+            let pattern = if c.recipe.contains('/') && !c.recipe.starts_with('/') {
+                let abs = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+                abs.join(&c.recipe).to_string_lossy().into_owned()
+            } else {
+                c.recipe.clone()
+            };
+            let glob = globset::GlobBuilder::new(&pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| RegistryError::Config {
+                    path: path.to_path_buf(),
+                    message: format!("[[cache]] recipe = '{}': {e}", c.recipe),
+                })?;
+            if c.cache_from.is_empty() && c.cache_to.is_none() {
+                return Err(RegistryError::Config {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "[[cache]] recipe = '{}' names no cache_from or cache_to",
+                        c.recipe
+                    ),
+                });
+            }
+            c.matcher = Some(glob.compile_matcher());
+        }
         cfg.mirror_rules().map_err(|e| RegistryError::Config {
             path: path.to_path_buf(),
             message: format!("[mirrors]: {e}"),
         })?;
         Ok(cfg)
+    }
+
+    /// The step caches of a build of `recipe`: `cache_from` of the
+    /// `[[cache]]` tables that match it, then the file's own; `cache_to` of
+    /// the first matching table that has one, else the file's.
+    pub fn caches_for(&self, recipe: &Path) -> (Vec<String>, Option<String>) {
+        let mut from: Vec<String> = Vec::new();
+        let mut to = None;
+        for c in self.recipe_caches.iter().filter(|c| c.matches(recipe)) {
+            from.extend(c.cache_from.iter().cloned());
+            to = to.or(c.cache_to.clone());
+        }
+        from.extend(self.cache_from.iter().cloned());
+        (from, to.or(self.cache_to.clone()))
     }
 
     /// The `[mirrors]` table as rules.
@@ -376,6 +461,47 @@ tls_verify = true
         assert!(cfg.verifies_tls("selfsigned.corp", Some(true)));
         assert!(!cfg.verifies_tls("registry.corp", Some(false)));
         assert!(cfg.verifies_tls("registry.corp", None));
+    }
+
+    #[test]
+    fn step_caches_per_recipe_come_before_the_global_ones() {
+        let dir = Path::new("/etc/bw");
+        let cfg = RegistriesConfig::parse(
+            r#"
+cache_from = ["reg/global"]
+cache_to = "reg/global"
+[[cache]]
+recipe = "toolbox.toml"
+cache_from = ["reg/toolbox"]
+cache_to = "reg/toolbox"
+[[cache]]
+recipe = "ci/**/*.toml"
+cache_from = ["reg/ci"]
+"#,
+            &dir.join("registries.toml"),
+        )
+        .unwrap();
+        let (from, to) = cfg.caches_for(Path::new("/src/app/toolbox.toml"));
+        assert_eq!(from, ["reg/toolbox", "reg/global"]);
+        assert_eq!(to.as_deref(), Some("reg/toolbox"));
+        let (from, to) = cfg.caches_for(Path::new("/etc/bw/ci/a/b.toml"));
+        assert_eq!(from, ["reg/ci", "reg/global"]);
+        assert_eq!(to.as_deref(), Some("reg/global"));
+        let (from, _) = cfg.caches_for(Path::new("/elsewhere/b.toml"));
+        assert_eq!(from, ["reg/global"]);
+        for (bad, why) in [
+            (
+                "[[cache]]\nrecipe = \"a[\"\ncache_from = [\"x\"]\n",
+                "[[cache]] recipe = 'a['",
+            ),
+            (
+                "[[cache]]\nrecipe = \"a.toml\"\n",
+                "names no cache_from or cache_to",
+            ),
+        ] {
+            let e = RegistriesConfig::parse(bad, Path::new("r.toml")).unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 
     #[test]

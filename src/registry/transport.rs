@@ -4,7 +4,7 @@
 //! per host), requests that authenticate as the host demands (see `auth`),
 //! and retries under the one [`Retry`] policy.
 //!
-//! Written on reqwest rather than the `oci-client` crate (see DESIGN.md):
+//! Written on reqwest rather than the `oci-client` crate:
 //! oci-client holds whole blobs in memory on push, sends fixed 4 MiB chunks
 //! with no per-chunk retry, turns a 202 answer to a cross-repo mount into an
 //! error and asks a token only for the target repository's scope, has no

@@ -331,6 +331,9 @@ impl<'a> Sandboxes<'a> {
         req: &RunRequest,
         desc: &Descriptor,
     ) -> Result<SandboxRecord, SessionError> {
+        // What killed runs left is cleared here too, as builds do (best
+        // effort: skipped while another process uses the store).
+        let _ = super::clean_stale(self.store, &self.workers);
         let _store = self.store.lock_shared()?;
         let name = match &req.name {
             Some(n) => {
