@@ -398,19 +398,27 @@ fn gc_keeps_what_sandboxes_use() {
 }
 
 /// `run -it` from a real terminal: keys reach the program, its output and
-/// exit status come back.
+/// exit status come back; without -it too, since stdin is a terminal.
 #[test]
 fn run_it_from_a_terminal_is_interactive() {
+    let f = Fixture::new();
+    for flags in [&["-it"][..], &[]] {
+        from_a_terminal(&f, flags);
+    }
+}
+
+fn from_a_terminal(f: &Fixture, flags: &[&str]) {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let f = Fixture::new();
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = pty.slave.as_raw_fd();
     let mut cmd = Command::new(bin());
     cmd.arg("--store")
         .arg(f.store())
-        .args(["run", "--rm", "-it", "box", "sh"]);
+        .args(["run", "--rm"])
+        .args(flags)
+        .args(["box", "sh"]);
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
@@ -443,6 +451,6 @@ fn run_it_from_a_terminal_is_interactive() {
     });
     let status = child.wait().unwrap();
     let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
-    assert_eq!(status.code(), Some(7), "{out}");
-    assert!(out.contains("hi-42"), "{out}");
+    assert_eq!(status.code(), Some(7), "{flags:?}: {out}");
+    assert!(out.contains("hi-42"), "{flags:?}: {out}");
 }

@@ -247,9 +247,12 @@ pub fn run(global: &Global, a: &RunArgs) -> CliResult {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         network: Some(a.network.into()),
-        // A terminal when asked, or (podman's rule for -i) when stdin is one.
-        tty: a.tty || (a.interactive && stdin_tty && !a.detach),
-        interactive: a.interactive && !a.detach,
+        // A terminal when asked, or when stdin is one (then attached too:
+        // `boxwright run IMAGE` typed at a prompt is a shell in the
+        // sandbox, as the issue that specified `run` asks; podman would
+        // need -it). Never for -d.
+        tty: (a.tty || stdin_tty) && !a.detach,
+        interactive: (a.interactive || stdin_tty) && !a.detach,
         host_ca: !a.no_host_ca,
         auto_remove: a.rm,
     };
