@@ -256,4 +256,70 @@ fn code_server_ttyd_and_gh_come_from_the_mirror() {
             || calls.contains("ttyd --writable --port 7681 /bin/bash -l"),
         "{calls}"
     );
+
+    // The same image as a boxwright sandbox: `run -d` with the ports moved
+    // (a rootless sandbox on the host's network cannot bind 22): sshd
+    // listens on the port given, code-server and ttyd start with theirs,
+    // and `stop` ends them all.
+    let s = store.to_str().unwrap();
+    let port = free_port();
+    let bw = |args: &[&str]| {
+        let mut all = vec!["--store", s];
+        all.extend_from_slice(args);
+        boxwright(&all)
+    };
+    let ssh_env = format!("BOXWRIGHT_SSH_PORT={port}");
+    bw(&[
+        "run",
+        "-d",
+        "--name",
+        "dev",
+        "-e",
+        &ssh_env,
+        "-e",
+        "BOXWRIGHT_CODE_SERVER_PORT=18443",
+        "-e",
+        "BOXWRIGHT_TTYD_PORT=17681",
+        "devaccess",
+    ])
+    .ok();
+    let mut listening = false;
+    let mut calls = String::new();
+    for _ in 0..100 {
+        listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        calls = bw(&["exec", "dev", "cat", CALLS]).stdout;
+        if listening && calls.contains("--port 17681") && calls.contains("0.0.0.0:18443") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let logs = bw(&["logs", "--sandbox", "dev"]);
+    assert!(
+        listening,
+        "sshd listens on {port}: {}{}",
+        logs.stdout, logs.stderr
+    );
+    let mut banner = [0u8; 7];
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Read::read_exact(&mut conn, &mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-2.0", "an ssh server answers");
+    assert!(
+        calls.contains("code-server --bind-addr 0.0.0.0:18443"),
+        "{calls}"
+    );
+    assert!(calls.contains("ttyd --writable --port 17681"), "{calls}");
+    bw(&["stop", "-t", "5", "dev"]).ok();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "sshd ended with the sandbox"
+    );
+    bw(&["rm", "dev"]).ok();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
