@@ -1,6 +1,7 @@
 //! The Images page in a real headless Chromium (Debian's chromium and
 //! chromium-driver, driven over WebDriver): the Scratch form (a runtime, a
-//! package found by search, an install command) builds an image with the
+//! package found by search, an install command; installed with apt from
+//! Debian's mirror on a minbase template) builds an image with the
 //! modal reaching Done while log lines stream; the image is listed, set as
 //! default and deleted; a failing recipe shows its failed step; the fork
 //! view lists a detected package. Screenshots of the page and of the modal
@@ -135,14 +136,16 @@ async fn the_images_page_builds_lists_and_forks() {
     let t = world_tempdir();
     let store = t.path().join("store");
     let s = store.to_str().unwrap().to_string();
-    // A stand-in for the blank template (busybox, no network needed), and a
+    // A stand-in for the blank template (Debian minbase, so the form's
+    // runtime and package install with apt from Debian's mirror), and a
     // sandbox with an "installed" npm package for the fork view.
+    let minbase = debian_base_in(t.path());
     let tpl = write_recipe(
         t.path(),
         "tpl.toml",
         &format!(
-            "{}[[steps]]\nrun = \"echo template > /template\"\n",
-            busybox_base()
+            "[image]\nbase = \"rootfs:{}\"\ndev_access = false\n[[steps]]\nrun = \"echo template > /template\"\n",
+            minbase.display()
         ),
     );
     boxwright(&[
@@ -175,9 +178,9 @@ async fn the_images_page_builds_lists_and_forks() {
     eprintln!("page load: {load_ms} ms");
     save_screenshot("images-page.png", &c.screenshot().await.unwrap());
 
-    // The Scratch form: a runtime isn't installable offline on busybox, so
-    // the form uses the template, a package found by search and a command;
-    // the dev access layer is off (busybox has no package manager).
+    // The Scratch form: a runtime with its version, a package found by
+    // search, an install command; the dev access layer is off (it would
+    // fetch code-server from upstream, which this machine cannot reach).
     click(&c, "#new-build").await;
     until(
         &c,
@@ -193,35 +196,30 @@ async fn the_images_page_builds_lists_and_forks() {
     )
     .await
     .unwrap();
-    type_into(&c, "#pkg-search", "postgres").await;
+    c.find(Locator::Css("select[data-runtime='python']"))
+        .await
+        .expect("the python runtime's version list")
+        .select_by_value("3.11")
+        .await
+        .unwrap();
+    type_into(&c, "#pkg-search", "jq").await;
     until(
         &c,
-        "document.querySelector('[data-package]')",
+        "document.querySelector('[data-package=jq]')",
         "package search results",
     )
     .await;
-    // Let the debounced search settle before reading and clicking.
+    // Let the debounced search settle before clicking.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let found = c
-        .execute(
-            "return document.querySelector('[data-package]').dataset.package;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    click(&c, "[data-package]").await;
+    click(&c, "[data-package=jq]").await;
     let packages = c
         .execute("return document.querySelector('#packages').value;", vec![])
         .await
         .unwrap();
     assert_eq!(
-        packages, found,
+        packages, "jq",
         "the search result went into the package list"
     );
-    // The package cannot be installed on busybox: the command list is what runs.
-    c.execute("document.querySelector('#packages').value = '';", vec![])
-        .await
-        .unwrap();
     type_into(
         &c,
         "#commands",
@@ -259,13 +257,29 @@ async fn the_images_page_builds_lists_and_forks() {
     assert_eq!(classes, "done,done,done,done");
     click(&c, "#close-progress").await;
 
-    // Listed; set default; deleted.
+    // Listed, with what the form asked for in it; set default; deleted.
     until(
         &c,
         "document.querySelector('#images tr[data-name=\"page-built:1\"]')",
         "the new image listed",
     )
     .await;
+    let inside = boxwright(&[
+        "--store",
+        &s,
+        "run",
+        "--rm",
+        "page-built:1",
+        "sh",
+        "-c",
+        "python3 --version && command -v jq",
+    ])
+    .ok()
+    .stdout;
+    assert!(
+        inside.starts_with("Python 3.11") && inside.ends_with("/usr/bin/jq\n"),
+        "{inside}"
+    );
     click(
         &c,
         "#images tr[data-name=\"page-built:1\"] button[aria-label^=Set]",
@@ -312,7 +326,9 @@ async fn the_images_page_builds_lists_and_forks() {
         "the failure",
     )
     .await;
-    assert!(err.starts_with("Step 2 failed"), "{err}");
+    // The form keeps the last build's runtime and package: steps 1 and 2
+    // are theirs (cached now), 3 is `echo fine`, 4 fails.
+    assert!(err.starts_with("Step 4 failed"), "{err}");
     let log = c
         .execute("return document.querySelector('#log').textContent;", vec![])
         .await
