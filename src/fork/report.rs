@@ -10,7 +10,8 @@ use crate::inventory::{Changes, Delta};
 use crate::layer::CommitStats;
 use crate::units::human_bytes;
 
-/// Files the layer holds besides what the package managers account for.
+/// Every regular file the new layer holds (package files included), in all
+/// and per top-level directory: the size of the change beside its meaning.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OtherFiles {
     pub files: u64,
