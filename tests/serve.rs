@@ -157,6 +157,39 @@ fn urlenc(s: &str) -> String {
 }
 
 #[test]
+fn a_client_that_reconnects_mid_build_with_last_event_id_misses_nothing() {
+    let t = world_tempdir();
+    let store = store_with_template(t.path());
+    let srv = Server::start(&bin(), &store, &[]);
+    let (code, started) = srv.post_json(
+        "/api/builds",
+        &json!({"form": {"mode": "template", "template": "blank", "dev_access": false,
+                "commands": ["echo early; sleep 4", "echo late"]}, "tag": "resume:1"}),
+    );
+    assert_eq!(code, 202, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    // The first connection goes away while the build is still running.
+    let first = srv.events_for(&id, 2);
+    assert!(!first.is_empty(), "events before the drop");
+    assert_ne!(
+        first.last().unwrap().1["event"],
+        "finished",
+        "the build must still run when the client goes: {first:?}"
+    );
+    let last_id = first.last().unwrap().0;
+    let rest = srv.events(&id, Some(last_id));
+    assert_eq!(rest.first().map(|(i, _)| *i), Some(last_id + 1));
+    assert_eq!(rest.last().unwrap().1["event"], "finished");
+    // Together: every event once, in order, as a client that never left saw them.
+    let all = srv.events(&id, None);
+    let joined: Vec<_> = first.into_iter().chain(rest).collect();
+    assert_eq!(joined, all);
+    for (i, (id, _)) in all.iter().enumerate() {
+        assert_eq!(*id, i);
+    }
+}
+
+#[test]
 fn failures_cancel_and_concurrent_builds() {
     let t = world_tempdir();
     let store = store_with_template(t.path());

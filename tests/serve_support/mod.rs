@@ -175,6 +175,21 @@ impl Server {
         )
     }
 
+    /// The SSE stream of a build read for at most `seconds`, then the
+    /// connection dropped (a client that goes away mid-build).
+    pub fn events_for(&self, id: &str, seconds: u32) -> Vec<(usize, serde_json::Value)> {
+        let mut cmd = self.command("curl");
+        cmd.args(["-s", "-N", "--max-time", &seconds.to_string()]);
+        if let Some(h) = self.auth_header() {
+            cmd.args(["-H", &h]);
+        }
+        let out = cmd
+            .arg(format!("{}/api/builds/{id}/events", self.url))
+            .output()
+            .expect("curl events");
+        parse_sse(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// The SSE stream of a build, read to its end: (id, data) pairs.
     pub fn events(
         &self,
