@@ -6,8 +6,9 @@
 mod support;
 
 use boxwright::digest::Digest;
+use boxwright::image::parse_platform;
 use boxwright::media::{self, Descriptor};
-use boxwright::registry::{Reference, RegistryError, parse_platform};
+use boxwright::registry::{Reference, RegistryError};
 use support::layout::{Layout, make_image};
 use support::proxy::{Action, FaultProxy};
 use support::registry::TestRegistry;
