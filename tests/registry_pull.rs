@@ -8,8 +8,8 @@ mod support;
 use boxwright::digest::Digest;
 use boxwright::image::{host_platform, load_image_for, parse_platform};
 use boxwright::media::{self, Descriptor};
-use boxwright::registry::{Reference, RegistryError};
-use support::layout::{Layout, make_image};
+use boxwright::registry::{Reference, Registry, RegistryError};
+use support::layout::{Image, Layout, make_image};
 use support::proxy::{Action, FaultProxy};
 use support::registry::TestRegistry;
 use support::{client, client_with, skopeo, skopeo_push, skopeo_raw_manifest};
@@ -110,6 +110,20 @@ fn second_pull_makes_one_manifest_request_and_no_blob_requests() {
     assert_eq!(second.manifest_digest, first.manifest_digest);
 }
 
+/// Pushes `img` from `src` into `base`'s repository by digest, untagged, as the
+/// children of an index are.
+fn push_by_digest(r: &Registry, src: &Layout, base: &Reference, img: &Image) {
+    r.push(
+        src,
+        &base.with_digest(img.manifest_digest.clone()),
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &|_| {},
+    )
+    .unwrap();
+}
+
 #[test]
 fn picks_the_platform_from_an_index() {
     let reg = TestRegistry::start();
@@ -120,17 +134,9 @@ fn picks_the_platform_from_an_index() {
     let r = client(&[&reg.host()], tmp.path());
     let base: Reference = format!("{}/multi/app:x", reg.host()).parse().unwrap();
     for img in [&amd, &arm] {
-        r.push(
-            &src,
-            &base.with_digest(img.manifest_digest.clone()),
-            &img.manifest,
-            &img.media_type,
-            &img.blobs(),
-            &|_| {},
-        )
-        .unwrap();
+        push_by_digest(&r, &src, &base, img);
     }
-    let entry = |img: &support::layout::Image, arch: &str, variant: Option<&str>| {
+    let entry = |img: &Image, arch: &str, variant: Option<&str>| {
         let mut d: Descriptor = img.descriptor();
         d.platform = Some(
             parse_platform(&match variant {
@@ -229,15 +235,7 @@ fn pull_and_load_pick_the_same_child_of_an_index() {
     let mut children = Vec::new();
     for (i, (os, arch, variant, os_version)) in platforms.iter().enumerate() {
         let img = make_image(&src, &format!("child{i}"), &[2_000], 40 + i as u64, arch);
-        r.push(
-            &src,
-            &base.with_digest(img.manifest_digest.clone()),
-            &img.manifest,
-            &img.media_type,
-            &img.blobs(),
-            &|_| {},
-        )
-        .unwrap();
+        push_by_digest(&r, &src, &base, &img);
         let mut d: Descriptor = img.descriptor();
         d.platform = Some(media::Platform {
             architecture: arch.to_string(),
