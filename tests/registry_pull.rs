@@ -6,9 +6,10 @@
 mod support;
 
 use boxwright::digest::Digest;
+use boxwright::image::{host_platform, load_image_for, parse_platform};
 use boxwright::media::{self, Descriptor};
-use boxwright::registry::{Reference, RegistryError, parse_platform};
-use support::layout::{Layout, make_image};
+use boxwright::registry::{Reference, Registry, RegistryError};
+use support::layout::{Image, Layout, make_image};
 use support::proxy::{Action, FaultProxy};
 use support::registry::TestRegistry;
 use support::{client, client_with, skopeo, skopeo_push, skopeo_raw_manifest};
@@ -109,6 +110,20 @@ fn second_pull_makes_one_manifest_request_and_no_blob_requests() {
     assert_eq!(second.manifest_digest, first.manifest_digest);
 }
 
+/// Pushes `img` from `src` into `base`'s repository by digest, untagged, as the
+/// children of an index are.
+fn push_by_digest(r: &Registry, src: &Layout, base: &Reference, img: &Image) {
+    r.push(
+        src,
+        &base.with_digest(img.manifest_digest.clone()),
+        &img.manifest,
+        &img.media_type,
+        &img.blobs(),
+        &|_| {},
+    )
+    .unwrap();
+}
+
 #[test]
 fn picks_the_platform_from_an_index() {
     let reg = TestRegistry::start();
@@ -119,17 +134,9 @@ fn picks_the_platform_from_an_index() {
     let r = client(&[&reg.host()], tmp.path());
     let base: Reference = format!("{}/multi/app:x", reg.host()).parse().unwrap();
     for img in [&amd, &arm] {
-        r.push(
-            &src,
-            &base.with_digest(img.manifest_digest.clone()),
-            &img.manifest,
-            &img.media_type,
-            &img.blobs(),
-            &|_| {},
-        )
-        .unwrap();
+        push_by_digest(&r, &src, &base, img);
     }
-    let entry = |img: &support::layout::Image, arch: &str, variant: Option<&str>| {
+    let entry = |img: &Image, arch: &str, variant: Option<&str>| {
         let mut d: Descriptor = img.descriptor();
         d.platform = Some(
             parse_platform(&match variant {
@@ -198,6 +205,128 @@ fn picks_the_platform_from_an_index() {
         e.contains("linux/s390x") && e.contains("linux/amd64, linux/arm64/v8"),
         "{e}"
     );
+}
+
+/// One index, many platforms: `pull` from a registry and loading the same index
+/// from an `oci:` layout and from an `oci-archive:` pick the same child for every
+/// platform asked for, the host's included. The entries are laid out so that the
+/// first match in index order is never the right one: amd64 levels above the one
+/// wanted come first, arm64 is written with and without its `v8`, and a Windows
+/// amd64 entry sits before the Linux one.
+#[test]
+fn pull_and_load_pick_the_same_child_of_an_index() {
+    let reg = TestRegistry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Layout::create(&tmp.path().join("src"));
+    let r = client(&[&reg.host()], tmp.path());
+    let base: Reference = format!("{}/select/app:x", reg.host()).parse().unwrap();
+    // (os, architecture, variant, os.version) of each entry, in index order.
+    let platforms: [(&str, &str, Option<&str>, Option<&str>); 8] = [
+        ("linux", "amd64", Some("v3"), None),
+        ("linux", "arm64", None, None),
+        ("linux", "arm64", Some("v8"), None),
+        ("linux", "amd64", Some("v2"), None),
+        ("windows", "amd64", None, Some("10.0.17763.5329")),
+        ("linux", "amd64", None, None),
+        ("linux", "386", None, None),
+        ("unknown", "unknown", None, None),
+    ];
+    let mut entries = Vec::new();
+    let mut children = Vec::new();
+    for (i, (os, arch, variant, os_version)) in platforms.iter().enumerate() {
+        let img = make_image(&src, &format!("child{i}"), &[2_000], 40 + i as u64, arch);
+        push_by_digest(&r, &src, &base, &img);
+        let mut d: Descriptor = img.descriptor();
+        d.platform = Some(media::Platform {
+            architecture: arch.to_string(),
+            os: os.to_string(),
+            os_version: os_version.map(str::to_string),
+            os_features: None,
+            variant: variant.map(str::to_string),
+        });
+        entries.push(d);
+        children.push(img.manifest_digest);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": entries,
+    }))
+    .unwrap();
+    let tagged = base.with_tag("multi");
+    let index_digest = r
+        .push(&src, &tagged, &index, media::OCI_INDEX, &[], &|_| {})
+        .unwrap();
+    src.put_blob(&index);
+    src.tag(
+        "the-index",
+        &Descriptor::new(media::OCI_INDEX, index_digest, index.len() as u64),
+    );
+
+    // The same layout as a directory (`oci:DIR:TAG`) and as an archive.
+    let dir = boxwright::store::Layout::open(&src.root).unwrap();
+    let from_dir = dir.resolve("the-index").unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append_dir_all(".", &src.root).unwrap();
+    let archive = tar.into_inner().unwrap();
+    let scratch = boxwright::store::Store::open(&tmp.path().join("scratch")).unwrap();
+    let names = boxwright::store::load_archive(&scratch, &archive[..]).unwrap();
+    let name = names.iter().find(|n| n.contains("the-index")).unwrap();
+    let from_archive = scratch.layout().resolve(name).unwrap();
+
+    let host = host_platform();
+    let host_pick = match host.architecture.as_str() {
+        "amd64" => Some(5),
+        "arm64" => Some(2),
+        _ => None, // no entry for this host: nothing to compare
+    };
+    let cases: Vec<(Option<&str>, usize)> = [
+        (None, host_pick),
+        (Some("linux/amd64"), Some(5)),
+        (Some("linux/amd64/v1"), Some(5)),
+        (Some("linux/amd64/v3"), Some(0)),
+        (Some("linux/amd64/v4"), Some(0)),
+        (Some("linux/amd64/v2"), Some(3)),
+        (Some("linux/arm64/v8"), Some(2)),
+        (Some("linux/arm64"), Some(1)),
+        (Some("linux/386"), Some(6)),
+        (Some("windows/amd64"), Some(4)),
+    ]
+    .into_iter()
+    .filter_map(|(p, want)| Some((p, want?)))
+    .collect();
+    let sink = Layout::create(&tmp.path().join("sink"));
+    for (platform, want) in cases {
+        let wanted = platform.map(|p| parse_platform(p).unwrap());
+        let pulled = r
+            .pull(&tagged, wanted.as_ref(), &sink, &|_| {})
+            .unwrap()
+            .manifest_digest;
+        let on = wanted.clone().unwrap_or_else(host_platform);
+        let loaded = load_image_for(&dir, &from_dir, &on).unwrap();
+        let unpacked = load_image_for(scratch.layout(), &from_archive, &on).unwrap();
+        assert_eq!(pulled, children[want], "pull for {platform:?}");
+        assert_eq!(
+            loaded.manifest_descriptor.digest, pulled,
+            "oci: layout for {platform:?}"
+        );
+        assert_eq!(
+            unpacked.manifest_descriptor.digest, pulled,
+            "oci-archive: for {platform:?}"
+        );
+    }
+    // Where nothing runs, both refuse the same way, naming what there is.
+    let s390x = parse_platform("linux/s390x").unwrap();
+    let pull_err = r
+        .pull(&tagged, Some(&s390x), &sink, &|_| {})
+        .unwrap_err()
+        .to_string();
+    let load_err = load_image_for(&dir, &from_dir, &s390x)
+        .unwrap_err()
+        .to_string();
+    let listed = "available: linux/amd64/v3, linux/arm64, linux/arm64/v8, linux/amd64/v2, windows/amd64, linux/amd64, linux/386, unknown/unknown";
+    assert!(pull_err.contains(listed), "{pull_err}");
+    assert!(load_err.contains(listed), "{load_err}");
 }
 
 #[test]

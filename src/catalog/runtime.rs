@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::artifact::{ArtifactSpec, is_path_segment};
+use super::artifact::{ArtifactFile, ArtifactSpec, is_path_segment};
 use super::error::CatalogError;
 use super::raw::{RawRuntime, RawVersion, RuntimesFile};
+use crate::digest::Digest;
 
 const FILE: &str = "runtimes.toml";
 
@@ -59,6 +60,44 @@ impl Runtime {
             .filter(|v| v.unavailable.is_none())
             .map(|v| v.version.as_str())
             .collect()
+    }
+
+    /// The catalog digest of `version`: the sha256 of its entry in runtimes.toml
+    /// (distro packages, pinned artifact files with their checksums, install command,
+    /// env), as JSON with sorted keys under the runtime's name. It names what the
+    /// runtime's step installs for that version on every base, which an artifact's
+    /// checksum alone cannot: a version may come from distro packages only, and the
+    /// artifact differs per architecture. Comments and layout of the file do not
+    /// count; any change to what gets installed does.
+    pub fn entry_digest(&self, version: &RuntimeVersion) -> Digest {
+        let file = |f: &Option<ArtifactFile>| {
+            f.as_ref().map(|f| {
+                serde_json::json!({
+                    "file": f.file,
+                    "url": f.url,
+                    "checksum": f.checksum.to_string(),
+                })
+            })
+        };
+        let artifact = version.artifact.as_ref().map(|a| {
+            serde_json::json!({
+                "component": a.component,
+                "version": a.version,
+                "amd64": file(&a.amd64),
+                "arm64": file(&a.arm64),
+                "any": file(&a.any),
+            })
+        });
+        let entry = serde_json::json!({
+            "runtime": self.name,
+            "version": version.version,
+            "distro": version.distro,
+            "install": version.install,
+            "artifact": artifact,
+            "env": version.env,
+        });
+        // A Value always serializes; its maps iterate in sorted key order.
+        Digest::of(&serde_json::to_vec(&entry).unwrap_or_default())
     }
 }
 

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use boxwright::builder::{RECIPE_ANNOTATION, normalize_tag, registry_client};
 use boxwright::digest::Digest;
-use boxwright::image::{self, ImageConfig};
+use boxwright::image::{self, ImageConfig, ManifestKind};
 use boxwright::progress::human_bytes;
 use boxwright::registry::{Reference, Registry};
 use boxwright::settings::{Settings, SettingsError};
 use boxwright::store::Store;
 
-use super::{CliResult, Failure, Global, lock_store, open_store};
+use super::{CliResult, Failure, Global, lock_store, open_store, reference};
 
 fn config_path() -> PathBuf {
     Settings::path()
@@ -41,11 +41,6 @@ pub fn local_default() -> Option<String> {
 
 fn client(global: &Global, store: &Store) -> Result<Registry, Failure> {
     registry_client(&global.registry_options(), store).map_err(|e| Failure::failed(e.to_string()))
-}
-
-fn reference(s: &str) -> Result<Reference, Failure> {
-    s.parse()
-        .map_err(|e| Failure::input(format!("'{s}' is not an image reference: {e}")))
 }
 
 /// `HOST/ORG` → (registry host, org path).
@@ -117,10 +112,12 @@ pub fn remote_images(global: &Global, namespace: &str, no_trunc: bool, json: boo
                 }
             };
             let size: u64 = match &m.kind {
-                boxwright::registry::ManifestKind::Image { config, layers } => {
-                    config.size + layers.iter().map(|l| l.size).sum::<u64>() + m.bytes.len() as u64
+                ManifestKind::Image(image) => {
+                    image.config.size
+                        + image.layers.iter().map(|l| l.size).sum::<u64>()
+                        + m.bytes.len() as u64
                 }
-                boxwright::registry::ManifestKind::Index { .. } => 0,
+                ManifestKind::Index(_) => 0,
             };
             let created = ImageConfig::from_json(&config)
                 .ok()
@@ -219,19 +216,15 @@ pub fn clone(global: &Global, a: &CloneArgs) -> CliResult {
         }
         None => {
             let r = reference(&a.source)?;
-            let m = client(global, &store)?
+            // The fetch parsed the document already (a malformed one fails there).
+            match client(global, &store)?
                 .fetch_manifest(&r)
-                .map_err(|e| Failure::failed(e.to_string()))?;
-            let v: serde_json::Value = serde_json::from_slice(&m.bytes)
-                .map_err(|e| Failure::failed(format!("{r}: manifest is not JSON: {e}")))?;
-            v["annotations"]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default()
+                .map_err(|e| Failure::failed(e.to_string()))?
+                .kind
+            {
+                ManifestKind::Image(m) => m.annotations,
+                ManifestKind::Index(ix) => ix.annotations,
+            }
         }
     };
     let recipe = annotations.get(RECIPE_ANNOTATION).ok_or_else(|| {

@@ -64,6 +64,12 @@ impl From<anyhow::Error> for Failure {
 
 pub type CliResult = Result<(), Failure>;
 
+/// A registry reference the user typed; one that does not parse is bad input.
+pub fn reference(s: &str) -> Result<boxwright::registry::Reference, Failure> {
+    s.parse()
+        .map_err(|e| Failure::input(format!("'{s}' is not an image reference: {e}")))
+}
+
 /// The store the global options name, opened (and created if missing).
 pub fn open_store(global: &Global) -> Result<boxwright::store::Store, Failure> {
     let root = global.store_root();

@@ -8,10 +8,11 @@ use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 
 use boxwright::builder::{self, normalize_tag, registry_client, transfer_reporter};
 use boxwright::digest::Digest;
+use boxwright::image::parse_platform;
 use boxwright::progress::{Clock, Event, Phase, ProgressMode, Sink, sink_for};
-use boxwright::registry::{Reference, Secret, parse_platform, pull_into_store};
+use boxwright::registry::{Reference, Secret, pull_into_store};
 
-use super::{CliResult, Failure, Global, lock_store, open_store};
+use super::{CliResult, Failure, Global, lock_store, open_store, reference};
 
 #[derive(clap::Args, Debug)]
 pub struct PullArgs {
@@ -47,11 +48,6 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     /// The registry host.
     pub registry: String,
-}
-
-fn reference(s: &str) -> Result<Reference, Failure> {
-    s.parse()
-        .map_err(|e| Failure::input(format!("'{s}' is not an image reference: {e}")))
 }
 
 pub fn pull(global: &Global, a: &PullArgs) -> CliResult {

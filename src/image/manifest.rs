@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ImageError;
-use super::platform::platform_matches;
+use super::platform::{platform_name, platform_rank};
 use crate::media::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, OCI_INDEX, OCI_MANIFEST, Platform,
 };
@@ -76,6 +76,7 @@ pub enum ManifestKind {
     Index(Index),
 }
 
+// Which fields a document has, to tell its kind and refuse shapes that are neither.
 #[derive(Deserialize)]
 struct Probe {
     #[serde(rename = "schemaVersion")]
@@ -83,6 +84,8 @@ struct Probe {
     #[serde(rename = "mediaType")]
     media_type: Option<String>,
     manifests: Option<Value>,
+    config: Option<Value>,
+    layers: Option<Value>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,19 +103,35 @@ fn shape_of(media_type: &str) -> Result<Option<Shape>, ImageError> {
     })
 }
 
+/// The media type a transport's `Content-Type` (or a descriptor's `mediaType`) states,
+/// without parameters; `None` for the generic types some registries serve manifests as
+/// (`application/json`, `text/plain`), which say nothing about the document.
+pub fn declared_media_type(content_type: &str) -> Option<&str> {
+    let m = content_type
+        .split(';')
+        .next()
+        .unwrap_or(content_type)
+        .trim();
+    (!m.is_empty() && m != "application/json" && m != "text/plain").then_some(m)
+}
+
 impl ManifestKind {
     /// Parses a manifest or index. `media_type` is what the transport said (a registry's
     /// `Content-Type`, a descriptor's `mediaType`); when absent or generic the document's
     /// own `mediaType`, then its shape (`manifests` → index) decides. A transport type
     /// that contradicts the document's own is refused: content must be what it claims.
+    /// So is a document of neither shape (an index with layers, a manifest without).
     pub fn parse(media_type: Option<&str>, bytes: &[u8]) -> Result<ManifestKind, ImageError> {
         let probe: Probe = serde_json::from_slice(bytes).map_err(|source| ImageError::Json {
             what: "manifest",
             source,
         })?;
-        if probe.schema_version == Some(1) {
-            return Err(ImageError::SchemaV1);
+        match probe.schema_version {
+            Some(2) => {}
+            Some(1) => return Err(ImageError::SchemaV1),
+            other => return Err(ImageError::SchemaVersion(other)),
         }
+        let media_type = media_type.and_then(declared_media_type);
         let declared = match media_type {
             Some(m) => shape_of(m)?,
             None => None,
@@ -132,16 +151,33 @@ impl ManifestKind {
         let shape = declared.or(own).or_else(|| {
             // No known media type anywhere: an unrecognised type is an error unless
             // nothing was declared at all (OCI allows mediaType to be omitted).
-            (probe.media_type.is_none() && media_type.is_none_or(|m| m == "application/json")).then(
-                || {
-                    if probe.manifests.is_some() {
-                        Shape::Index
-                    } else {
-                        Shape::Image
-                    }
-                },
-            )
+            (probe.media_type.is_none() && media_type.is_none()).then(|| {
+                if probe.manifests.is_some() {
+                    Shape::Index
+                } else {
+                    Shape::Image
+                }
+            })
         });
+        let misshapen = match shape {
+            Some(Shape::Index) if probe.config.is_some() || probe.layers.is_some() => {
+                Some("an index must not have config or layers")
+            }
+            Some(Shape::Index) if probe.manifests.is_none() => Some("an index without 'manifests'"),
+            Some(Shape::Image) if probe.manifests.is_some() => {
+                Some("an image manifest must not have 'manifests'")
+            }
+            Some(Shape::Image) if probe.config.is_none() => {
+                Some("an image manifest without 'config'")
+            }
+            Some(Shape::Image) if probe.layers.is_none() => {
+                Some("an image manifest without 'layers'")
+            }
+            _ => None,
+        };
+        if let Some(why) = misshapen {
+            return Err(ImageError::Misshapen(why));
+        }
         match shape {
             Some(Shape::Image) => serde_json::from_slice(bytes)
                 .map(ManifestKind::Image)
@@ -163,27 +199,53 @@ impl ManifestKind {
             )),
         }
     }
+
+    /// The document's own `mediaType`, if it states one.
+    pub fn media_type(&self) -> Option<&str> {
+        match self {
+            ManifestKind::Image(m) => m.media_type.as_deref(),
+            ManifestKind::Index(i) => i.media_type.as_deref(),
+        }
+    }
+
+    /// The OCI media type of this kind of document, for one that states none.
+    pub fn default_media_type(&self) -> &'static str {
+        match self {
+            ManifestKind::Image(_) => OCI_MANIFEST,
+            ManifestKind::Index(_) => OCI_INDEX,
+        }
+    }
 }
 
-/// The entry of `index` to use on `platform`: an entry whose platform matches (an exact
-/// variant beats an unspecified one), else the sole entry of an index that names no
-/// platforms at all.
+/// No entry of an index runs on the platform asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no image for platform {wanted}; available: {available}")]
+pub struct NoPlatform {
+    /// The platform asked for, `os/arch[/variant]`.
+    pub wanted: String,
+    /// The platforms the index names, comma-separated (or `none named`).
+    pub available: String,
+}
+
+/// The entry of `index` to use on `platform`, as containerd chooses it (see
+/// [`super::platform`]): of the entries that run there, the one for the best variant
+/// (amd64 `v3` before `v2` before none; arm64 with or without `v8` alike), then the one
+/// whose variant is written exactly as asked, then the first in the index. An index of
+/// one entry that names no platform gives that entry. `pull` and [`load_image_for`]
+/// both choose here, so a registry and an `oci:` layout of one index give one image.
+///
+/// [`load_image_for`]: super::load_image_for
 pub fn select_manifest<'a>(
     index: &'a Index,
     platform: &Platform,
-) -> Result<&'a Descriptor, ImageError> {
-    let mut best: Option<(&Descriptor, bool)> = None;
-    for d in &index.manifests {
-        let Some(p) = &d.platform else { continue };
-        if !platform_matches(p, platform) {
-            continue;
-        }
-        let exact = p.variant == platform.variant;
-        if best.is_none_or(|(_, best_exact)| exact && !best_exact) {
-            best = Some((d, exact));
-        }
-    }
-    if let Some((d, _)) = best {
+) -> Result<&'a Descriptor, NoPlatform> {
+    // `min_by_key` keeps the first of equal ranks: index order breaks the last tie.
+    let best = index
+        .manifests
+        .iter()
+        .filter_map(|d| Some((platform_rank(d.platform.as_ref()?, platform)?, d)))
+        .min_by_key(|(rank, _)| *rank);
+    if let Some((_, d)) = best {
         return Ok(d);
     }
     if let [only] = index.manifests.as_slice()
@@ -196,7 +258,7 @@ pub fn select_manifest<'a>(
         .iter()
         .filter_map(|d| d.platform.as_ref().map(platform_name))
         .collect();
-    Err(ImageError::NoPlatform {
+    Err(NoPlatform {
         wanted: platform_name(platform),
         available: if available.is_empty() {
             "none named".to_string()
@@ -204,14 +266,6 @@ pub fn select_manifest<'a>(
             available.join(", ")
         },
     })
-}
-
-/// `os/arch[/variant]`, as Docker and podman print platforms.
-pub fn platform_name(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
 }
 
 #[cfg(test)]
@@ -315,6 +369,84 @@ mod tests {
             panic!("not an index");
         };
         assert_eq!(select_manifest(&ix, &want("amd64", None)).unwrap().size, 9);
+    }
+
+    fn index_of(platforms: &[Option<(&str, &str, Option<&str>)>]) -> Index {
+        let manifests = platforms
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut d = Descriptor::new(OCI_MANIFEST, Digest::of(&[i as u8]), i as u64);
+                d.platform = p.map(|(os, arch, variant)| Platform {
+                    architecture: arch.into(),
+                    os: os.into(),
+                    os_version: None,
+                    os_features: None,
+                    variant: variant.map(Into::into),
+                });
+                d
+            })
+            .collect();
+        Index {
+            manifests,
+            ..Index::default()
+        }
+    }
+
+    /// The position in the index of the entry chosen for `want`.
+    fn pick(ix: &Index, want: &str) -> Result<u64, NoPlatform> {
+        let want = super::super::parse_platform(want).unwrap();
+        select_manifest(ix, &want).map(|d| d.size)
+    }
+
+    #[test]
+    fn selection_prefers_the_best_variant_then_the_exact_spelling_then_index_order() {
+        // The case where pull and load used to disagree: arm64 written both ways.
+        let arm = index_of(&[
+            Some(("linux", "arm64", None)),
+            Some(("linux", "arm64", Some("v8"))),
+        ]);
+        assert_eq!(pick(&arm, "linux/arm64/v8"), Ok(1));
+        assert_eq!(pick(&arm, "linux/arm64"), Ok(0));
+        assert_eq!(pick(&arm, "linux/arm64/v8.2"), Ok(0), "a tie: index order");
+        // amd64 levels: the highest the machine runs, never a higher one.
+        let amd = index_of(&[
+            Some(("unknown", "unknown", None)),
+            Some(("linux", "amd64", Some("v4"))),
+            Some(("linux", "amd64", Some("v2"))),
+            Some(("linux", "amd64", None)),
+            Some(("linux", "386", None)),
+            Some(("windows", "amd64", None)),
+        ]);
+        assert_eq!(pick(&amd, "linux/amd64"), Ok(3));
+        assert_eq!(pick(&amd, "linux/amd64/v3"), Ok(2));
+        assert_eq!(pick(&amd, "linux/amd64/v4"), Ok(1));
+        assert_eq!(pick(&amd, "linux/amd64/v1"), Ok(3));
+        assert_eq!(pick(&amd, "linux/386"), Ok(4));
+        assert_eq!(pick(&amd, "windows/amd64"), Ok(5));
+        // 386 is what an amd64 machine falls back to; arm64 runs 32-bit arm.
+        let old = index_of(&[
+            Some(("linux", "386", None)),
+            Some(("linux", "arm", Some("v6"))),
+        ]);
+        assert_eq!(pick(&old, "linux/amd64"), Ok(0));
+        assert_eq!(pick(&old, "linux/arm64"), Ok(1));
+        assert_eq!(pick(&old, "linux/arm/v7"), Ok(1));
+        assert_eq!(
+            pick(&old, "linux/s390x"),
+            Err(NoPlatform {
+                wanted: "linux/s390x".into(),
+                available: "linux/386, linux/arm/v6".into(),
+            })
+        );
+        // One entry naming no platform is the image; two are ambiguous.
+        assert_eq!(pick(&index_of(&[None]), "linux/amd64"), Ok(0));
+        assert_eq!(
+            pick(&index_of(&[None, None]), "linux/amd64")
+                .unwrap_err()
+                .available,
+            "none named"
+        );
     }
 
     #[test]

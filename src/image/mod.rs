@@ -21,9 +21,9 @@ mod tool_tests;
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
 pub use derive::Derived;
 pub use image_io::{Image, load_image, load_image_for, write_image};
-pub use manifest::{Manifest, ManifestKind, platform_name, select_manifest};
+pub use manifest::{Manifest, ManifestKind, NoPlatform, declared_media_type, select_manifest};
 pub use overrides::ConfigOverrides;
-pub use platform::{host_platform, platform_matches};
+pub use platform::{PlatformError, host_platform, parse_platform, platform_name};
 pub use rfc3339::rfc3339;
 
 use crate::digest::Digest;
@@ -56,10 +56,12 @@ pub enum ImageError {
         "the manifest was served as {declared} but says it is {found}: refusing content that is not what it claims"
     )]
     MediaTypeMismatch { declared: String, found: String },
-    #[error(
-        "the image has no manifest for {wanted} (it has: {available}): pick an image built for this platform"
-    )]
-    NoPlatform { wanted: String, available: String },
+    #[error("schemaVersion is {0:?}, expected 2: not an OCI or Docker v2 manifest")]
+    SchemaVersion(Option<u32>),
+    #[error("not a valid manifest: {0}")]
+    Misshapen(&'static str),
+    #[error("{0}: pick an image built for this platform")]
+    NoPlatform(#[from] NoPlatform),
     #[error(
         "the config lists {config} diff_ids but {layers} layers were given (or they differ): push each layer into the config with push_layer"
     )]

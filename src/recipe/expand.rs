@@ -493,6 +493,14 @@ fn runtime_step(
         line,
         STANDARD_CACHES.map(String::from).to_vec(),
     );
+    // Issue 12 item 4: the history names the component and its catalog entry
+    // (`component python 3.12 sha256:…`), not the ~5 KB script with its shell library.
+    step.step.options.text = Some(format!(
+        "RUN [boxwright] component {} {} {}",
+        runtime.name,
+        version.version,
+        runtime.entry_digest(version)
+    ));
     step.artifacts = artifacts;
     step.path = runtime.path.clone();
     step.env = env;

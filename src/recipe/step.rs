@@ -91,11 +91,18 @@ impl Step {
     /// into an image), `COPY --chmod=0644 --chown=0:0 files/motd /etc/motd` (source
     /// as written).
     ///
-    /// A component's generated script (a ~5 KB shell library plus its
-    /// install lines) is named by its title and digest instead:
-    /// `RUN [boxwright] component runtime python 3.12 sha256:…`.
+    /// A step that carries its history text (`options.text`: a Containerfile
+    /// instruction as written, a catalog runtime's `RUN [boxwright] component python
+    /// 3.12 sha256:<catalog entry digest>`) gives that. Another component's generated
+    /// script (a ~5 KB shell library plus its install lines) is named by its title
+    /// and the script's digest: `RUN [boxwright] component system packages jq sha256:…`.
     pub fn describe(&self) -> String {
         match &self.kind {
+            StepKind::Run { .. } | StepKind::Files(_) | StepKind::Config(_)
+                if self.options.text.is_some() =>
+            {
+                self.options.text.clone().unwrap_or_default()
+            }
             StepKind::Run {
                 command: RunCommand::Shell(text),
                 ..
@@ -104,11 +111,6 @@ impl Step {
                 super::scripts::title(text).unwrap_or_default(),
                 crate::digest::Digest::of(text.as_bytes())
             ),
-            StepKind::Run { .. } | StepKind::Files(_) | StepKind::Config(_)
-                if self.options.text.is_some() =>
-            {
-                self.options.text.clone().unwrap_or_default()
-            }
             StepKind::Files(f) => f.text.clone(),
             StepKind::Config(_) => String::new(),
             StepKind::Run { command, env } => {

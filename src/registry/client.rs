@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::digest::Digest;
+use crate::image::ManifestKind;
 use crate::media::{Descriptor, Platform};
 use crate::registry::blob_cache::BlobInfoCache;
 use crate::registry::config::RegistriesConfig;
@@ -23,7 +24,7 @@ use crate::registry::reference::Reference;
 use crate::registry::remote::FetchedManifest;
 use crate::registry::secret::{Credential, Secret};
 use crate::registry::transport::{ClientOptions, Scope, Transport, http_error};
-use crate::registry::{BlobSink, BlobSource, ManifestKind, TransferEvent};
+use crate::registry::{BlobSink, BlobSource, TransferEvent};
 
 /// A registry client. Cheap to share by reference across threads; each
 /// call blocks the calling thread until done. Must not be called from
@@ -206,8 +207,8 @@ impl Registry {
     pub fn fetch_image_config(&self, reference: &Reference) -> Result<(FetchedManifest, Vec<u8>)> {
         let fetched = self.fetch_manifest(reference)?;
         let config = match &fetched.kind {
-            ManifestKind::Image { config, .. } => (**config).clone(),
-            ManifestKind::Index { .. } => {
+            ManifestKind::Image(m) => m.config.clone(),
+            ManifestKind::Index(_) => {
                 return Err(RegistryError::Invalid(format!(
                     "{reference} is a multi-platform index"
                 )));
@@ -244,12 +245,12 @@ impl Registry {
         }
         let fetched = self.fetch_manifest(from)?;
         let blobs = match fetched.kind {
-            ManifestKind::Image { config, layers } => {
-                let mut all = vec![*config];
-                all.extend(layers);
+            ManifestKind::Image(m) => {
+                let mut all = vec![m.config];
+                all.extend(m.layers);
                 all
             }
-            ManifestKind::Index { .. } => {
+            ManifestKind::Index(_) => {
                 return Err(RegistryError::Invalid(format!(
                     "{from} is a multi-platform index; copy one of its platform images"
                 )));

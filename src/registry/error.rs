@@ -75,13 +75,11 @@ pub enum RegistryError {
         problem: Malformed,
     },
 
-    #[error(
-        "{reference} has no image for platform {wanted}; available: {available} (choose one with --platform)"
-    )]
+    #[error("{reference} has {source} (choose one with --platform)")]
     NoPlatform {
         reference: String,
-        wanted: String,
-        available: String,
+        #[source]
+        source: crate::image::NoPlatform,
     },
 
     #[error("{context}: {source}")]
@@ -117,8 +115,10 @@ impl RegistryError {
 /// a tag list, a token answer): the detail of [`RegistryError::Manifest`].
 #[derive(Debug, thiserror::Error)]
 pub enum Malformed {
-    #[error("not a JSON manifest ({0})")]
-    NotJsonManifest(#[source] serde_json::Error),
+    /// A manifest or index that is not one boxwright reads. Boxed: an image
+    /// error is large, and every registry result would carry its size.
+    #[error(transparent)]
+    Document(Box<crate::image::ImageError>),
     /// A tag or catalog list that is not JSON.
     #[error("not JSON ({0})")]
     NotJson(#[source] serde_json::Error),
@@ -130,24 +130,6 @@ pub enum Malformed {
     TooLarge { limit: usize },
     #[error("bad Docker-Content-Digest header ({0})")]
     DigestHeader(#[source] DigestHeaderError),
-    #[error("Docker schema 1 manifests are not supported: re-push the image with a current client")]
-    SchemaV1,
-    #[error("schemaVersion is {0:?}, expected 2")]
-    SchemaVersion(Option<u32>),
-    #[error("served as {served} but its mediaType says {own}")]
-    MediaTypeConflict { served: String, own: String },
-    #[error("unsupported media type {0}")]
-    MediaType(String),
-    #[error("an index must not have config or layers")]
-    IndexWithImageFields,
-    #[error("an index without 'manifests'")]
-    IndexWithoutManifests,
-    #[error("an image manifest must not have 'manifests'")]
-    ImageWithManifests,
-    #[error("an image manifest without 'config'")]
-    ImageWithoutConfig,
-    #[error("an image manifest without 'layers'")]
-    ImageWithoutLayers,
     #[error("an index entry for a platform is itself an index")]
     NestedIndex,
     #[error("expected an image manifest")]

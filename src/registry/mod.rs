@@ -47,7 +47,6 @@ pub use credentials::CredentialStore;
 pub use error::{DigestHeaderError, Malformed, RegistryError, Result};
 pub(crate) use http::{ClientSpec, Failure, build_client, classify, error_chain};
 pub use http::{Retry, is_loopback};
-pub use manifest::{ManifestKind, PlatformError, host_platform, parse_platform, platform_string};
 pub use pull::{IndexInfo, PulledImage};
 pub use reference::{
     DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError, names_a_registry,

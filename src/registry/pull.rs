@@ -7,12 +7,12 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::digest::Digest;
+use crate::image::{ManifestKind, host_platform, select_manifest};
 use crate::media::{Descriptor, Platform};
 use crate::registry::blob_cache::BlobInfoCache;
 use crate::registry::bridge::SinkPipe;
 use crate::registry::error::{Malformed, RegistryError, Result};
 use crate::registry::http::{Failure, classify};
-use crate::registry::manifest::{self, ManifestKind};
 use crate::registry::reference::Reference;
 use crate::registry::transport::{Endpoint, Scope, Transport, error_chain, http_error};
 use crate::registry::{BlobSink, SkipReason, TransferEvent};
@@ -100,20 +100,19 @@ impl Transport {
             )
             .await?;
         let (image, index, chosen) = match &top.kind {
-            ManifestKind::Image { .. } => (top.clone(), None, None),
-            ManifestKind::Index { manifests } => {
-                let wanted = platform.cloned().unwrap_or_else(manifest::host_platform);
-                let entry = manifest::select(manifests, &wanted).ok_or_else(|| {
+            ManifestKind::Image(_) => (top.clone(), None, None),
+            ManifestKind::Index(index) => {
+                let wanted = platform.cloned().unwrap_or_else(host_platform);
+                let entry = select_manifest(index, &wanted).map_err(|source| {
                     RegistryError::NoPlatform {
                         reference: reference.to_string(),
-                        wanted: manifest::platform_string(&wanted),
-                        available: available(manifests),
+                        source,
                     }
                 })?;
                 let child = self
                     .get_manifest(ep, repo, &entry.digest.to_string(), Some(&entry.digest))
                     .await?;
-                if !matches!(child.kind, ManifestKind::Image { .. }) {
+                if !matches!(child.kind, ManifestKind::Image(_)) {
                     return Err(RegistryError::Manifest {
                         what: format!("manifest {repo}@{}", entry.digest),
                         registry: ep.registry.clone(),
@@ -128,15 +127,15 @@ impl Transport {
                 (child, Some(info), Some(wanted))
             }
         };
-        let ManifestKind::Image { config, layers } = &image.kind else {
+        let ManifestKind::Image(manifest) = &image.kind else {
             return Err(RegistryError::Manifest {
                 what: format!("manifest {repo}@{}", image.digest),
                 registry: ep.registry.clone(),
                 problem: Malformed::NotAnImage,
             });
         };
-        let mut blobs = vec![(**config).clone()];
-        blobs.extend(layers.iter().cloned());
+        let mut blobs = vec![manifest.config.clone()];
+        blobs.extend(manifest.layers.iter().cloned());
         // On the first failure the other downloads stop and discard what
         // they wrote; all have finished when this returns, so a failed pull
         // leaves no half-written blob behind.
@@ -166,9 +165,9 @@ impl Transport {
             manifest_bytes: image.bytes.clone(),
             manifest_media_type: image.media_type.clone(),
             manifest_digest: image.digest.clone(),
-            config_digest: config.digest.clone(),
-            config: (**config).clone(),
-            layers: layers.clone(),
+            config_digest: manifest.config.digest.clone(),
+            config: manifest.config.clone(),
+            layers: manifest.layers.clone(),
             index,
             platform: chosen,
             downloaded: downloaded.into_iter().flatten().collect(),
@@ -344,17 +343,4 @@ async fn write_bytes(sink: &dyn BlobSink, bytes: &[u8], digest: &Digest) -> Resu
     commit(w, digest.clone())
         .await
         .map_err(|e| RegistryError::io(ctx(), e))
-}
-
-fn available(manifests: &[Descriptor]) -> String {
-    let v: Vec<String> = manifests
-        .iter()
-        .filter_map(|d| d.platform.as_ref())
-        .map(manifest::platform_string)
-        .collect();
-    if v.is_empty() {
-        "none".to_string()
-    } else {
-        v.join(", ")
-    }
 }

@@ -5,8 +5,9 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK};
 
 use crate::digest::Digest;
+use crate::image::ManifestKind;
 use crate::registry::error::{DigestHeaderError, Malformed, RegistryError, Result};
-use crate::registry::manifest::{self, ManifestKind};
+use crate::registry::manifest;
 use crate::registry::reference::Reference;
 use crate::registry::transport::{Endpoint, Scope, Transport, http_error};
 

@@ -18,10 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, BufReader};
 
-use serde::Deserialize;
-
 use super::error::{Result, StoreError};
 use super::fsutil::TEMP_PREFIX;
+use super::reach::{Links, config_diff_ids};
 use super::root::Store;
 use crate::digest::{Digest, DigestReader, DigestWriter};
 use crate::media::{Compression, Descriptor, LayerInfo};
@@ -92,27 +91,6 @@ pub struct LayerDirs {
     pub known: Vec<LayerInfo>,
     /// Dirs no image or cache record names (`gc` removes them).
     pub unknown: Vec<Digest>,
-}
-
-#[derive(Deserialize)]
-struct Links {
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct ConfigDiffIds {
-    rootfs: Option<RootFs>,
-}
-
-#[derive(Deserialize)]
-struct RootFs {
-    #[serde(default)]
-    diff_ids: Vec<Digest>,
 }
 
 impl Store {
@@ -306,25 +284,28 @@ impl Store {
         let Some(config_bytes) = self.present(config, corrupt, report, tag, true) else {
             return;
         };
-        let Ok(ConfigDiffIds {
-            rootfs: Some(rootfs),
-        }) = serde_json::from_slice(&config_bytes)
-        else {
-            // Not an image config (an artifact): it names no layers to check.
+        // Not an image config (an artifact), or diff_ids that are not digests: it
+        // names no layers to check.
+        let Some(config_diff_ids) = config_diff_ids(&config_bytes).and_then(|ids| {
+            ids.iter()
+                .map(|d| d.parse())
+                .collect::<Result<Vec<Digest>, _>>()
+                .ok()
+        }) else {
             return;
         };
-        if rootfs.diff_ids.len() != links.layers.len() {
+        if config_diff_ids.len() != links.layers.len() {
             return damaged(
                 report,
                 format!(
                     "manifest {} has {} layers but its config {} diff_ids",
                     desc.digest.short(),
                     links.layers.len(),
-                    rootfs.diff_ids.len()
+                    config_diff_ids.len()
                 ),
             );
         }
-        for (layer, diff_id) in links.layers.iter().zip(&rootfs.diff_ids) {
+        for (layer, diff_id) in links.layers.iter().zip(&config_diff_ids) {
             if layer.urls.is_some() && !self.has_blob(&layer.digest) {
                 continue; // a foreign layer, fetched from its URL when needed
             }

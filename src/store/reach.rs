@@ -49,14 +49,18 @@ pub(crate) struct Reach {
     pub wrong_size: Vec<(Digest, u64, u64)>,
 }
 
+/// The descriptors a manifest or index links to, for the store's walks (gc, usage,
+/// archives, fsck). Not `image::ManifestKind`: the store comes before `image` in the
+/// pipeline, and a walk that keeps blobs alive must follow any document a tag points
+/// at, an artifact's manifest of a media type that parser refuses included.
 #[derive(Deserialize)]
-struct Links {
+pub(super) struct Links {
     #[serde(default)]
-    config: Option<Descriptor>,
+    pub config: Option<Descriptor>,
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub layers: Vec<Descriptor>,
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    pub manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +72,15 @@ struct ConfigLinks {
 struct RootFsLinks {
     #[serde(default)]
     diff_ids: Vec<String>,
+}
+
+/// The `rootfs.diff_ids` of a config blob, as written; `None` for a config that is
+/// not an image config (an artifact's), which names no layers.
+pub(super) fn config_diff_ids(bytes: &[u8]) -> Option<Vec<String>> {
+    match serde_json::from_slice(bytes) {
+        Ok(ConfigLinks { rootfs: Some(r) }) => Some(r.diff_ids),
+        _ => None,
+    }
 }
 
 impl Reach {
@@ -128,10 +141,9 @@ impl Reach {
 
     fn collect_diff_ids(&mut self, layout: &Layout, config: &Digest) -> Result<()> {
         let bytes = layout.read_blob(config)?;
-        // A config that is not an image config (an artifact's) simply names no layers.
-        if let Ok(ConfigLinks { rootfs: Some(r) }) = serde_json::from_slice(&bytes) {
+        if let Some(ids) = config_diff_ids(&bytes) {
             self.diff_ids
-                .extend(r.diff_ids.iter().filter_map(|d| d.parse().ok()));
+                .extend(ids.iter().filter_map(|d| d.parse().ok()));
         }
         Ok(())
     }

@@ -135,6 +135,32 @@ fn runtimes_bring_artifacts_path_and_profile() {
 }
 
 #[test]
+fn runtime_history_names_the_component_and_its_catalog_entry() {
+    let catalog = crate::catalog::Catalog::builtin().unwrap();
+    let python = catalog.runtime("python").unwrap();
+    let entry = python.entry_digest(python.version("3.12").unwrap());
+    let amd = parse(ALL).expand_for(Arch::Amd64).unwrap();
+    let arm = parse(ALL).expand_for(Arch::Arm64).unwrap();
+    let want = format!("RUN [boxwright] component python 3.12 {entry}");
+    // The wording, verbatim, and one text for every architecture: the
+    // entry pins both artifacts and the distro packages.
+    assert!(want.contains(&format!("component python 3.12 {entry}")));
+    assert_eq!(amd.steps[2].step.describe(), want);
+    assert_eq!(arm.steps[2].step.describe(), want);
+    assert!(
+        !amd.steps[2].step.describe().contains("bw_"),
+        "no shell library"
+    );
+    // Another version is another entry.
+    assert_ne!(entry, python.entry_digest(python.version("3.13").unwrap()));
+    // Progress lines still show the script's title.
+    assert_eq!(
+        amd.steps[2].step.summary(),
+        "RUN [boxwright] runtime python 3.12"
+    );
+}
+
+#[test]
 fn distro_only_versions_fail_clearly_on_other_bases() {
     let x =
         parse("[image]\nbase = \"scratch\"\ndev_access = false\n[runtimes]\npython = \"3.11\"\n")
