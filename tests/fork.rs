@@ -506,6 +506,102 @@ fn deletions_opaque_dirs_forks_of_forks_no_change_and_dry_runs() {
     assert_eq!(s.bw(&["fork", "nosuch", "-t", "x"]).code, 2);
 }
 
+/// Where overlay cannot be mounted a sandbox runs on a copy of the image's
+/// tree, as builds fall back; `--diff snapshot` forces it, as it does for
+/// `build`. Its changes live in the tree, survive a restart, and fork finds
+/// them by the snapshot diff.
+#[test]
+fn a_sandbox_on_the_copied_tree_fallback_keeps_and_forks_its_changes() {
+    let s = busybox_store();
+    let r = s
+        .bw(&[
+            "run",
+            "-d",
+            "--diff",
+            "snapshot",
+            "--name",
+            "copy",
+            "bb",
+            "sh",
+            "-c",
+            "while true; do sleep 1; done",
+        ])
+        .ok();
+    assert_eq!(r.stdout.trim(), "copy");
+    let dir = s.dir.path().join("store.state/sandboxes/copy");
+    assert!(dir.join("tree/bin/busybox").is_file(), "no copied tree");
+    assert!(dir.join("snapshot.json").is_file());
+    assert!(!dir.join("upper").exists(), "an overlay upperdir was made");
+    s.bw(&[
+        "exec",
+        "copy",
+        "sh",
+        "-c",
+        "mkdir -p /opt/tool && echo v1 > /opt/tool/bin && rm /etc/group && rm -rf /srv/app && mkdir /srv/app && echo n > /srv/app/new",
+    ])
+    .ok();
+    // The change is made in the tree itself, and ps sizes it.
+    assert_eq!(
+        fs::read_to_string(dir.join("tree/opt/tool/bin")).unwrap(),
+        "v1\n"
+    );
+    let ps = s.bw(&["ps", "-a", "--json"]).ok().stdout;
+    let row: serde_json::Value = serde_json::from_str(ps.lines().next().unwrap()).unwrap();
+    assert_eq!(row["changes_bytes"], 5, "{row}");
+
+    // Stopped and started again, it keeps its changes.
+    s.bw(&["stop", "-t", "1", "copy"]).ok();
+    s.bw(&["start", "copy"]).ok();
+    let r = s
+        .bw(&["exec", "copy", "sh", "-c", "cat /opt/tool/bin; ls /srv/app"])
+        .ok();
+    assert_eq!(r.stdout, "v1\nnew\n");
+
+    // Fork: exactly the change (mountpoints made for the sandbox are not
+    // one), with the whiteout and opaque directory an overlay would give.
+    let r = s.bw(&["fork", "copy", "-t", "copy-fork", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["deletions"], 2, "{v}");
+    assert_eq!(v["other"]["files"], 2, "{v}");
+    let layers = s.layers("copy-fork");
+    assert_eq!(&layers[..layers.len() - 1], &s.layers("bb")[..]);
+    let entries: BTreeSet<String> = s
+        .layer_entries(layers.last().unwrap())
+        .into_iter()
+        .map(|e| e.trim_end_matches('/').to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "etc",
+        "etc/.wh.group",
+        "opt",
+        "opt/tool",
+        "opt/tool/bin",
+        "srv",
+        "srv/app",
+        "srv/app/.wh..wh..opq",
+        "srv/app/new",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(entries, want);
+    s.bw(&["rm", "-f", "copy"]).ok();
+    assert!(!dir.exists());
+
+    // The forked image has the change (and runs on an overlay again).
+    let r = s
+        .bw(&[
+            "run",
+            "--rm",
+            "copy-fork",
+            "sh",
+            "-c",
+            "cat /opt/tool/bin; ls /srv/app; test ! -e /etc/group && echo no-group",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "v1\nnew\nno-group\n");
+}
+
 #[test]
 fn a_running_sandbox_is_paused_while_it_is_forked() {
     let s = busybox_store();
