@@ -639,20 +639,37 @@ fn a_running_sandbox_is_paused_while_it_is_forked() {
     s.bw(&["rm", "-f", "busy"]).ok();
 }
 
+/// A container podman ran, with the dev access entrypoint writing its
+/// first-boot inventory: that inventory holds no apt sources or keyrings,
+/// so the image's own are not reported as new.
 #[test]
 fn fork_of_a_container_podman_ran() {
     require_root("podman with the test configuration");
     let s = busybox_store();
+    let apt = write_recipe(
+        s.dir.path(),
+        "apt.toml",
+        "[image]\nbase = \"bb\"\n[[steps]]\nrun = \"mkdir -p /etc/apt/keyrings && echo 'deb http://deb.debian.org/debian bookworm main' > /etc/apt/sources.list && echo key > /etc/apt/keyrings/k.gpg\"\n",
+    );
+    s.bw(&["build", apt.to_str().unwrap(), "-t", "bbapt"]).ok();
     let pod = s.dir.path().join("podman");
     let _guard = PodmanStorage(&pod);
-    let id = podman_pull(&pod, &s.root(), "bb:latest");
+    let id = podman_pull(&pod, &s.root(), "bbapt:latest");
+    let entrypoint = format!(
+        "{}:/bw-entrypoint:ro",
+        repo().join("recipes/scripts/entrypoint.sh").display()
+    );
     sh(podman(&pod).args([
         "run",
         "--name",
         "c1",
         "--network",
         "none",
+        "-v",
+        &entrypoint,
         &id,
+        "sh",
+        "/bw-entrypoint",
         "sh",
         "-c",
         "echo from-podman > /usr/bin/podman-made && rm /etc/group && echo h > /root/.ash_history",
@@ -665,13 +682,33 @@ fn fork_of_a_container_podman_ran() {
     ]));
     let upper = upper.trim();
     assert!(Path::new(upper).is_dir(), "{upper}");
+    // What this image's entrypoint could tell: no package manager's files,
+    // so empty lists; no apt sources or keyrings.
+    let boot: serde_json::Value = serde_json::from_slice(
+        &fs::read(Path::new(upper).join("var/lib/boxwright/boot-inventory.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        boot,
+        serde_json::json!({"format": "boxwright-inventory/1", "dpkg": [], "pip": [], "npm": [], "vscode_extensions": []})
+    );
+    let r = s
+        .bw(&["fork", "--upper", upper, "--image", "bbapt", "--dry-run"])
+        .ok();
+    assert!(r.stdout.contains("packages: no change\n"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("not compared (the boot inventory lacks them): apt_sources, apt_keyrings\n"),
+        "{}",
+        r.stdout
+    );
     let r = s
         .bw(&[
             "fork",
             "--upper",
             upper,
             "--image",
-            "bb",
+            "bbapt",
             "-t",
             "from-podman",
             "--json",
@@ -679,8 +716,14 @@ fn fork_of_a_container_podman_ran() {
         .ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["deletions"], 1, "{v}");
+    assert_eq!(v["apt"]["new_sources"], serde_json::json!([]), "{v}");
+    assert_eq!(v["apt"]["new_keyrings"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["not_compared"],
+        serde_json::json!(["apt_sources", "apt_keyrings"])
+    );
     let layers = s.layers("from-podman");
-    assert_eq!(&layers[..layers.len() - 1], &s.layers("bb")[..]);
+    assert_eq!(&layers[..layers.len() - 1], &s.layers("bbapt")[..]);
     let entries = s.layer_entries(layers.last().unwrap());
     assert!(
         entries.contains(&"usr/bin/podman-made".to_string()),
