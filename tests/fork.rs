@@ -602,6 +602,93 @@ fn a_sandbox_on_the_copied_tree_fallback_keeps_and_forks_its_changes() {
     assert_eq!(r.stdout, "v1\nnew\nno-group\n");
 }
 
+/// What each package manager writes for an install, without the managers
+/// (busybox has none): the files the inventory reads.
+const FAKE_INSTALLS: &str = r#"set -e
+mkdir -p /var/lib/dpkg /var/lib/apt /etc/apt/keyrings /usr/lib/python3/dist-packages/toml-0.10.2.dist-info \
+  /usr/lib/node_modules/semver /root/.local/share/code-server/extensions/boxwright-test.hello-1.2.3
+printf 'Package: hello\nStatus: install ok installed\nVersion: 2.10-3\nArchitecture: amd64\n\nPackage: libhello\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n' > /var/lib/dpkg/status
+printf 'Package: libhello\nArchitecture: amd64\nAuto-Installed: 1\n' > /var/lib/apt/extended_states
+echo 'deb http://deb.debian.org/debian bookworm main' > /etc/apt/sources.list
+echo key > /etc/apt/keyrings/x.gpg
+printf 'Metadata-Version: 2.1\nName: toml\nVersion: 0.10.2\n' > /usr/lib/python3/dist-packages/toml-0.10.2.dist-info/METADATA
+echo '{"name":"semver","version":"7.6.3"}' > /usr/lib/node_modules/semver/package.json
+echo '{"name":"hello","publisher":"boxwright-test","version":"1.2.3"}' > /root/.local/share/code-server/extensions/boxwright-test.hello-1.2.3/package.json
+"#;
+
+/// `snapshot --sandbox NAME`: the inventory of a sandbox's tree as it is
+/// now (its changes over its image), running or stopped, on an overlay or
+/// on the copied-tree fallback.
+#[test]
+fn snapshot_of_a_sandbox_reads_its_changes_running_or_stopped() {
+    let s = busybox_store();
+    let snapshot = |name: &str| -> serde_json::Value {
+        let r = s.bw(&["snapshot", "--sandbox", name]).ok();
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    for diff in ["overlay", "snapshot"] {
+        let name = format!("inv-{diff}");
+        s.bw(&[
+            "run", "-d", "--diff", diff, "--name", &name, "bb", "sleep", "1005",
+        ])
+        .ok();
+        // Nothing installed yet: every section, each empty.
+        let before = snapshot(&name);
+        assert_eq!(before["format"], "boxwright-inventory/1");
+        for k in [
+            "dpkg",
+            "apt_sources",
+            "apt_keyrings",
+            "apk",
+            "pip",
+            "npm",
+            "vscode_extensions",
+        ] {
+            assert_eq!(before[k], serde_json::json!([]), "{diff} {k}: {before}");
+        }
+        s.bw(&["exec", &name, "sh", "-c", FAKE_INSTALLS]).ok();
+        let running = snapshot(&name);
+        assert_eq!(
+            running["dpkg"],
+            serde_json::json!([
+                {"name": "hello", "version": "2.10-3", "arch": "amd64", "manual": true},
+                {"name": "libhello", "version": "1.0", "arch": "amd64", "manual": false},
+            ]),
+            "{diff}: {running}"
+        );
+        assert_eq!(
+            running["apt_sources"],
+            serde_json::json!([{"file": "/etc/apt/sources.list", "entry": "deb http://deb.debian.org/debian bookworm main"}])
+        );
+        assert_eq!(
+            running["apt_keyrings"],
+            serde_json::json!(["/etc/apt/keyrings/x.gpg"])
+        );
+        assert_eq!(running["pip"][0]["name"], "toml", "{running}");
+        assert_eq!(running["pip"][0]["version"], "0.10.2");
+        assert_eq!(running["pip"][0]["site"], "/usr/lib/python3/dist-packages");
+        assert_eq!(
+            running["npm"],
+            serde_json::json!([{"name": "semver", "version": "7.6.3", "prefix": "/usr/lib/node_modules"}])
+        );
+        assert_eq!(
+            running["vscode_extensions"],
+            serde_json::json!([{"id": "boxwright-test.hello", "version": "1.2.3", "dir": "/root/.local/share/code-server/extensions"}])
+        );
+        // Paused only while read: it still runs.
+        s.bw(&["exec", &name, "true"]).ok();
+        // Stopped, it reads the same.
+        s.bw(&["stop", "-t", "1", &name]).ok();
+        assert_eq!(snapshot(&name), running, "{diff}");
+        s.bw(&["rm", &name]).ok();
+    }
+    // A missing sandbox is an input error; --root and --sandbox exclude each other.
+    let r = s.bw(&["snapshot", "--sandbox", "nosuch"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
+    assert_eq!(s.bw(&["snapshot", "--sandbox", "x", "--root", "/"]).code, 2);
+}
+
 #[test]
 fn a_running_sandbox_is_paused_while_it_is_forked() {
     let s = busybox_store();

@@ -527,6 +527,33 @@ impl<'a> Sandboxes<'a> {
         }
     }
 
+    /// The package inventory of sandbox `name` as it is now: its upperdir
+    /// over its image's layers, or its copied tree. A running sandbox is
+    /// paused while it is read, as for a fork.
+    pub fn current_inventory(
+        &self,
+        name: &str,
+    ) -> Result<crate::inventory::Inventory, SessionError> {
+        let record = self.record(name)?;
+        // As for a fork: no gc evicts the layers while they are read.
+        let _store = self.store.lock_shared()?;
+        let scratch = self.store.temp_dir()?;
+        let read = (|| {
+            let layers = match self.files(name)? {
+                SandboxFiles::Upper(upper) => {
+                    let mut layers = vec![upper];
+                    layers.extend(self.unpacker().lowerdirs(&record.layers, &scratch)?);
+                    layers
+                }
+                SandboxFiles::Tree { tree, .. } => vec![tree],
+            };
+            let _paused = self.pause(name)?;
+            self.inventory(layers)
+        })();
+        self.unpacker().remove(scratch);
+        read
+    }
+
     /// The inventory taken when sandbox `name` was created.
     pub fn boot_inventory(&self, name: &str) -> Option<crate::inventory::Inventory> {
         let bytes = fs::read(self.dir(name).join("boot.json")).ok()?;
