@@ -506,6 +506,189 @@ fn deletions_opaque_dirs_forks_of_forks_no_change_and_dry_runs() {
     assert_eq!(s.bw(&["fork", "nosuch", "-t", "x"]).code, 2);
 }
 
+/// Where overlay cannot be mounted a sandbox runs on a copy of the image's
+/// tree, as builds fall back; `--diff snapshot` forces it, as it does for
+/// `build`. Its changes live in the tree, survive a restart, and fork finds
+/// them by the snapshot diff.
+#[test]
+fn a_sandbox_on_the_copied_tree_fallback_keeps_and_forks_its_changes() {
+    let s = busybox_store();
+    let r = s
+        .bw(&[
+            "run",
+            "-d",
+            "--diff",
+            "snapshot",
+            "--name",
+            "copy",
+            "bb",
+            "sh",
+            "-c",
+            "while true; do sleep 1; done",
+        ])
+        .ok();
+    assert_eq!(r.stdout.trim(), "copy");
+    let dir = s.dir.path().join("store.state/sandboxes/copy");
+    assert!(dir.join("tree/bin/busybox").is_file(), "no copied tree");
+    assert!(dir.join("snapshot.json").is_file());
+    assert!(!dir.join("upper").exists(), "an overlay upperdir was made");
+    s.bw(&[
+        "exec",
+        "copy",
+        "sh",
+        "-c",
+        "mkdir -p /opt/tool && echo v1 > /opt/tool/bin && rm /etc/group && rm -rf /srv/app && mkdir /srv/app && echo n > /srv/app/new",
+    ])
+    .ok();
+    // The change is made in the tree itself, and ps sizes it.
+    assert_eq!(
+        fs::read_to_string(dir.join("tree/opt/tool/bin")).unwrap(),
+        "v1\n"
+    );
+    let ps = s.bw(&["ps", "-a", "--json"]).ok().stdout;
+    let row: serde_json::Value = serde_json::from_str(ps.lines().next().unwrap()).unwrap();
+    assert_eq!(row["changes_bytes"], 5, "{row}");
+
+    // Stopped and started again, it keeps its changes.
+    s.bw(&["stop", "-t", "1", "copy"]).ok();
+    s.bw(&["start", "copy"]).ok();
+    let r = s
+        .bw(&["exec", "copy", "sh", "-c", "cat /opt/tool/bin; ls /srv/app"])
+        .ok();
+    assert_eq!(r.stdout, "v1\nnew\n");
+
+    // Fork: exactly the change (mountpoints made for the sandbox are not
+    // one), with the whiteout and opaque directory an overlay would give.
+    let r = s.bw(&["fork", "copy", "-t", "copy-fork", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["deletions"], 2, "{v}");
+    assert_eq!(v["other"]["files"], 2, "{v}");
+    let layers = s.layers("copy-fork");
+    assert_eq!(&layers[..layers.len() - 1], &s.layers("bb")[..]);
+    let entries: BTreeSet<String> = s
+        .layer_entries(layers.last().unwrap())
+        .into_iter()
+        .map(|e| e.trim_end_matches('/').to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "etc",
+        "etc/.wh.group",
+        "opt",
+        "opt/tool",
+        "opt/tool/bin",
+        "srv",
+        "srv/app",
+        "srv/app/.wh..wh..opq",
+        "srv/app/new",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(entries, want);
+    s.bw(&["rm", "-f", "copy"]).ok();
+    assert!(!dir.exists());
+
+    // The forked image has the change (and runs on an overlay again).
+    let r = s
+        .bw(&[
+            "run",
+            "--rm",
+            "copy-fork",
+            "sh",
+            "-c",
+            "cat /opt/tool/bin; ls /srv/app; test ! -e /etc/group && echo no-group",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "v1\nnew\nno-group\n");
+}
+
+/// What each package manager writes for an install, without the managers
+/// (busybox has none): the files the inventory reads.
+const FAKE_INSTALLS: &str = r#"set -e
+mkdir -p /var/lib/dpkg /var/lib/apt /etc/apt/keyrings /usr/lib/python3/dist-packages/toml-0.10.2.dist-info \
+  /usr/lib/node_modules/semver /root/.local/share/code-server/extensions/boxwright-test.hello-1.2.3
+printf 'Package: hello\nStatus: install ok installed\nVersion: 2.10-3\nArchitecture: amd64\n\nPackage: libhello\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n' > /var/lib/dpkg/status
+printf 'Package: libhello\nArchitecture: amd64\nAuto-Installed: 1\n' > /var/lib/apt/extended_states
+echo 'deb http://deb.debian.org/debian bookworm main' > /etc/apt/sources.list
+echo key > /etc/apt/keyrings/x.gpg
+printf 'Metadata-Version: 2.1\nName: toml\nVersion: 0.10.2\n' > /usr/lib/python3/dist-packages/toml-0.10.2.dist-info/METADATA
+echo '{"name":"semver","version":"7.6.3"}' > /usr/lib/node_modules/semver/package.json
+echo '{"name":"hello","publisher":"boxwright-test","version":"1.2.3"}' > /root/.local/share/code-server/extensions/boxwright-test.hello-1.2.3/package.json
+"#;
+
+/// `snapshot --sandbox NAME`: the inventory of a sandbox's tree as it is
+/// now (its changes over its image), running or stopped, on an overlay or
+/// on the copied-tree fallback.
+#[test]
+fn snapshot_of_a_sandbox_reads_its_changes_running_or_stopped() {
+    let s = busybox_store();
+    let snapshot = |name: &str| -> serde_json::Value {
+        let r = s.bw(&["snapshot", "--sandbox", name]).ok();
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    for diff in ["overlay", "snapshot"] {
+        let name = format!("inv-{diff}");
+        s.bw(&[
+            "run", "-d", "--diff", diff, "--name", &name, "bb", "sleep", "1005",
+        ])
+        .ok();
+        // Nothing installed yet: every section, each empty.
+        let before = snapshot(&name);
+        assert_eq!(before["format"], "boxwright-inventory/1");
+        for k in [
+            "dpkg",
+            "apt_sources",
+            "apt_keyrings",
+            "apk",
+            "pip",
+            "npm",
+            "vscode_extensions",
+        ] {
+            assert_eq!(before[k], serde_json::json!([]), "{diff} {k}: {before}");
+        }
+        s.bw(&["exec", &name, "sh", "-c", FAKE_INSTALLS]).ok();
+        let running = snapshot(&name);
+        assert_eq!(
+            running["dpkg"],
+            serde_json::json!([
+                {"name": "hello", "version": "2.10-3", "arch": "amd64", "manual": true},
+                {"name": "libhello", "version": "1.0", "arch": "amd64", "manual": false},
+            ]),
+            "{diff}: {running}"
+        );
+        assert_eq!(
+            running["apt_sources"],
+            serde_json::json!([{"file": "/etc/apt/sources.list", "entry": "deb http://deb.debian.org/debian bookworm main"}])
+        );
+        assert_eq!(
+            running["apt_keyrings"],
+            serde_json::json!(["/etc/apt/keyrings/x.gpg"])
+        );
+        assert_eq!(running["pip"][0]["name"], "toml", "{running}");
+        assert_eq!(running["pip"][0]["version"], "0.10.2");
+        assert_eq!(running["pip"][0]["site"], "/usr/lib/python3/dist-packages");
+        assert_eq!(
+            running["npm"],
+            serde_json::json!([{"name": "semver", "version": "7.6.3", "prefix": "/usr/lib/node_modules"}])
+        );
+        assert_eq!(
+            running["vscode_extensions"],
+            serde_json::json!([{"id": "boxwright-test.hello", "version": "1.2.3", "dir": "/root/.local/share/code-server/extensions"}])
+        );
+        // Paused only while read: it still runs.
+        s.bw(&["exec", &name, "true"]).ok();
+        // Stopped, it reads the same.
+        s.bw(&["stop", "-t", "1", &name]).ok();
+        assert_eq!(snapshot(&name), running, "{diff}");
+        s.bw(&["rm", &name]).ok();
+    }
+    // A missing sandbox is an input error; --root and --sandbox exclude each other.
+    let r = s.bw(&["snapshot", "--sandbox", "nosuch"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
+    assert_eq!(s.bw(&["snapshot", "--sandbox", "x", "--root", "/"]).code, 2);
+}
+
 #[test]
 fn a_running_sandbox_is_paused_while_it_is_forked() {
     let s = busybox_store();
@@ -543,20 +726,37 @@ fn a_running_sandbox_is_paused_while_it_is_forked() {
     s.bw(&["rm", "-f", "busy"]).ok();
 }
 
+/// A container podman ran, with the dev access entrypoint writing its
+/// first-boot inventory: that inventory holds no apt sources or keyrings,
+/// so the image's own are not reported as new.
 #[test]
 fn fork_of_a_container_podman_ran() {
     require_root("podman with the test configuration");
     let s = busybox_store();
+    let apt = write_recipe(
+        s.dir.path(),
+        "apt.toml",
+        "[image]\nbase = \"bb\"\n[[steps]]\nrun = \"mkdir -p /etc/apt/keyrings && echo 'deb http://deb.debian.org/debian bookworm main' > /etc/apt/sources.list && echo key > /etc/apt/keyrings/k.gpg\"\n",
+    );
+    s.bw(&["build", apt.to_str().unwrap(), "-t", "bbapt"]).ok();
     let pod = s.dir.path().join("podman");
     let _guard = PodmanStorage(&pod);
-    let id = podman_pull(&pod, &s.root(), "bb:latest");
+    let id = podman_pull(&pod, &s.root(), "bbapt:latest");
+    let entrypoint = format!(
+        "{}:/bw-entrypoint:ro",
+        repo().join("recipes/scripts/entrypoint.sh").display()
+    );
     sh(podman(&pod).args([
         "run",
         "--name",
         "c1",
         "--network",
         "none",
+        "-v",
+        &entrypoint,
         &id,
+        "sh",
+        "/bw-entrypoint",
         "sh",
         "-c",
         "echo from-podman > /usr/bin/podman-made && rm /etc/group && echo h > /root/.ash_history",
@@ -569,13 +769,33 @@ fn fork_of_a_container_podman_ran() {
     ]));
     let upper = upper.trim();
     assert!(Path::new(upper).is_dir(), "{upper}");
+    // What this image's entrypoint could tell: no package manager's files,
+    // so empty lists; no apt sources or keyrings.
+    let boot: serde_json::Value = serde_json::from_slice(
+        &fs::read(Path::new(upper).join("var/lib/boxwright/boot-inventory.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        boot,
+        serde_json::json!({"format": "boxwright-inventory/1", "dpkg": [], "pip": [], "npm": [], "vscode_extensions": []})
+    );
+    let r = s
+        .bw(&["fork", "--upper", upper, "--image", "bbapt", "--dry-run"])
+        .ok();
+    assert!(r.stdout.contains("packages: no change\n"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("not compared (the boot inventory lacks them): apt_sources, apt_keyrings\n"),
+        "{}",
+        r.stdout
+    );
     let r = s
         .bw(&[
             "fork",
             "--upper",
             upper,
             "--image",
-            "bb",
+            "bbapt",
             "-t",
             "from-podman",
             "--json",
@@ -583,8 +803,14 @@ fn fork_of_a_container_podman_ran() {
         .ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["deletions"], 1, "{v}");
+    assert_eq!(v["apt"]["new_sources"], serde_json::json!([]), "{v}");
+    assert_eq!(v["apt"]["new_keyrings"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["not_compared"],
+        serde_json::json!(["apt_sources", "apt_keyrings"])
+    );
     let layers = s.layers("from-podman");
-    assert_eq!(&layers[..layers.len() - 1], &s.layers("bb")[..]);
+    assert_eq!(&layers[..layers.len() - 1], &s.layers("bbapt")[..]);
     let entries = s.layer_entries(layers.last().unwrap());
     assert!(
         entries.contains(&"usr/bin/podman-made".to_string()),

@@ -364,6 +364,30 @@ fn sandboxes_run_in_every_id_mapping_mode() {
         ]);
         assert_eq!(r.code, 0, "{user}: {}", r.stderr);
         assert_eq!(r.stdout, "0\nx\n", "{user}");
+        // The copied-tree fallback too: made, changed, run again and removed
+        // with the tree's files owned by mapped ids.
+        let r = as_user(&[
+            "--store",
+            s,
+            "run",
+            "--diff",
+            "snapshot",
+            "--name",
+            "copy",
+            "b",
+            "sh",
+            "-c",
+            "echo kept > /f",
+        ]);
+        assert_eq!(r.code, 0, "{user}: {}", r.stderr);
+        let r = as_user(&["--store", s, "start", "copy"]);
+        assert_eq!(r.code, 0, "{user}: {}", r.stderr);
+        let r = as_user(&["--store", s, "fork", "copy", "--dry-run", "--json"]);
+        assert_eq!(r.code, 0, "{user}: {}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["other"]["files"], 1, "{user}: {v}");
+        let r = as_user(&["--store", s, "rm", "copy"]);
+        assert_eq!(r.code, 0, "{user}: {}", r.stderr);
         let r = as_user(&[
             "--store", s, "run", "-d", "--name", "bg", "b", "sleep", "1004",
         ]);

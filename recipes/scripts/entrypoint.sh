@@ -24,43 +24,127 @@ log() { echo "boxwright-entrypoint: $*" >&2; }
 INVENTORY=/var/lib/boxwright/boot-inventory.json
 
 # The boot inventory, in the format of `boxwright snapshot`
-# (boxwright-inventory/1; docs/fork-report.md): what dpkg, pip, npm and
-# code-server report, each as [{"name": ..., "version": ...}].
-json_pairs() {
-  # stdin: NAME<TAB>VERSION lines; $1: the name key ("name" or "id").
-  # Package names and versions hold no quotes or backslashes: any that
-  # appear are dropped rather than escaped (awks disagree on escapes).
-  awk -F '\t' -v key="$1" '
+# (boxwright-inventory/1; docs/fork-report.md), read where boxwright's own
+# reader (src/inventory/) reads: dpkg's packages; Python distributions in
+# the site directories of PIP_SITES (src/inventory/pip.rs, SITE_PATTERNS);
+# global npm packages in the prefixes of NPM_PREFIXES (src/inventory/npm.rs,
+# PREFIX_PATTERNS); code-server's extensions. A section this image cannot
+# read (its tool is missing while its files are there) is left out, not
+# written empty: fork does not compare an absent section, where an empty one
+# would make every package of the image look installed since boot.
+# Not written, so not compared by fork: apt sources and keyrings (boxwright
+# normalizes entries in ways not worth repeating in sh) and apk. code-server
+# lists the extensions of the user this runs as only (root's), where
+# boxwright also reads /home/*/ and the ~/.vscode-server and ~/.vscode dirs.
+PIP_SITES='/usr/lib/python3*/site-packages /usr/lib/python3*/dist-packages
+  /usr/local/lib/python3*/site-packages /usr/local/lib/python3*/dist-packages
+  /usr/lib/python3/dist-packages /opt/*/lib/python3*/site-packages
+  /root/.local/lib/python3*/site-packages /home/*/.local/lib/python3*/site-packages'
+NPM_PREFIXES='/usr/lib/node_modules /usr/local/lib/node_modules /opt/*/lib/node_modules
+  /root/.npm-global/lib/node_modules /home/*/.npm-global/lib/node_modules'
+EXTENSION_DIRS='/root/.local/share/code-server/extensions /home/*/.local/share/code-server/extensions
+  /root/.vscode-server/extensions /home/*/.vscode-server/extensions
+  /root/.vscode/extensions /home/*/.vscode/extensions'
+
+json_rows() {
+  # stdin: TAB-separated lines; arguments: the key of each column.
+  # Package names, versions and paths hold no quotes or backslashes: any
+  # that appear are dropped rather than escaped (awks disagree on escapes).
+  awk -F '\t' -v keys="$*" '
     function esc(s) { gsub(/["\\]/, "", s); return s }
-    NF >= 2 { printf "%s{\"%s\":\"%s\",\"version\":\"%s\"}", (n++ ? "," : ""), key, esc($1), esc($2) }
-    BEGIN { printf "[" } END { printf "]" }'
+    BEGIN { n = split(keys, k, " "); printf "[" }
+    NF >= 2 {
+      printf "%s{", (rows++ ? "," : "")
+      for (i = 1; i <= n; i++) printf "%s\"%s\":\"%s\"", (i > 1 ? "," : ""), k[i], esc($i)
+      printf "}"
+    }
+    END { printf "]" }'
+}
+
+# existing_dirs PATTERN...: the directories the glob patterns name, one per line.
+existing_dirs() {
+  for pattern in "$@"; do
+    for d in $pattern; do
+      [ -d "$d" ] && printf '%s\n' "$d"
+    done
+  done | sort -u
+}
+
+# Each prints its section's JSON list, or nothing when it cannot tell.
+dpkg_section() {
+  if command -v dpkg-query >/dev/null 2>&1; then
+    out=$(dpkg-query -W -f='${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\n' 2>/dev/null) || return 0
+    printf '%s\n' "$out" | awk -F '\t' '$1 == "installed" { print $2 "\t" $3 "\t" $4 }' |
+      json_rows name version arch
+  elif [ ! -e /var/lib/dpkg/status ]; then
+    printf '[]'
+  fi
+}
+
+pip_section() {
+  # shellcheck disable=SC2086 # the patterns are globbed here
+  sites=$(existing_dirs $PIP_SITES)
+  [ -n "$sites" ] || { printf '[]'; return 0; }
+  command -v python3 >/dev/null 2>&1 || return 0
+  out=$(printf '%s\n' "$sites" | python3 -c 'import sys, re, importlib.metadata as m
+for site in sys.stdin.read().splitlines():
+    for d in m.distributions(path=[site]):
+        try:
+            n, v = d.metadata["Name"], d.version
+        except Exception:
+            continue
+        if n and v:
+            print(re.sub(r"[-_.]+", "-", n).lower(), v, site, sep="\t")' 2>/dev/null) || return 0
+  printf '%s\n' "$out" | json_rows name version site
+}
+
+npm_section() {
+  # shellcheck disable=SC2086 # the patterns are globbed here
+  prefixes=$(existing_dirs $NPM_PREFIXES)
+  [ -n "$prefixes" ] || { printf '[]'; return 0; }
+  # Not `npm ls -g`, which knows one prefix; code-server brings a node of its own.
+  node=$(command -v node 2>/dev/null || true)
+  [ -n "$node" ] || [ ! -x /opt/boxwright/code-server/lib/node ] || node=/opt/boxwright/code-server/lib/node
+  [ -n "$node" ] || return 0
+  out=$(printf '%s\n' "$prefixes" | "$node" -e '
+const fs = require("fs"), path = require("path");
+const list = d => { try { return fs.readdirSync(d).filter(n => !n.startsWith(".")); } catch (e) { return []; } };
+const show = (dir, fallback, prefix) => {
+  let m; try { m = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")); } catch (e) { return; }
+  const str = v => (typeof v === "string" ? v.trim() : "");
+  if (str(m.version)) console.log([str(m.name) || fallback, str(m.version), prefix].join("\t"));
+};
+for (const prefix of fs.readFileSync(0, "utf8").split("\n").filter(Boolean))
+  for (const e of list(prefix))
+    if (e.startsWith("@")) for (const n of list(path.join(prefix, e))) show(path.join(prefix, e, n), e + "/" + n, prefix);
+    else show(path.join(prefix, e), e, prefix);' 2>/dev/null) || return 0
+  printf '%s\n' "$out" | json_rows name version prefix
+}
+
+vscode_section() {
+  if command -v code-server >/dev/null 2>&1; then
+    out=$(code-server --list-extensions --show-versions 2>/dev/null) || return 0
+    printf '%s\n' "$out" | sed 's/@/\t/' | json_rows id version
+  else
+    # shellcheck disable=SC2086 # the patterns are globbed here
+    [ -n "$(existing_dirs $EXTENSION_DIRS)" ] || printf '[]'
+  fi
 }
 
 write_inventory() {
   mkdir -p /var/lib/boxwright
-  dpkg=$(if command -v dpkg-query >/dev/null 2>&1; then
-           dpkg-query -W -f='${db:Status-Status}\t${Package}\t${Version}\n' 2>/dev/null |
-             awk -F '\t' '$1 == "installed" { print $2 "\t" $3 }'
-         fi | json_pairs name)
-  pip=$(if command -v python3 >/dev/null 2>&1; then
-          python3 -c 'import importlib.metadata as m, re
-for d in m.distributions():
-    n = d.metadata["Name"]
-    if n: print(re.sub(r"[-_.]+", "-", n).lower() + "\t" + d.version)' 2>/dev/null
-        fi | json_pairs name)
-  npm=$(if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
-          npm ls -g --json --depth=0 2>/dev/null | node -e '
-let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
-  let deps = {}; try { deps = JSON.parse(s).dependencies || {}; } catch (e) {}
-  for (const [n, v] of Object.entries(deps)) console.log(n + "\t" + (v.version || ""));
-});' 2>/dev/null
-        fi | json_pairs name)
-  ext=$(if command -v code-server >/dev/null 2>&1; then
-          code-server --list-extensions --show-versions 2>/dev/null | sed 's/@/\t/'
-        fi | json_pairs id)
+  json='{"format":"boxwright-inventory/1"'
+  for section in dpkg pip npm vscode_extensions; do
+    case $section in
+      dpkg) list=$(dpkg_section) ;;
+      pip) list=$(pip_section) ;;
+      npm) list=$(npm_section) ;;
+      *) list=$(vscode_section) ;;
+    esac
+    [ -z "$list" ] || json="$json,\"$section\":$list"
+  done
   tmp="$INVENTORY.tmp"
-  printf '{"format":"boxwright-inventory/1","dpkg":%s,"pip":%s,"npm":%s,"vscode_extensions":%s}\n' \
-    "$dpkg" "$pip" "$npm" "$ext" >"$tmp"
+  printf '%s}\n' "$json" >"$tmp"
   mv "$tmp" "$INVENTORY"
 }
 

@@ -13,10 +13,13 @@ use super::{CliResult, Failure, Global, open_store};
 
 #[derive(clap::Args, Debug)]
 pub struct SnapshotArgs {
-    /// The root filesystem to read (a stopped sandbox's merged tree, an
-    /// unpacked image, any rootfs).
+    /// The root filesystem to read (an unpacked image, any rootfs).
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Read a sandbox of the store instead, stopped or running (paused while it is
+    /// read): its changes over its image's layers.
+    #[arg(long, value_name = "NAME", conflicts_with = "root")]
+    pub sandbox: Option<String>,
     /// Write the JSON here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -64,15 +67,35 @@ pub struct ForkArgs {
     pub compression: super::choices::CompressionArg,
 }
 
-pub fn snapshot(_global: &Global, a: &SnapshotArgs) -> CliResult {
-    if !a.root.is_dir() {
-        return Err(Failure::input(format!(
-            "--root {}: not a directory",
-            a.root.display()
-        )));
-    }
-    let inv = take(&DirTree::new(&a.root))
-        .map_err(|e| Failure::failed(format!("{}: {e}", a.root.display())))?;
+pub fn snapshot(global: &Global, a: &SnapshotArgs) -> CliResult {
+    let inv = match &a.sandbox {
+        Some(name) => {
+            let store = open_store(global)?;
+            let exe = std::env::current_exe().map_err(|e| {
+                Failure::failed(format!("cannot find boxwright's own executable: {e}"))
+            })?;
+            let null = NullSink;
+            let sandboxes = Sandboxes::new(&store, exe, global.max_layer_size, &null)
+                .map_err(|e| Failure::failed(e.to_string()))?;
+            sandboxes.current_inventory(name).map_err(|e| {
+                if e.is_bad_input() {
+                    Failure::input(e.to_string())
+                } else {
+                    Failure::failed(format!("sandbox {name}: {e}"))
+                }
+            })?
+        }
+        None => {
+            if !a.root.is_dir() {
+                return Err(Failure::input(format!(
+                    "--root {}: not a directory",
+                    a.root.display()
+                )));
+            }
+            take(&DirTree::new(&a.root))
+                .map_err(|e| Failure::failed(format!("{}: {e}", a.root.display())))?
+        }
+    };
     let mut text =
         serde_json::to_string_pretty(&inv).map_err(|e| Failure::failed(e.to_string()))?;
     text.push('\n');

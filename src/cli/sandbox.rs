@@ -5,13 +5,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use boxwright::builder::{normalize_tag, registry_client, transfer_reporter};
 use boxwright::media::Descriptor;
-use boxwright::progress::{Clock, NullSink, human_bytes, sink_for};
+use boxwright::progress::{Clock, Event, NullSink, Sink, human_bytes, sink_for};
 use boxwright::registry::{Reference, pull_into_store};
 use boxwright::sandbox::BindMount;
 use boxwright::session::{ExecRequest, RunRequest, Sandboxes, SessionError, Status};
 use boxwright::store::Store;
 
-use super::choices::NetworkArg;
+use super::choices::{DiffArg, NetworkArg};
 use super::output::{Format, ago_epoch, emit, emit_json, emit_lines, rfc3339};
 use super::table::Table;
 use super::{CliResult, Failure, Global, open_store};
@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Replace the image's entrypoint (its cmd is dropped too, as in podman).
     #[arg(long, value_name = "PROGRAM")]
     pub entrypoint: Option<String>,
+    /// The root filesystem, as `build --diff`: an overlay over the image's layers, a
+    /// copy of the image's tree (snapshot), or auto (overlay where it can be mounted).
+    #[arg(long, value_enum, default_value_t)]
+    pub diff: DiffArg,
     /// The image: a name in the store, or a registry reference (pulled if missing).
     pub image: String,
     /// The command and its arguments [default: the image's cmd].
@@ -138,9 +142,21 @@ fn session_failure(e: SessionError) -> Failure {
 fn sandboxes<'a>(
     store: &'a Store,
     global: &Global,
-    sink: &'a NullSink,
+    sink: &'a dyn Sink,
 ) -> Result<Sandboxes<'a>, Failure> {
     Sandboxes::new(store, exe()?, global.max_layer_size, sink).map_err(session_failure)
+}
+
+/// Prints warnings (such as the copied-tree fallback) on stderr, as a
+/// build's plain progress does; `run`'s stdout stays the program's.
+struct WarningSink;
+
+impl Sink for WarningSink {
+    fn emit(&self, event: &Event) {
+        if let Event::Warning { message } = event {
+            eprintln!("warning: {message}");
+        }
+    }
 }
 
 /// `K=V`, or `K` alone for the host's value (podman's rule; unset: skipped).
@@ -255,8 +271,9 @@ pub fn run(global: &Global, a: &RunArgs) -> CliResult {
         interactive: (a.interactive || stdin_tty) && !a.detach,
         host_ca: !a.no_host_ca,
         auto_remove: a.rm,
+        diff: a.diff.into(),
     };
-    let sink = NullSink;
+    let sink = WarningSink;
     let boxes = sandboxes(&store, global, &sink)?;
     let record = boxes.create(&req, &desc).map_err(session_failure)?;
     if a.detach {

@@ -8,9 +8,12 @@
 //! histories, caches, machine state, workspaces). What the package managers
 //! installed is told apart by comparing package inventories
 //! ([`crate::inventory`]) of the image at boot and of image + upperdir now.
-//! The parent's layers are reused byte for byte.
+//! The parent's layers are reused byte for byte. A sandbox on the
+//! copied-tree fallback (no overlay) has no upperdir: its change is the
+//! snapshot diff of its tree against the snapshot taken when it was made,
+//! the same layer an upperdir would give.
 //!
-//! Sources: a sandbox of this store (paused while its upperdir is read), or
+//! Sources: a sandbox of this store (paused while its files are read), or
 //! the upperdir of a container another runtime ran (podman, containerd) and
 //! the image it came from.
 
@@ -26,10 +29,11 @@ pub use report::{ForkReport, OtherFiles};
 
 use crate::image::{ConfigOverrides, Derived, load_image};
 use crate::inventory::{self, Inventory};
+use crate::layer::CommitStats;
 use crate::media::{Compression, Descriptor, LayerInfo};
 use crate::progress::Sink;
 use crate::session::worker::{Answer, Op, Workers};
-use crate::session::{SandboxRecord, Sandboxes, SessionError};
+use crate::session::{SandboxFiles, SandboxRecord, Sandboxes, SessionError};
 use crate::store::Store;
 
 use crate::image::RECIPE_ANNOTATION;
@@ -120,12 +124,12 @@ pub fn fork(
     Exclusions::new(&globs)?;
     let _lock = store.lock_shared()?;
     let workers = sandboxes.workers();
-    let (label, image, upper, record): (String, Descriptor, PathBuf, Option<SandboxRecord>) =
+    let (label, image, files, record): (String, Descriptor, SandboxFiles, Option<SandboxRecord>) =
         match &source {
             ForkSource::Sandbox(name) => {
                 let record = sandboxes.record(name)?;
-                let upper = sandboxes.path(name)?.join("upper");
-                (name.to_string(), record.image.clone(), upper, Some(record))
+                let files = sandboxes.files(name)?;
+                (name.to_string(), record.image.clone(), files, Some(record))
             }
             ForkSource::Outside { upper, image } => {
                 if !upper.is_dir() {
@@ -137,7 +141,7 @@ pub fn fork(
                 (
                     upper.display().to_string(),
                     (**image).clone(),
-                    upper.clone(),
+                    SandboxFiles::Upper(upper.clone()),
                     None,
                 )
             }
@@ -146,59 +150,11 @@ pub fn fork(
     let layers = parent.layers()?;
     let unpacker = crate::session::Unpacker::for_store(store, workers, sink);
     let scratch = store.temp_dir()?;
-    let lowerdirs = unpacker.lowerdirs(&layers, &scratch);
-    let lowerdirs = match lowerdirs {
-        Ok(l) => l,
-        Err(e) => {
-            unpacker.remove(scratch);
-            return Err(e.into());
-        }
-    };
-
-    // The boot inventory: kept when the sandbox was made, else the one the
-    // dev access entrypoint wrote at first boot, else the image's own.
-    let boot = match &source {
-        ForkSource::Sandbox(name) => sandboxes.boot_inventory(name),
-        ForkSource::Outside { upper, .. } => first_boot_inventory(upper),
-    };
-    let boot = match boot {
-        Some(b) => b,
-        None => inventory_of(workers, lowerdirs.clone())?,
-    };
-
-    // Paused while the upperdir is read, so the layer is one consistent state.
-    let paused = match &source {
-        ForkSource::Sandbox(name) => sandboxes.pause(name)?,
-        ForkSource::Outside { .. } => None,
-    };
-    let mut merged = vec![upper.clone()];
-    merged.extend(lowerdirs.iter().cloned());
-    let now = inventory_of(workers, merged);
-    let committed = now.and_then(|now| {
-        let answer = workers
-            .run(
-                &Op::CommitUpper {
-                    store: store.root().to_path_buf(),
-                    upper: upper.clone(),
-                    exclude: globs.clone(),
-                    compression: opts.compression,
-                    source_date_epoch: opts.created,
-                    write: !opts.dry_run,
-                },
-                &mut |_| {},
-            )
-            .map_err(SessionError::from)?;
-        match answer {
-            Answer::Committed { layer, stats } => Ok((now, layer, stats)),
-            Answer::Failed { message } => Err(ForkError::Worker(message)),
-            other => Err(ForkError::Worker(format!(
-                "unexpected worker answer {other:?}"
-            ))),
-        }
-    });
-    drop(paused);
+    let read = read_change(
+        sandboxes, &source, &files, &layers, &unpacker, &scratch, &globs, opts, store,
+    );
     unpacker.remove(scratch);
-    let (now, layer, stats) = committed?;
+    let (boot, now, layer, stats) = read?;
 
     let changes = inventory::compare(&boot, &now);
     let report = ForkReport::new(changes, &stats);
@@ -229,6 +185,91 @@ pub fn fork(
         manifest,
         recipe,
     })
+}
+
+/// The boot inventory, the inventory now and the change as a layer (only
+/// counted for a dry run) of `files`, over the image of `layers`; a
+/// sandbox's processes are paused while its files are read.
+#[allow(clippy::too_many_arguments)]
+fn read_change(
+    sandboxes: &Sandboxes<'_>,
+    source: &ForkSource<'_>,
+    files: &SandboxFiles,
+    layers: &[LayerInfo],
+    unpacker: &crate::session::Unpacker<'_>,
+    scratch: &std::path::Path,
+    globs: &[String],
+    opts: &ForkOptions,
+    store: &Store,
+) -> Result<(Inventory, Inventory, Option<LayerInfo>, CommitStats), ForkError> {
+    let workers = sandboxes.workers();
+    // An overlay's upperdir is read over the image's layers; a copied tree
+    // is the whole file system already and needs them only for a missing
+    // boot inventory.
+    let lowerdirs = match files {
+        SandboxFiles::Upper(_) => Some(unpacker.lowerdirs(layers, scratch)?),
+        SandboxFiles::Tree { .. } => None,
+    };
+
+    // The boot inventory: kept when the sandbox was made, else the one the
+    // dev access entrypoint wrote at first boot, else the image's own.
+    let boot = match source {
+        ForkSource::Sandbox(name) => sandboxes.boot_inventory(name),
+        ForkSource::Outside { upper, .. } => first_boot_inventory(upper),
+    };
+    let boot = match boot {
+        Some(b) => b,
+        None => {
+            let lowers = match &lowerdirs {
+                Some(l) => l.clone(),
+                None => unpacker.lowerdirs(layers, scratch)?,
+            };
+            inventory_of(workers, lowers)?
+        }
+    };
+
+    // Paused while the files are read, so the layer is one consistent state.
+    let _paused = match source {
+        ForkSource::Sandbox(name) => sandboxes.pause(name)?,
+        ForkSource::Outside { .. } => None,
+    };
+    let (merged, op) = match files {
+        SandboxFiles::Upper(upper) => {
+            let mut merged = vec![upper.clone()];
+            merged.extend(lowerdirs.into_iter().flatten());
+            let op = Op::CommitUpper {
+                store: store.root().to_path_buf(),
+                upper: upper.clone(),
+                exclude: globs.to_vec(),
+                compression: opts.compression,
+                source_date_epoch: opts.created,
+                write: !opts.dry_run,
+            };
+            (merged, op)
+        }
+        // The snapshot diff builds use without overlay: the same layer, the
+        // same counts as an upperdir holding the same change.
+        SandboxFiles::Tree { tree, snapshot } => (
+            vec![tree.clone()],
+            Op::CommitSnapshot {
+                store: store.root().to_path_buf(),
+                root: tree.clone(),
+                snapshot: snapshot.clone(),
+                exclude: globs.to_vec(),
+                compression: opts.compression,
+                source_date_epoch: opts.created,
+                write: !opts.dry_run,
+            },
+        ),
+    };
+    let now = inventory_of(workers, merged)?;
+    match workers.run(&op, &mut |_| {}).map_err(SessionError::from)? {
+        Answer::Committed { layer, stats } => Ok((boot, now, layer, stats)),
+        Answer::Failed { message } => Err(ForkError::Worker(message)),
+        other => Err(ForkError::Worker(format!(
+            "unexpected worker answer {other:?}"
+        ))),
+    }
 }
 
 /// The inventory of the overlay of `layers` (topmost first), read in a worker.

@@ -101,6 +101,12 @@ impl ForkReport {
         if c.is_empty() {
             out.push_str("packages: no change\n");
         }
+        if !c.not_compared.is_empty() {
+            out.push_str(&format!(
+                "not compared (the boot inventory lacks them): {}\n",
+                c.not_compared.join(", ")
+            ));
+        }
         out.push_str(&format!(
             "other files: {} {}, {}",
             self.other.files,

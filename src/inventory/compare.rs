@@ -3,6 +3,12 @@
 //! apk packages are not compared: fork summaries cover apt, pip, npm and
 //! VS Code extensions, the managers of boxwright's toolbox images. The
 //! inventory still lists apk packages, for a caller to diff itself.
+//!
+//! Only what both inventories hold is compared: a section one of them lacks
+//! (a first-boot inventory written by the dev access entrypoint has no apt
+//! sources or keyrings) is named in [`Changes::not_compared`] instead of
+//! reported as all new; entries without a place (architecture, site,
+//! prefix) are compared by name alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,6 +76,11 @@ pub struct Changes {
     pub pip: Delta,
     pub npm: Delta,
     pub vscode_extensions: Delta,
+    /// The inventory sections (`dpkg`, `apt_sources`, `apt_keyrings`, `pip`,
+    /// `npm`, `vscode_extensions`) left out because one of the inventories
+    /// does not hold them: what changed there is unknown, not nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_compared: Vec<String>,
 }
 
 impl Delta {
@@ -80,7 +91,7 @@ impl Delta {
 }
 
 impl Changes {
-    /// Whether nothing changed at all.
+    /// Whether nothing changed in what was compared.
     pub fn is_empty(&self) -> bool {
         self.apt.delta.is_empty()
             && self.apt.new_sources.is_empty()
@@ -99,58 +110,95 @@ struct Item {
     version: String,
 }
 
-/// What changed from inventory `boot` to inventory `now`.
-pub fn compare(boot: &Inventory, now: &Inventory) -> Changes {
-    let dpkg = |inv: &Inventory| -> Vec<Item> {
-        inv.dpkg
-            .iter()
-            .map(|p| item(&p.name, &p.arch, &p.version))
-            .collect()
-    };
-    let pip = |inv: &Inventory| -> Vec<Item> {
-        inv.pip
-            .iter()
-            .map(|d| item(&pep503_name(&d.name), &d.site, &d.version))
-            .collect()
-    };
-    let npm = |inv: &Inventory| -> Vec<Item> {
-        inv.npm
-            .iter()
-            .map(|p| item(&p.name, &p.prefix, &p.version))
-            .collect()
-    };
-    let vscode = |inv: &Inventory| -> Vec<Item> {
-        inv.vscode_extensions
-            .iter()
-            .map(|e| item(&e.id.to_lowercase(), "", &e.version))
-            .collect()
-    };
-    let mut apt = delta(dpkg(boot), dpkg(now), |n, arch| format!("{n}:{arch}"));
-    let auto: BTreeSet<&str> = now
-        .dpkg
-        .iter()
-        .filter(|p| !p.manual)
-        .map(|p| p.name.as_str())
-        .collect();
-    let (dependencies, added): (Vec<Versioned>, Vec<Versioned>) = apt
-        .added
-        .drain(..)
-        .partition(|v| auto.contains(v.name.split(':').next().unwrap_or(&v.name)));
-    apt.added = added;
-    Changes {
-        apt: AptDelta {
-            delta: apt,
-            dependencies,
-            new_sources: new_strings(
-                boot.apt_sources.iter().map(|s| &s.entry),
-                now.apt_sources.iter().map(|s| &s.entry),
-            ),
-            new_keyrings: new_strings(boot.apt_keyrings.iter(), now.apt_keyrings.iter()),
-        },
-        pip: delta(pip(boot), pip(now), place_in_parens),
-        npm: delta(npm(boot), npm(now), place_in_parens),
-        vscode_extensions: delta(vscode(boot), vscode(now), place_in_parens),
+/// Both sides of section `name`, or `None` (with the name noted in
+/// `missing`) when either inventory lacks it.
+fn both<'a, T>(
+    name: &str,
+    boot: &'a Option<Vec<T>>,
+    now: &'a Option<Vec<T>>,
+    missing: &mut Vec<String>,
+) -> Option<(&'a [T], &'a [T])> {
+    match (boot, now) {
+        (Some(b), Some(n)) => Some((b, n)),
+        _ => {
+            missing.push(name.to_string());
+            None
+        }
     }
+}
+
+/// What changed from inventory `boot` to inventory `now`, in the sections
+/// both hold.
+pub fn compare(boot: &Inventory, now: &Inventory) -> Changes {
+    let mut missing = Vec::new();
+    let mut c = Changes::default();
+    if let Some((b, n)) = both("dpkg", &boot.dpkg, &now.dpkg, &mut missing) {
+        let items = |list: &[super::DpkgPackage]| -> Vec<Item> {
+            list.iter()
+                .map(|p| item(&p.name, &p.arch, &p.version))
+                .collect()
+        };
+        let mut apt = delta(items(b), items(n), |n, arch| format!("{n}:{arch}"));
+        let auto: BTreeSet<&str> = n
+            .iter()
+            .filter(|p| !p.manual)
+            .map(|p| p.name.as_str())
+            .collect();
+        let (dependencies, added): (Vec<Versioned>, Vec<Versioned>) = apt
+            .added
+            .drain(..)
+            .partition(|v| auto.contains(v.name.split(':').next().unwrap_or(&v.name)));
+        apt.added = added;
+        c.apt.delta = apt;
+        c.apt.dependencies = dependencies;
+    }
+    if let Some((b, n)) = both(
+        "apt_sources",
+        &boot.apt_sources,
+        &now.apt_sources,
+        &mut missing,
+    ) {
+        c.apt.new_sources = new_strings(b.iter().map(|s| &s.entry), n.iter().map(|s| &s.entry));
+    }
+    if let Some((b, n)) = both(
+        "apt_keyrings",
+        &boot.apt_keyrings,
+        &now.apt_keyrings,
+        &mut missing,
+    ) {
+        c.apt.new_keyrings = new_strings(b.iter(), n.iter());
+    }
+    if let Some((b, n)) = both("pip", &boot.pip, &now.pip, &mut missing) {
+        let items = |list: &[super::PipDist]| -> Vec<Item> {
+            list.iter()
+                .map(|d| item(&pep503_name(&d.name), &d.site, &d.version))
+                .collect()
+        };
+        c.pip = delta(items(b), items(n), place_in_parens);
+    }
+    if let Some((b, n)) = both("npm", &boot.npm, &now.npm, &mut missing) {
+        let items = |list: &[super::NpmPackage]| -> Vec<Item> {
+            list.iter()
+                .map(|p| item(&p.name, &p.prefix, &p.version))
+                .collect()
+        };
+        c.npm = delta(items(b), items(n), place_in_parens);
+    }
+    if let Some((b, n)) = both(
+        "vscode_extensions",
+        &boot.vscode_extensions,
+        &now.vscode_extensions,
+        &mut missing,
+    ) {
+        let items = |list: &[super::Extension]| -> Vec<Item> {
+            list.iter()
+                .map(|e| item(&e.id.to_lowercase(), "", &e.version))
+                .collect()
+        };
+        c.vscode_extensions = delta(items(b), items(n), place_in_parens);
+    }
+    c.not_compared = missing;
+    c
 }
 
 fn item(name: &str, place: &str, version: &str) -> Item {
@@ -179,16 +227,19 @@ fn new_strings<'a>(
 /// name is installed in several places.
 fn delta(boot: Vec<Item>, now: Vec<Item>, qualify: fn(&str, &str) -> String) -> Delta {
     // Places per name over both sides, so both sides key a name the same way.
-    // An empty place (partial JSON) does not make a name ambiguous.
+    // A list without places (a script's inventory names packages only) makes
+    // every name plain: a name qualified on one side only would look removed
+    // and added.
+    let placed = boot.iter().chain(&now).all(|i| !i.place.is_empty());
     let mut places: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for i in boot.iter().chain(&now) {
-        let set = places.entry(i.name.as_str()).or_default();
-        if !i.place.is_empty() {
-            set.insert(i.place.as_str());
-        }
+        places
+            .entry(i.name.as_str())
+            .or_default()
+            .insert(i.place.as_str());
     }
     let key = |i: &Item| {
-        if places.get(i.name.as_str()).is_some_and(|p| p.len() > 1) && !i.place.is_empty() {
+        if placed && places.get(i.name.as_str()).is_some_and(|p| p.len() > 1) {
             qualify(&i.name, &i.place)
         } else {
             i.name.clone()

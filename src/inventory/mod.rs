@@ -82,40 +82,68 @@ impl InventoryError {
 /// What the package managers of a root filesystem have installed.
 ///
 /// Every list is sorted (by name, then version) so that the same tree always
-/// gives the same JSON. Every field defaults, so partial JSON (written by a
-/// shell script, or by an older boxwright) reads.
+/// gives the same JSON. A section is `None` when the inventory does not hold
+/// it: [`take`] fills them all, but JSON written elsewhere (the dev access
+/// entrypoint's first-boot inventory, an older boxwright) may hold only some.
+/// An absent section is unknown, not empty: [`compare`] leaves it out rather
+/// than report everything of the other side as new. It is absent again when
+/// written back.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Inventory {
     /// [`FORMAT`] for inventories written by [`take`].
     pub format: String,
     /// Installed dpkg packages.
-    pub dpkg: Vec<DpkgPackage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpkg: Option<Vec<DpkgPackage>>,
     /// apt source entries, one per line or deb822 stanza.
-    pub apt_sources: Vec<AptSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apt_sources: Option<Vec<AptSource>>,
     /// Paths of apt keyring files.
-    pub apt_keyrings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apt_keyrings: Option<Vec<String>>,
     /// Installed apk packages.
-    pub apk: Vec<Package>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apk: Option<Vec<Package>>,
     /// Python distributions found in the site directories.
-    pub pip: Vec<PipDist>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pip: Option<Vec<PipDist>>,
     /// Globally installed npm packages.
-    pub npm: Vec<NpmPackage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub npm: Option<Vec<NpmPackage>>,
     /// VS Code and code-server extensions.
-    pub vscode_extensions: Vec<Extension>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vscode_extensions: Option<Vec<Extension>>,
+}
+
+impl Inventory {
+    /// An inventory that knows every section, each empty (a tree with no
+    /// package manager's files).
+    pub fn empty() -> Inventory {
+        Inventory {
+            format: FORMAT.to_string(),
+            dpkg: Some(Vec::new()),
+            apt_sources: Some(Vec::new()),
+            apt_keyrings: Some(Vec::new()),
+            apk: Some(Vec::new()),
+            pip: Some(Vec::new()),
+            npm: Some(Vec::new()),
+            vscode_extensions: Some(Vec::new()),
+        }
+    }
 }
 
 /// Takes the inventory of the root filesystem `tree`.
 pub fn take(tree: &dyn Tree) -> Result<Inventory, InventoryError> {
     Ok(Inventory {
         format: FORMAT.to_string(),
-        dpkg: dpkg::packages(tree)?,
-        apt_sources: dpkg::sources(tree),
-        apt_keyrings: dpkg::keyrings(tree),
-        apk: apk::packages(tree)?,
-        pip: pip::dists(tree),
-        npm: npm::packages(tree),
-        vscode_extensions: vscode::extensions(tree),
+        dpkg: Some(dpkg::packages(tree)?),
+        apt_sources: Some(dpkg::sources(tree)),
+        apt_keyrings: Some(dpkg::keyrings(tree)),
+        apk: Some(apk::packages(tree)?),
+        pip: Some(pip::dists(tree)),
+        npm: Some(npm::packages(tree)),
+        vscode_extensions: Some(vscode::extensions(tree)),
     })
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Tree, expand_dirs, join, json_str, list_entry, read_entry};
 
 /// The global `node_modules` directories, `*` expanded by listing the tree.
-const PREFIX_PATTERNS: [&str; 5] = [
+pub(super) const PREFIX_PATTERNS: [&str; 5] = [
     "/usr/lib/node_modules",
     "/usr/local/lib/node_modules",
     "/opt/*/lib/node_modules",

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Tree, expand_dirs, field, headers, join, json_str, list_entry, read_entry};
 
 /// Where Python distributions live, `*` expanded by listing the tree.
-const SITE_PATTERNS: [&str; 8] = [
+pub(super) const SITE_PATTERNS: [&str; 8] = [
     "/usr/lib/python3*/site-packages",
     "/usr/lib/python3*/dist-packages",
     "/usr/local/lib/python3*/site-packages",

@@ -1,5 +1,6 @@
 //! Inventory tests over real files in temporary directories.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -103,7 +104,7 @@ fn dpkg_keeps_installed_packages_and_apt_manual_marks() {
     let root = tempfile::tempdir().unwrap();
     put(root.path(), "/var/lib/dpkg/status", STATUS);
     put(root.path(), "/var/lib/apt/extended_states", EXTENDED_STATES);
-    let dpkg = inventory_of(&root).dpkg;
+    let dpkg = inventory_of(&root).dpkg.unwrap();
     let pkg = |name: &str, version: &str, arch: &str, manual: bool| DpkgPackage {
         name: name.into(),
         version: version.into(),
@@ -127,7 +128,7 @@ fn dpkg_keeps_installed_packages_and_apt_manual_marks() {
 fn dpkg_without_extended_states_is_all_manual() {
     let root = tempfile::tempdir().unwrap();
     put(root.path(), "/var/lib/dpkg/status", STATUS);
-    let dpkg = inventory_of(&root).dpkg;
+    let dpkg = inventory_of(&root).dpkg.unwrap();
     assert_eq!(dpkg.len(), 4);
     assert!(dpkg.iter().all(|p| p.manual));
 }
@@ -172,7 +173,7 @@ fn apt_sources_read_one_line_and_deb822_files() {
         "/etc/apt/sources.list.d/ignored.save",
         "deb http://x.example/ y z\n",
     );
-    let sources = inventory_of(&root).apt_sources;
+    let sources = inventory_of(&root).apt_sources.unwrap();
     let source = |file: &str, entry: &str| AptSource {
         file: file.into(),
         entry: entry.into(),
@@ -209,7 +210,7 @@ fn apt_keyrings_list_files_of_the_keyring_dirs() {
     mkdir(root.path(), "/usr/share/keyrings/subdir");
     put(root.path(), "/etc/apt/trusted.gpg", "k");
     assert_eq!(
-        inventory_of(&root).apt_keyrings,
+        inventory_of(&root).apt_keyrings.unwrap(),
         vec![
             "/etc/apt/keyrings/docker.gpg",
             "/etc/apt/trusted.gpg",
@@ -228,7 +229,7 @@ fn apk_reads_installed_db_records() {
         "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nF:lib\nR:libc.musl-x86_64.so.1\n\n\
          P:busybox\nV:1.36.1-r5\n\nP:broken-no-version\n\nP:curl\nV:8.5.0-r0",
     );
-    let apk = inventory_of(&root).apk;
+    let apk = inventory_of(&root).apk.unwrap();
     let pkg = |name: &str, version: &str| Package {
         name: name.into(),
         version: version.into(),
@@ -295,7 +296,7 @@ fn pip_reads_dist_info_and_egg_info() {
         "/srv/lib/python3.11/site-packages/nope-1.0.dist-info/METADATA",
         "Name: nope\nVersion: 1.0\n",
     );
-    let pip = inventory_of(&root).pip;
+    let pip = inventory_of(&root).pip.unwrap();
     let dist = |name: &str, version: &str, site: &str| PipDist {
         name: name.into(),
         version: version.into(),
@@ -369,7 +370,7 @@ fn npm_reads_scoped_and_unscoped_packages_and_skips_bin() {
         r#"{"name": "linked", "version": "0.0.1"}"#,
     );
     link(root.path(), &format!("{prefix}/linked"), "/srv/linked");
-    let npm = inventory_of(&root).npm;
+    let npm = inventory_of(&root).npm.unwrap();
     let pkg = |name: &str, version: &str, prefix: &str| NpmPackage {
         name: name.into(),
         version: version.into(),
@@ -407,7 +408,7 @@ fn vscode_extensions_from_extensions_json() {
     );
     // Folders are not read when extensions.json is.
     mkdir(root.path(), &format!("{dir}/other.ext-1.0.0"));
-    let ext = inventory_of(&root).vscode_extensions;
+    let ext = inventory_of(&root).vscode_extensions.unwrap();
     let e = |id: &str, version: &str| Extension {
         id: id.into(),
         version: version.into(),
@@ -445,7 +446,7 @@ fn vscode_extensions_from_folder_names() {
     mkdir(root.path(), &format!("{dir}/no-version-here"));
     // extensions.json that is not JSON: the folders are read instead.
     put(root.path(), &format!("{dir}/extensions.json"), "{not json");
-    let ext = inventory_of(&root).vscode_extensions;
+    let ext = inventory_of(&root).vscode_extensions.unwrap();
     let e = |id: &str, version: &str| Extension {
         id: id.into(),
         version: version.into(),
@@ -553,12 +554,12 @@ fn large_files_are_refused_or_skipped() {
     // A package's file too large: that package falls back or is skipped.
     let inv = inventory_of(&root);
     assert_eq!(
-        inv.pip.len(),
+        inv.pip.as_deref().unwrap().len(),
         1,
         "METADATA skipped, name from the directory"
     );
-    assert_eq!(inv.pip[0].name, "huge");
-    assert!(inv.npm.is_empty());
+    assert_eq!(inv.pip.as_deref().unwrap()[0].name, "huge");
+    assert!(inv.npm.as_deref().unwrap().is_empty());
     // A database too large fails the inventory.
     big("/var/lib/dpkg/status");
     assert!(matches!(
@@ -633,15 +634,19 @@ fn malformed_inputs_never_panic() {
     );
     mkdir(root.path(), "/root/.vscode/extensions/-1");
     let inv = inventory_of(&root);
-    assert!(inv.npm.is_empty());
+    assert!(inv.npm.as_deref().unwrap().is_empty());
     // The empty METADATA falls back to its directory's name.
     assert!(
         inv.pip
+            .as_deref()
+            .unwrap()
             .iter()
             .any(|d| d.name == "empty" && d.version == "1.0")
     );
     assert_eq!(
         inv.vscode_extensions
+            .as_deref()
+            .unwrap()
             .iter()
             .map(|e| e.id.as_str())
             .collect::<Vec<_>>(),
@@ -663,10 +668,30 @@ fn inventory_json_round_trips_and_partial_json_reads() {
         r#"{"dpkg": [{"name": "jq", "version": "1.6"}], "pip": [{"name": "x"}]}"#,
     )
     .unwrap();
-    assert_eq!(partial.dpkg[0].name, "jq");
-    assert!(partial.dpkg[0].arch.is_empty());
-    assert_eq!(partial.pip[0].installer, None);
-    assert!(partial.npm.is_empty());
+    assert_eq!(partial.dpkg.as_deref().unwrap()[0].name, "jq");
+    assert!(partial.dpkg.as_deref().unwrap()[0].arch.is_empty());
+    assert_eq!(partial.pip.as_deref().unwrap()[0].installer, None);
+    // An absent section is unknown, not empty, and stays absent when written.
+    assert_eq!(partial.npm, None);
+    assert_eq!(partial.apt_sources, None);
+    let back = serde_json::to_value(&partial).unwrap();
+    assert!(
+        back.get("npm").is_none() && back.get("dpkg").is_some(),
+        "{back}"
+    );
+    // A full inventory holds every section, empty or not.
+    let json = serde_json::to_value(inventory_of(&tempfile::tempdir().unwrap())).unwrap();
+    for k in [
+        "dpkg",
+        "apt_sources",
+        "apt_keyrings",
+        "apk",
+        "pip",
+        "npm",
+        "vscode_extensions",
+    ] {
+        assert_eq!(json[k], serde_json::json!([]), "{k}: {json}");
+    }
 }
 
 /// A layer dir holding a 0/0 character device at `path`, or, where device
@@ -815,8 +840,11 @@ fn layered_symlinks_resolve_through_the_merged_view() {
     );
     assert_eq!(tree.read("/escape/passwd").unwrap(), None);
     let inv = take(&tree).unwrap();
-    assert_eq!(inv.pip.len(), 1);
-    assert_eq!(inv.pip[0].site, "/usr/lib/python3/dist-packages");
+    assert_eq!(inv.pip.as_deref().unwrap().len(), 1);
+    assert_eq!(
+        inv.pip.as_deref().unwrap()[0].site,
+        "/usr/lib/python3/dist-packages"
+    );
 }
 
 fn dpkg(name: &str, version: &str, arch: &str) -> DpkgPackage {
@@ -872,29 +900,32 @@ fn boot_and_now() -> (Inventory, Inventory) {
     let site = "/usr/lib/python3/dist-packages";
     let boot = Inventory {
         format: FORMAT.into(),
-        dpkg: vec![
+        dpkg: Some(vec![
             dpkg("curl", "7.88", "amd64"),
             dpkg("nano", "7.2", "amd64"),
             dpkg("jq", "1.6", "amd64"),
-        ],
-        apt_sources: vec![AptSource {
+        ]),
+        apt_sources: Some(vec![AptSource {
             file: "/etc/apt/sources.list".into(),
             entry: "deb http://deb.debian.org/debian bookworm main".into(),
-        }],
-        apt_keyrings: vec!["/usr/share/keyrings/debian.gpg".into()],
-        apk: vec![],
-        pip: vec![pip("requests", "2.28", site), pip("six", "1.16", site)],
-        npm: vec![npm("npm", "10.0.0"), npm("left-pad", "1.0.0")],
-        vscode_extensions: vec![ext("ms-python.python", "2024.1.0")],
+        }]),
+        apt_keyrings: Some(vec!["/usr/share/keyrings/debian.gpg".into()]),
+        apk: Some(vec![]),
+        pip: Some(vec![
+            pip("requests", "2.28", site),
+            pip("six", "1.16", site),
+        ]),
+        npm: Some(vec![npm("npm", "10.0.0"), npm("left-pad", "1.0.0")]),
+        vscode_extensions: Some(vec![ext("ms-python.python", "2024.1.0")]),
     };
     let now = Inventory {
         format: FORMAT.into(),
-        dpkg: vec![
+        dpkg: Some(vec![
             dpkg("curl", "7.88", "amd64"),
             dpkg("jq", "1.7", "amd64"),
             dpkg("cowsay", "3.03+dfsg2-8", "all"),
-        ],
-        apt_sources: vec![
+        ]),
+        apt_sources: Some(vec![
             AptSource {
                 file: "/etc/apt/sources.list".into(),
                 entry: "deb http://deb.debian.org/debian bookworm main".into(),
@@ -903,25 +934,28 @@ fn boot_and_now() -> (Inventory, Inventory) {
                 file: "/etc/apt/sources.list.d/gh.list".into(),
                 entry: "deb https://cli.github.com/packages stable main".into(),
             },
-        ],
-        apt_keyrings: vec![
+        ]),
+        apt_keyrings: Some(vec![
             "/usr/share/keyrings/debian.gpg".into(),
             "/etc/apt/keyrings/gh.gpg".into(),
-        ],
-        apk: vec![Package {
+        ]),
+        apk: Some(vec![Package {
             name: "ignored".into(),
             version: "1".into(),
-        }],
+        }]),
         // Names from a shell script may not be normalized: still the same project.
-        pip: vec![pip("Requests", "2.31", site), pip("httpie", "3.2.2", site)],
-        npm: vec![
+        pip: Some(vec![
+            pip("Requests", "2.31", site),
+            pip("httpie", "3.2.2", site),
+        ]),
+        npm: Some(vec![
             npm("npm", "10.0.0"),
             npm("@anthropic-ai/claude-code", "1.0.0"),
-        ],
-        vscode_extensions: vec![
+        ]),
+        vscode_extensions: Some(vec![
             ext("MS-Python.Python", "2024.2.0"),
             ext("esbenp.prettier-vscode", "10.1.0"),
-        ],
+        ]),
     };
     (boot, now)
 }
@@ -968,19 +1002,19 @@ fn compare_reports_added_removed_and_changed_for_each_manager() {
 #[test]
 fn compare_qualifies_names_installed_in_several_places() {
     let boot = Inventory {
-        dpkg: vec![dpkg("libc6", "2.36", "amd64")],
-        pip: vec![pip("rich", "13.0", "/usr/lib/python3/dist-packages")],
+        dpkg: Some(vec![dpkg("libc6", "2.36", "amd64")]),
+        pip: Some(vec![pip("rich", "13.0", "/usr/lib/python3/dist-packages")]),
         ..Inventory::default()
     };
     let now = Inventory {
-        dpkg: vec![
+        dpkg: Some(vec![
             dpkg("libc6", "2.36", "amd64"),
             dpkg("libc6", "2.36", "i386"),
-        ],
-        pip: vec![
+        ]),
+        pip: Some(vec![
             pip("rich", "13.0", "/usr/lib/python3/dist-packages"),
             pip("rich", "13.7", "/root/.local/lib/python3.11/site-packages"),
-        ],
+        ]),
         ..Inventory::default()
     };
     let c = compare(&boot, &now);
@@ -994,6 +1028,85 @@ fn compare_qualifies_names_installed_in_several_places() {
         )]
     );
     assert!(c.pip.removed.is_empty() && c.pip.changed.is_empty());
+}
+
+/// The first-boot inventory the dev access entrypoint writes: names and
+/// versions only, no apt sources or keyrings (recipes/scripts/entrypoint.sh).
+const ENTRYPOINT_BOOT: &str = r#"{"format":"boxwright-inventory/1",
+  "dpkg":[{"name":"curl","version":"7.88"},{"name":"jq","version":"1.6"}],
+  "pip":[{"name":"Requests","version":"2.28"}],
+  "npm":[{"name":"npm","version":"10.0.0"}],
+  "vscode_extensions":[{"id":"MS-Python.Python","version":"2024.1.0"}]}"#;
+
+#[test]
+fn compare_leaves_out_what_a_partial_boot_inventory_lacks() {
+    let boot: Inventory = serde_json::from_str(ENTRYPOINT_BOOT).unwrap();
+    let debian = AptSource {
+        file: "/etc/apt/sources.list.d/debian.sources".into(),
+        entry: "deb http://deb.debian.org/debian bookworm main".into(),
+    };
+    let site = "/usr/lib/python3/dist-packages";
+    let user_site = "/root/.local/lib/python3.11/site-packages";
+    // The image as `take` reads it: every section, with places.
+    let image = Inventory {
+        dpkg: Some(vec![
+            dpkg("curl", "7.88", "amd64"),
+            dpkg("jq", "1.6", "amd64"),
+        ]),
+        apt_sources: Some(vec![debian.clone()]),
+        apt_keyrings: Some(vec![
+            "/usr/share/keyrings/debian-archive-keyring.gpg".into(),
+        ]),
+        pip: Some(vec![pip("requests", "2.28", site)]),
+        npm: Some(vec![npm("npm", "10.0.0")]),
+        vscode_extensions: Some(vec![ext("ms-python.python", "2024.1.0")]),
+        ..Inventory::empty()
+    };
+    // Nothing installed: no change, though the boot inventory has no sources
+    // or keyrings (they were all reported new).
+    let c = compare(&boot, &image);
+    assert!(c.is_empty(), "{c:?}");
+    assert!(c.apt.new_sources.is_empty() && c.apt.new_keyrings.is_empty());
+    assert_eq!(c.not_compared, ["apt_sources", "apt_keyrings"]);
+    // What was installed is still found in the sections both hold; the
+    // second copy of requests in a user site is compared by name alone,
+    // since the boot list has no sites.
+    let mut now = image.clone();
+    now.dpkg.as_mut().unwrap().push(DpkgPackage {
+        manual: true,
+        ..dpkg("cowsay", "3.03", "all")
+    });
+    now.apt_sources.as_mut().unwrap().push(AptSource {
+        file: "/etc/apt/sources.list.d/gh.list".into(),
+        entry: "deb https://cli.github.com/packages stable main".into(),
+    });
+    now.pip
+        .as_mut()
+        .unwrap()
+        .push(pip("requests", "2.31", user_site));
+    now.npm.as_mut().unwrap().push(npm("semver", "7.6.3"));
+    let c = compare(&boot, &now);
+    assert_eq!(c.apt.delta.added, vec![versioned("cowsay", "3.03")]);
+    assert!(c.apt.delta.removed.is_empty() && c.apt.delta.changed.is_empty());
+    assert!(c.apt.new_sources.is_empty(), "sources are not compared");
+    assert!(c.pip.added.is_empty() && c.pip.removed.is_empty());
+    assert_eq!(c.pip.changed, vec![changed("requests", "2.28", "2.31")]);
+    assert_eq!(c.npm.added, vec![versioned("semver", "7.6.3")]);
+    assert!(c.vscode_extensions.is_empty());
+    assert_eq!(c.not_compared, ["apt_sources", "apt_keyrings"]);
+    // A full boot inventory compares everything, and says nothing of it.
+    let c = compare(&image, &now);
+    assert_eq!(
+        c.apt.new_sources,
+        vec!["deb https://cli.github.com/packages stable main"]
+    );
+    assert!(c.not_compared.is_empty());
+    assert!(
+        serde_json::to_value(&c)
+            .unwrap()
+            .get("not_compared")
+            .is_none()
+    );
 }
 
 #[test]
@@ -1015,19 +1128,21 @@ fn summary_labels_list_added_and_changed_packages() {
         .collect();
     assert_eq!(labels, expected);
     // Only removals: no label.
-    assert!(summary_labels(&compare(&now, &Inventory::default())).is_empty());
+    assert!(summary_labels(&compare(&now, &Inventory::empty())).is_empty());
 }
 
 #[test]
 fn summary_labels_are_cut_at_a_comma() {
     let now = Inventory {
-        dpkg: (0..200)
-            .map(|i| dpkg(&format!("package-{i:03}"), "1.0-1", "amd64"))
-            .collect(),
-        npm: vec![npm(&"x".repeat(2000), "1")],
-        ..Inventory::default()
+        dpkg: Some(
+            (0..200)
+                .map(|i| dpkg(&format!("package-{i:03}"), "1.0-1", "amd64"))
+                .collect(),
+        ),
+        npm: Some(vec![npm(&"x".repeat(2000), "1")]),
+        ..Inventory::empty()
     };
-    let labels = summary_labels(&compare(&Inventory::default(), &now));
+    let labels = summary_labels(&compare(&Inventory::empty(), &now));
     let apt = &labels["io.boxwright.fork.apt"];
     assert!(apt.chars().count() <= 1000, "{}", apt.chars().count());
     assert!(apt.ends_with(",…"));
@@ -1081,4 +1196,29 @@ fn layered_xwhiteouts_hide_lower_names() {
     ));
     assert_eq!(tree.read("/etc/gone.conf").unwrap(), None);
     assert_eq!(tree.list("/etc").unwrap(), vec!["kept.conf"]);
+}
+
+/// The dev access entrypoint writes the first-boot inventory fork compares
+/// a podman container with: it must look for Python distributions, npm
+/// packages and extension dirs where this reader does, or whatever lies
+/// elsewhere would look installed since boot.
+#[test]
+fn the_entrypoint_reads_where_the_inventory_reads() {
+    let script = include_str!("../../recipes/scripts/entrypoint.sh");
+    let patterns = |var: &str| -> BTreeSet<String> {
+        let start = format!("\n{var}='");
+        let at = script.find(&start).unwrap_or_else(|| panic!("no {var}")) + start.len();
+        let end = script[at..].find('\'').unwrap();
+        script[at..at + end]
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    let set = |list: &[&str]| -> BTreeSet<String> { list.iter().map(|p| p.to_string()).collect() };
+    assert_eq!(patterns("PIP_SITES"), set(&super::pip::SITE_PATTERNS));
+    assert_eq!(patterns("NPM_PREFIXES"), set(&super::npm::PREFIX_PATTERNS));
+    assert_eq!(
+        patterns("EXTENSION_DIRS"),
+        set(&super::vscode::DIR_PATTERNS)
+    );
 }

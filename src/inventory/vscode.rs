@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Tree, expand_dirs, join, json_str, list_entry, read_entry};
 
 /// The extension directories, `*` expanded by listing the tree.
-const DIR_PATTERNS: [&str; 6] = [
+pub(super) const DIR_PATTERNS: [&str; 6] = [
     "/root/.local/share/code-server/extensions",
     "/home/*/.local/share/code-server/extensions",
     "/root/.vscode-server/extensions",

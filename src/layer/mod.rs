@@ -41,7 +41,7 @@ pub use error::LayerError;
 pub use exclude::{ExcludeError, Exclusions};
 pub use fingerprint::{Entry as FingerprintEntry, fingerprint, first_difference};
 pub use import::import_tar;
-pub use snapshot::{Snapshot, write_snapshot_diff};
+pub use snapshot::{Snapshot, changed_bytes, write_snapshot_diff, write_snapshot_diff_filtered};
 pub use upperdir::{CommitStats, write_upperdir, write_upperdir_filtered};
 
 use crate::media::Compression;

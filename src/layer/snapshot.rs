@@ -23,6 +23,7 @@ use super::WriteOptions;
 use super::error::LayerError;
 use super::fsmeta::{Kind, Meta, TreeKey, walk, xattrs_digest};
 use super::tree_tar::TreeTar;
+use super::upperdir::CommitStats;
 
 /// Format version of a serialized snapshot.
 const SNAPSHOT_VERSION: u32 = 1;
@@ -45,6 +46,15 @@ struct Stamp {
     /// Digest of all xattrs (`None`: no xattrs).
     #[serde(default)]
     xattrs: Option<String>,
+}
+
+impl Stamp {
+    /// The same file, unchanged, whichever user namespace each was read in.
+    fn same_file(&self, other: &Stamp) -> bool {
+        let (a, b) = (&self.meta, &other.meta);
+        (a.kind, a.size, a.mtime_ns, a.ctime_ns, a.ino, a.dev)
+            == (b.kind, b.size, b.mtime_ns, b.ctime_ns, b.ino, b.dev)
+    }
 }
 
 impl Snapshot {
@@ -91,12 +101,46 @@ pub fn write_snapshot_diff<W: Write>(
     opts: &WriteOptions,
     out: W,
 ) -> Result<LayerInfo, LayerError> {
+    write_snapshot_diff_filtered(root, before, opts, out, &|_| false).map(|(info, _)| info)
+}
+
+/// [`write_snapshot_diff`] leaving out every path (`/a/b`, absolute in the
+/// image) for which `exclude` is true, with whatever is below it; returns
+/// what was kept and left out, counted as
+/// [`write_upperdir_filtered`](super::write_upperdir_filtered) counts the
+/// upperdir of the same change.
+pub fn write_snapshot_diff_filtered<W: Write>(
+    root: &Path,
+    before: &Snapshot,
+    opts: &WriteOptions,
+    out: W,
+    exclude: &dyn Fn(&str) -> bool,
+) -> Result<(LayerInfo, CommitStats), LayerError> {
     let now = Snapshot::take(root)?;
     let items = diff(&before.entries, &now.entries);
     let mut tar = TreeTar::new(root, opts, out)?;
+    let mut stats = CommitStats::default();
+    // Items come in tree order, so what lies below an excluded path follows
+    // it directly.
+    let mut excluded_at: Option<&TreeKey> = None;
     for (key, item) in &items {
+        if excluded_at.is_some_and(|top| key.is_below(top)) {
+            stats.excluded += 1;
+            continue;
+        }
+        let abs = format!("/{}", String::from_utf8_lossy(&key.0));
+        if exclude(&abs) {
+            excluded_at = Some(key);
+            stats.excluded += 1;
+            stats.excluded_paths.push(abs);
+            continue;
+        }
         match item {
-            Item::Whiteout => tar.whiteout(key)?,
+            Item::Whiteout => {
+                tar.whiteout(key)?;
+                stats.changes += 1;
+                stats.deletions += 1;
+            }
             Item::Node { opaque } => {
                 // Every node key comes from `now`.
                 let Some(stamp) = now.entries.get(key) else {
@@ -105,11 +149,47 @@ pub fn write_snapshot_diff<W: Write>(
                 tar.node(key, &stamp.meta)?;
                 if *opaque {
                     tar.opaque(key)?;
+                    stats.changes += 1;
+                    stats.deletions += 1;
+                }
+                match stamp.meta.kind {
+                    Kind::Dir => {}
+                    Kind::File => {
+                        stats.changes += 1;
+                        stats.files += 1;
+                        stats.bytes += stamp.meta.size;
+                        let top = abs
+                            .split('/')
+                            .nth(1)
+                            .map(|t| format!("/{t}"))
+                            .unwrap_or_default();
+                        let e = stats.by_top.entry(top).or_default();
+                        e.0 += 1;
+                        e.1 += stamp.meta.size;
+                    }
+                    _ => stats.changes += 1,
                 }
             }
         }
     }
-    tar.finish()
+    stats.excluded_paths.sort();
+    Ok((tar.finish()?, stats))
+}
+
+/// Bytes of the regular files below `root` that are new or changed since
+/// `before` was taken (what `ps` shows as a copied tree's changes). Owners
+/// are not compared: this may run outside the user namespace the snapshot
+/// was taken in, where ids read differently; a chown changes the ctime anyway.
+pub fn changed_bytes(root: &Path, before: &Snapshot) -> Result<u64, LayerError> {
+    let now = Snapshot::take(root)?;
+    Ok(now
+        .entries
+        .iter()
+        .filter(|(k, s)| {
+            s.meta.kind == Kind::File && !before.entries.get(*k).is_some_and(|b| b.same_file(s))
+        })
+        .map(|(_, s)| s.meta.size)
+        .sum())
 }
 
 /// The entries of the diff from `before` to `now`, in tree order.

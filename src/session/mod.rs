@@ -26,8 +26,9 @@ pub use housekeeping::{
 };
 pub use lowers::Unpacker;
 pub use sandbox::{
-    ENTER_ARG, ExecRequest, MONITOR_ARG, Paused, RunRequest, SandboxInfo, SandboxRecord,
-    SandboxState, Sandboxes, Status, check_name, enter_main, monitor_main,
+    ENTER_ARG, ExecRequest, MONITOR_ARG, Paused, RunRequest, SandboxFiles, SandboxInfo,
+    SandboxRecord, SandboxRootfs, SandboxState, Sandboxes, Status, check_name, enter_main,
+    monitor_main,
 };
 pub use steps::{DiffMethod, ImageAt, ImageUse, StepResult, StepRunner};
 pub use worker::Workers;

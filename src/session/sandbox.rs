@@ -1,5 +1,8 @@
 //! Named sandboxes: an image's layers as overlay lowerdirs plus a persistent
-//! upperdir under the store, run daemonless.
+//! upperdir under the store, run daemonless. Where an overlay cannot be
+//! mounted (the probe builds use), a sandbox runs on a copy of the image's
+//! tree instead, and its changes are found by the snapshot diff builds use
+//! in that mode.
 //!
 //! ```text
 //! ROOT.state/sandboxes/NAME/
@@ -10,6 +13,10 @@
 //!                  "running" means that process was killed
 //!   init.pid       host pid of the sandbox's pid 1 (exec, stop, freeze)
 //!   upper/ work/   the overlay upperdir (the sandbox's changes) and workdir
+//!   tree/          instead of upper/ and work/ (snapshot fallback): the
+//!                  copied tree it runs on, changed in place
+//!   snapshot.json  with tree/: the tree's stat snapshot when it was made,
+//!                  what fork compares it with
 //!   output.log     a detached sandbox's output
 //!   boot.json      the boot inventory fork compares against
 //! ```
@@ -29,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::{ImageConfig, load_image};
 use crate::media::{Descriptor, LayerInfo};
-use crate::progress::Sink;
+use crate::progress::{Event, Sink};
 use crate::sandbox::{
     Action, BindMount, EnterSpec, HostEnv, IdMapping, Network, Rootfs, RunSpec, StdioMode, Userns,
 };
@@ -38,7 +45,8 @@ use crate::store::Store;
 use super::SessionError;
 use super::lowers::Unpacker;
 use super::pty;
-use super::worker::Workers;
+use super::steps::{Chosen, DiffMethod, choose_method};
+use super::worker::{Answer, Op, Unpack, Workers};
 
 /// The first argument that makes boxwright a sandbox monitor.
 pub const MONITOR_ARG: &str = "__monitor";
@@ -72,8 +80,34 @@ pub struct SandboxRecord {
     /// Removed once its program ends (`run --rm`, also with `-d`).
     #[serde(default)]
     pub auto_remove: bool,
+    /// How its root filesystem is made (records from before the fallback
+    /// existed are overlays).
+    #[serde(default)]
+    pub rootfs: SandboxRootfs,
     /// Seconds since the epoch.
     pub created: u64,
+}
+
+/// How a sandbox's root filesystem is made, chosen when it is created as a
+/// build chooses its diff method.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxRootfs {
+    /// The image's layers as overlay lowerdirs, its changes in `upper/`.
+    #[default]
+    Overlay,
+    /// A copy of the image's tree (`tree/`), changed in place; its changes
+    /// are what differs from `snapshot.json`.
+    Snapshot,
+}
+
+/// Where a sandbox's files are, for reading them from outside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SandboxFiles {
+    /// An overlay upperdir over the image's layers.
+    Upper(PathBuf),
+    /// The whole tree, and the file holding its snapshot when it was made.
+    Tree { tree: PathBuf, snapshot: PathBuf },
 }
 
 /// Where a sandbox is in its life.
@@ -141,6 +175,9 @@ pub struct RunRequest {
     pub host_ca: bool,
     /// Remove the sandbox once its program ends (`--rm`).
     pub auto_remove: bool,
+    /// Overlay or the copied-tree fallback, as a build's `--diff` (`Auto`
+    /// probes overlay and falls back).
+    pub diff: DiffMethod,
 }
 
 /// What `exec` asks for.
@@ -347,36 +384,49 @@ impl<'a> Sandboxes<'a> {
         let layers = image
             .layers()
             .map_err(|e| SessionError::BadInput(format!("{}: {e}", req.image_ref)))?;
-        let record = record_for(&name, req, desc, layers, &image.config);
+        let mut record = record_for(&name, req, desc, layers, &image.config);
         if record.argv.is_empty() {
             return Err(SessionError::BadInput(format!(
                 "{} has no entrypoint or command: give one after the image, such as `boxwright run {} sh`",
                 req.image_ref, req.image_ref
             )));
         }
+        // Overlay where the kernel mounts one here, else a copied tree: the
+        // same choice (and the same `--diff`) as builds, so `run` works
+        // wherever `build` does.
+        let chosen = choose_method(self.store, &self.workers, req.diff)?;
+        if let Chosen::Snapshot { why: Some(why) } = &chosen {
+            self.sink.emit(&Event::Warning {
+                message: format!(
+                    "overlay not available ({why}): sandbox {name} runs on a copy of the image's tree (slower to create; takes the image's size on disk)"
+                ),
+            });
+        }
+        record.rootfs = match chosen {
+            Chosen::Overlay => SandboxRootfs::Overlay,
+            Chosen::Snapshot { .. } => SandboxRootfs::Snapshot,
+        };
         // Fail before anything is made when a layer cannot be unpacked; the
         // image's inventory is what fork compares against.
         let scratch = self.store.temp_dir()?;
-        let boot = self
-            .unpacker()
-            .lowerdirs(&record.layers, &scratch)
-            .and_then(|lowers| self.inventory(lowers));
-        self.unpacker().remove(scratch);
-        let boot = boot?;
-        let dir = self.dir(&name);
-        fs::create_dir_all(self.store.sandboxes_dir())
-            .map_err(|e| SessionError::io("the sandboxes dir", e))?;
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(SessionError::NameTaken(name));
+        let boot = match record.rootfs {
+            SandboxRootfs::Overlay => self
+                .unpacker()
+                .lowerdirs(&record.layers, &scratch)
+                .and_then(|lowers| self.inventory(lowers)),
+            SandboxRootfs::Snapshot => self.copy_tree(&record, &scratch),
+        };
+        let boot = match boot {
+            Ok(b) => b,
+            Err(e) => {
+                self.unpacker().remove(scratch);
+                return Err(e);
             }
-            Err(e) => return Err(SessionError::io(format!("{}", dir.display()), e)),
-        }
-        for sub in ["upper", "work"] {
-            fs::create_dir(dir.join(sub))
-                .map_err(|e| SessionError::io(format!("{}/{sub}", dir.display()), e))?;
-        }
+        };
+        let dir = self.dir(&name);
+        let made = self.make_dir(&dir, &name, record.rootfs, &scratch);
+        self.unpacker().remove(scratch);
+        made?;
         let bytes =
             serde_json::to_vec_pretty(&record).map_err(|e| SessionError::Worker(e.to_string()))?;
         crate::store::replace_file(&dir.join("sandbox.json"), &bytes, Some(0o600))
@@ -386,6 +436,84 @@ impl<'a> Sandboxes<'a> {
             .map_err(|e| SessionError::io("boot.json", e))?;
         self.write_state(&name, &SandboxState::default())?;
         Ok(record)
+    }
+
+    /// The snapshot fallback's tree: the image's layers applied in order to
+    /// `scratch/tree`, its mountpoints made and its stat snapshot written to
+    /// `scratch/snapshot.json`. Returns its inventory.
+    fn copy_tree(
+        &self,
+        record: &SandboxRecord,
+        scratch: &Path,
+    ) -> Result<crate::inventory::Inventory, SessionError> {
+        let tree = scratch.join("tree");
+        fs::create_dir_all(&tree)
+            .map_err(|e| SessionError::io(format!("{}", tree.display()), e))?;
+        for l in &record.layers {
+            self.unpacker().unpack(l, Unpack::Flatten, &tree)?;
+        }
+        let spec = self.spec_on(
+            record,
+            Rootfs::Directory(tree.clone()),
+            StdioMode::Inherit,
+            scratch,
+        );
+        match self.workers.run(
+            &Op::SnapshotTree {
+                root: tree.clone(),
+                spec: Box::new(spec),
+                dest: scratch.join("snapshot.json"),
+            },
+            &mut |_| {},
+        )? {
+            Answer::Ok => {}
+            Answer::Failed { message } => return Err(SessionError::Worker(message)),
+            other => {
+                return Err(SessionError::Worker(format!(
+                    "unexpected worker answer {other:?}"
+                )));
+            }
+        }
+        self.inventory(vec![tree])
+    }
+
+    /// Makes the directory of new sandbox `name`: its overlay's upperdir and
+    /// workdir, or the tree and snapshot [`Self::copy_tree`] left in `scratch`
+    /// (moved: the same file system, and inode numbers stay as the snapshot
+    /// saw them).
+    fn make_dir(
+        &self,
+        dir: &Path,
+        name: &str,
+        rootfs: SandboxRootfs,
+        scratch: &Path,
+    ) -> Result<(), SessionError> {
+        fs::create_dir_all(self.store.sandboxes_dir())
+            .map_err(|e| SessionError::io("the sandboxes dir", e))?;
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(SessionError::NameTaken(name.to_string()));
+            }
+            Err(e) => return Err(SessionError::io(format!("{}", dir.display()), e)),
+        }
+        let made = match rootfs {
+            SandboxRootfs::Overlay => ["upper", "work"].iter().try_for_each(|sub| {
+                fs::create_dir(dir.join(sub))
+                    .map_err(|e| SessionError::io(format!("{}/{sub}", dir.display()), e))
+            }),
+            SandboxRootfs::Snapshot => ["tree", "snapshot.json"].iter().try_for_each(|sub| {
+                fs::rename(scratch.join(sub), dir.join(sub))
+                    .map_err(|e| SessionError::io(format!("{}/{sub}", dir.display()), e))
+            }),
+        };
+        if made.is_err() {
+            // No record yet: nothing would ever name this half-made sandbox.
+            if let Ok(gone) = self.store.move_to_trash(dir) {
+                self.unpacker().remove(gone);
+            }
+        }
+        made
     }
 
     /// The package inventory of the overlay of `layers` (topmost first).
@@ -402,22 +530,64 @@ impl<'a> Sandboxes<'a> {
         }
     }
 
+    /// The package inventory of sandbox `name` as it is now: its upperdir
+    /// over its image's layers, or its copied tree. A running sandbox is
+    /// paused while it is read, as for a fork.
+    pub fn current_inventory(
+        &self,
+        name: &str,
+    ) -> Result<crate::inventory::Inventory, SessionError> {
+        let record = self.record(name)?;
+        // As for a fork: no gc evicts the layers while they are read.
+        let _store = self.store.lock_shared()?;
+        let scratch = self.store.temp_dir()?;
+        let read = (|| {
+            let layers = match self.files(name)? {
+                SandboxFiles::Upper(upper) => {
+                    let mut layers = vec![upper];
+                    layers.extend(self.unpacker().lowerdirs(&record.layers, &scratch)?);
+                    layers
+                }
+                SandboxFiles::Tree { tree, .. } => vec![tree],
+            };
+            let _paused = self.pause(name)?;
+            self.inventory(layers)
+        })();
+        self.unpacker().remove(scratch);
+        read
+    }
+
     /// The inventory taken when sandbox `name` was created.
     pub fn boot_inventory(&self, name: &str) -> Option<crate::inventory::Inventory> {
         let bytes = fs::read(self.dir(name).join("boot.json")).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// The spec that runs sandbox `record` (its overlay, its command).
+    /// The spec that runs sandbox `record` (its overlay or tree, its command).
     fn run_spec(&self, record: &SandboxRecord, stdio: StdioMode) -> Result<RunSpec, SessionError> {
         let dir = self.dir(&record.name);
-        let lowerdirs = self.unpacker().lowerdirs(&record.layers, &dir)?;
-        Ok(RunSpec {
-            rootfs: Rootfs::Overlay {
-                lowerdirs,
+        let rootfs = match record.rootfs {
+            SandboxRootfs::Overlay => Rootfs::Overlay {
+                lowerdirs: self.unpacker().lowerdirs(&record.layers, &dir)?,
                 upperdir: dir.join("upper"),
                 workdir: dir.join("work"),
             },
+            SandboxRootfs::Snapshot => Rootfs::Directory(dir.join("tree")),
+        };
+        Ok(self.spec_on(record, rootfs, stdio, &dir))
+    }
+
+    /// The spec that runs `record`'s command on `rootfs`; `dir` gets its
+    /// init's pid file.
+    fn spec_on(
+        &self,
+        record: &SandboxRecord,
+        rootfs: Rootfs,
+        stdio: StdioMode,
+        dir: &Path,
+    ) -> RunSpec {
+        RunSpec {
+            rootfs,
             action: Action::Exec {
                 argv: record.argv.clone(),
                 env: record.env.clone(),
@@ -436,7 +606,7 @@ impl<'a> Sandboxes<'a> {
             hostname: Some(record.name.clone()),
             pid_file: Some(dir.join("init.pid")),
             no_new_privs: false,
-        })
+        }
     }
 
     /// Runs sandbox `name` in this process, attached to this process's
@@ -696,8 +866,13 @@ impl<'a> Sandboxes<'a> {
         let Ok(init) = self.init_pid(name) else {
             return Ok(None);
         };
-        let ns = fs::read_link(format!("/proc/{init}/ns/pid"))
-            .map_err(|e| SessionError::io("the sandbox's pid namespace", e))?;
+        let ns = match fs::read_link(format!("/proc/{init}/ns/pid")) {
+            Ok(ns) => ns,
+            // It ended since its state was read (a short command): with its
+            // init gone, nothing of it runs that could be paused.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(SessionError::io("the sandbox's pid namespace", e)),
+        };
         let mut pids = Vec::new();
         // Stopped processes can still fork between two passes' reads of
         // /proc: go over it until a pass finds no new one.
@@ -761,7 +936,10 @@ impl<'a> Sandboxes<'a> {
                 continue;
             };
             let state = self.state(&name)?;
-            let changes_bytes = du(&e.path().join("upper"));
+            let changes_bytes = match record.rootfs {
+                SandboxRootfs::Overlay => du(&e.path().join("upper")),
+                SandboxRootfs::Snapshot => tree_changes(&e.path()),
+            };
             out.push(SandboxInfo {
                 record,
                 state,
@@ -780,10 +958,23 @@ impl<'a> Sandboxes<'a> {
         Ok(self.dir(name).join("output.log"))
     }
 
-    /// The directory of sandbox `name` (its upperdir is `upper/`).
+    /// The directory of sandbox `name` (see the module's documentation).
     pub fn path(&self, name: &str) -> Result<PathBuf, SessionError> {
         self.record(name)?;
         Ok(self.dir(name))
+    }
+
+    /// Where the files of sandbox `name` are.
+    pub fn files(&self, name: &str) -> Result<SandboxFiles, SessionError> {
+        let record = self.record(name)?;
+        let dir = self.dir(name);
+        Ok(match record.rootfs {
+            SandboxRootfs::Overlay => SandboxFiles::Upper(dir.join("upper")),
+            SandboxRootfs::Snapshot => SandboxFiles::Tree {
+                tree: dir.join("tree"),
+                snapshot: dir.join("snapshot.json"),
+            },
+        })
     }
 }
 
@@ -861,6 +1052,7 @@ fn record_for(
         interactive: req.interactive,
         host_ca: req.host_ca,
         auto_remove: req.auto_remove,
+        rootfs: SandboxRootfs::default(),
         created: now(),
     }
 }
@@ -890,6 +1082,20 @@ fn children(pid: i32) -> Vec<i32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
+}
+
+/// Bytes of the files a copied-tree sandbox (in `dir`) added or changed.
+/// Read from outside its user namespace, like [`du`] of an upperdir: a
+/// tree this user cannot read all of (subordinate ids' private
+/// directories) shows no size rather than a wrong one.
+fn tree_changes(dir: &Path) -> u64 {
+    let Some(before) = fs::read(dir.join("snapshot.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<crate::layer::Snapshot>(&b).ok())
+    else {
+        return 0;
+    };
+    crate::layer::changed_bytes(&dir.join("tree"), &before).unwrap_or(0)
 }
 
 /// Bytes of disk a tree uses (what can be read of it).

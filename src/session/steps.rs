@@ -58,6 +58,55 @@ pub enum ImageAt {
     },
 }
 
+/// What [`choose_method`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Chosen {
+    Overlay,
+    /// The snapshot fallback (a copied tree): asked for (`why` is `None`),
+    /// or overlay cannot be mounted here, for this reason.
+    Snapshot {
+        why: Option<String>,
+    },
+}
+
+/// Overlay or the snapshot fallback, as `diff` asks. `Auto` and `Overlay`
+/// probe an overlay mount in a worker (the kernel decides, and inside some
+/// containers it refuses a nested unprivileged overlay); a failed probe is
+/// the fallback for `Auto` and an error for `Overlay`. Builds and sandboxes
+/// both choose here, so `run` works wherever `build` does.
+pub(super) fn choose_method(
+    store: &Store,
+    workers: &Workers,
+    diff: DiffMethod,
+) -> Result<Chosen, SessionError> {
+    if diff == DiffMethod::Snapshot {
+        return Ok(Chosen::Snapshot { why: None });
+    }
+    let scratch = store.temp_dir()?;
+    let probe = workers.run(
+        &Op::ProbeOverlay {
+            scratch: scratch.clone(),
+        },
+        &mut |_| {},
+    );
+    let _ = workers.run(
+        &Op::Remove {
+            paths: vec![scratch],
+        },
+        &mut |_| {},
+    );
+    let why = match probe {
+        Ok(Answer::Ok) => return Ok(Chosen::Overlay),
+        Ok(Answer::Failed { message }) => message,
+        Err(e) => e.to_string(),
+        Ok(a) => format!("unexpected answer {a:?}"),
+    };
+    if diff == DiffMethod::Overlay {
+        return Err(SessionError::NoOverlay { why });
+    }
+    Ok(Chosen::Snapshot { why: Some(why) })
+}
+
 enum Method {
     Overlay,
     /// One full tree, updated in place step after step; `applied` counts the
@@ -86,56 +135,27 @@ impl<'a> StepRunner<'a> {
         max_layer_size: u64,
         sink: &'a dyn Sink,
     ) -> Result<StepRunner<'a>, SessionError> {
-        let snapshot = |store: &Store| -> Result<Method, SessionError> {
-            Ok(Method::Snapshot {
-                tree: store.temp_dir()?.join("rootfs"),
-                applied: 0,
-            })
-        };
-        let method = match diff {
-            DiffMethod::Snapshot => {
+        let method = match choose_method(store, workers, diff)? {
+            Chosen::Overlay => {
                 sink.emit(&Event::Info {
-                    message: "diff method: snapshot (copied tree, stat comparison)".into(),
+                    message: "diff method: overlay upperdir".into(),
                 });
-                snapshot(store)?
+                Method::Overlay
             }
-            DiffMethod::Overlay | DiffMethod::Auto => {
-                let scratch = store.temp_dir()?;
-                let probe = workers.run(
-                    &Op::ProbeOverlay {
-                        scratch: scratch.clone(),
+            Chosen::Snapshot { why } => {
+                sink.emit(&match why {
+                    None => Event::Info {
+                        message: "diff method: snapshot (copied tree, stat comparison)".into(),
                     },
-                    &mut |_| {},
-                );
-                let _ = workers.run(
-                    &Op::Remove {
-                        paths: vec![scratch],
+                    Some(why) => Event::Warning {
+                        message: format!(
+                            "overlay not available ({why}): falling back to the snapshot diff (a copied tree compared before and after each step; slower)"
+                        ),
                     },
-                    &mut |_| {},
-                );
-                match probe {
-                    Ok(Answer::Ok) => {
-                        sink.emit(&Event::Info {
-                            message: "diff method: overlay upperdir".into(),
-                        });
-                        Method::Overlay
-                    }
-                    other => {
-                        let why = match other {
-                            Ok(Answer::Failed { message }) => message,
-                            Err(e) => e.to_string(),
-                            Ok(a) => format!("unexpected answer {a:?}"),
-                        };
-                        if diff == DiffMethod::Overlay {
-                            return Err(SessionError::NoOverlay { why });
-                        }
-                        sink.emit(&Event::Warning {
-                            message: format!(
-                                "overlay not available ({why}): falling back to the snapshot diff (a copied tree compared before and after each step; slower)"
-                            ),
-                        });
-                        snapshot(store)?
-                    }
+                });
+                Method::Snapshot {
+                    tree: store.temp_dir()?.join("rootfs"),
+                    applied: 0,
                 }
             }
         };

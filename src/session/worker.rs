@@ -80,6 +80,25 @@ pub enum Op {
         source_date_epoch: u64,
         write: bool,
     },
+    /// Make the mountpoints `spec` needs in the full tree `root`, then write
+    /// the tree's stat snapshot (the base a later [`Op::CommitSnapshot`]
+    /// compares with) to the file `dest`.
+    SnapshotTree {
+        root: PathBuf,
+        spec: Box<RunSpec>,
+        dest: PathBuf,
+    },
+    /// [`Op::CommitUpper`] for a full tree: what changed below `root` since
+    /// the snapshot in the file `snapshot` was taken.
+    CommitSnapshot {
+        store: PathBuf,
+        root: PathBuf,
+        snapshot: PathBuf,
+        exclude: Vec<String>,
+        compression: Compression,
+        source_date_epoch: u64,
+        write: bool,
+    },
     /// Compare the unpacked layer `dir` with a fresh unpack of its blob (whose
     /// content is checked against its diff_id on the way) in `scratch`.
     VerifyLayerDir {
@@ -330,6 +349,13 @@ enum ExecError {
     },
     #[error("internal: snapshot missing")]
     NoSnapshot,
+    /// A stored snapshot could not be written or read.
+    #[error("snapshot {}: {source}", path.display())]
+    SnapshotFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
     #[error(transparent)]
@@ -464,6 +490,62 @@ fn execute(op: Op) -> Result<Answer, ExecError> {
             let mut blob = store.blob_writer()?;
             let (info, stats) =
                 layer::write_upperdir_filtered(&upper, &opts, &mut blob, &excluded)?;
+            blob.finish(Some(&info.digest))?;
+            Ok(Answer::Committed {
+                layer: Some(info),
+                stats,
+            })
+        }
+        Op::SnapshotTree { root, spec, dest } => {
+            // As a build's snapshot step does: mountpoints made first are
+            // part of the base, not a change of the sandbox.
+            sandbox::prepare_mountpoints(&root, &spec)?;
+            let snapshot = Snapshot::take(&root)?;
+            let file_error = |source| ExecError::SnapshotFile {
+                path: dest.clone(),
+                source,
+            };
+            let bytes =
+                serde_json::to_vec(&snapshot).map_err(|e| file_error(std::io::Error::other(e)))?;
+            crate::store::replace_file(&dest, &bytes, Some(0o600)).map_err(file_error)?;
+            Ok(Answer::Ok)
+        }
+        Op::CommitSnapshot {
+            store,
+            root,
+            snapshot,
+            exclude,
+            compression,
+            source_date_epoch,
+            write,
+        } => {
+            let matcher = layer::Exclusions::new(&exclude)?;
+            let file_error = |source| ExecError::SnapshotFile {
+                path: snapshot.clone(),
+                source,
+            };
+            let file = std::fs::File::open(&snapshot).map_err(file_error)?;
+            let before: Snapshot = serde_json::from_reader(std::io::BufReader::new(file))
+                .map_err(|e| file_error(std::io::Error::other(e)))?;
+            let opts = WriteOptions {
+                compression,
+                source_date_epoch,
+            };
+            let excluded = |p: &str| matcher.matches(p);
+            if !write {
+                let (_, stats) = layer::write_snapshot_diff_filtered(
+                    &root,
+                    &before,
+                    &opts,
+                    std::io::sink(),
+                    &excluded,
+                )?;
+                return Ok(Answer::Committed { layer: None, stats });
+            }
+            let store = Store::open(&store)?;
+            let mut blob = store.blob_writer()?;
+            let (info, stats) =
+                layer::write_snapshot_diff_filtered(&root, &before, &opts, &mut blob, &excluded)?;
             blob.finish(Some(&info.digest))?;
             Ok(Answer::Committed {
                 layer: Some(info),

@@ -5,7 +5,9 @@
 use std::fs;
 
 use super::*;
-use crate::layer::{Snapshot, write_snapshot_diff};
+use crate::layer::{
+    Snapshot, write_snapshot_diff, write_snapshot_diff_filtered, write_upperdir_filtered,
+};
 
 /// The lower tree both sides start from.
 const LOWER: &str = "
@@ -127,6 +129,29 @@ fn snapshot_diff_equals_the_overlay_upperdir() {
         let b = write_snapshot_diff(&p("copy"), &before, &opts(c), std::io::sink()).unwrap();
         assert_eq!(a, b, "{c}");
     }
+
+    // Filtered (as fork leaves paths out): the same layer and the same
+    // counts both ways, a file, a deletion and a whole new tree left out.
+    let exclude = |p: &str| matches!(p, "/etc/conf" | "/a/b/f" | "/opt/new");
+    let (a, a_stats) = write_upperdir_filtered(
+        &p("upper"),
+        &opts(Compression::None),
+        std::io::sink(),
+        &exclude,
+    )
+    .unwrap();
+    let (b, b_stats) = write_snapshot_diff_filtered(
+        &p("copy"),
+        &before,
+        &opts(Compression::None),
+        std::io::sink(),
+        &exclude,
+    )
+    .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a_stats, b_stats);
+    assert_eq!(a_stats.excluded_paths, ["/a/b/f", "/etc/conf", "/opt/new"]);
+    assert_ne!(a.diff_id, upper.diff_id, "the exclusions changed the layer");
 }
 
 #[test]
