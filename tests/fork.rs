@@ -151,6 +151,49 @@ echo 00000000000000000000000000000000 > /etc/machine-id
 echo '{}' > /var/lib/boxwright/boot-inventory.json
 "#;
 
+/// One file at (or, for a directory, inside) a concrete path of every
+/// pattern of the fork exclusion list, each holding its own marker: the
+/// script that plants them and the markers. `/home/*` is `/home/dev`, `**`
+/// is `/root`; the resolver files are left out (the sandbox's run-time
+/// mounts of host files, never part of its upperdir), and so is the boot
+/// inventory (fork reads it; PLANT stands one in).
+fn plant_every_excluded_path() -> (String, Vec<String>) {
+    let text = fs::read_to_string(repo().join("recipes/catalog/fork-exclude.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let mut script = String::from("set -e\n");
+    let mut markers = Vec::new();
+    let patterns = doc["exclude"].as_array().unwrap().iter().flat_map(|e| {
+        e["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+    });
+    for (i, pattern) in patterns.enumerate() {
+        if [
+            "/etc/hosts",
+            "/etc/resolv.conf",
+            "/etc/hostname",
+            "/var/lib/boxwright/boot-inventory.json",
+        ]
+        .contains(&pattern.as_str())
+        {
+            continue;
+        }
+        let path = pattern
+            .replace("/home/*/", "/home/dev/")
+            .replace("**/", "/root/")
+            .replace('*', "planted");
+        let marker = format!("BWSECRET{i:03}X");
+        script.push_str(&format!(
+            "p='{path}'; mkdir -p \"$(dirname \"$p\")\"; if [ -d \"$p\" ]; then echo {marker} > \"$p/bw-planted\"; else echo {marker} > \"$p\"; fi\n"
+        ));
+        markers.push(marker);
+    }
+    assert!(markers.len() > 80, "{} patterns", markers.len());
+    (script, markers)
+}
+
 /// The planted secrets' distinctive contents: none may be in the layer.
 const SECRETS: [&str; 14] = [
     "PRIVATE-KEY",
@@ -210,6 +253,9 @@ rm -rf /srv/app && mkdir /srv/app && echo new > /srv/app/new
     let r = s.bw(&["exec", "dev", "sh", "-c", install]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let r = s.bw(&["exec", "dev", "sh", "-c", PLANT]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (plant_all, markers) = plant_every_excluded_path();
+    let r = s.bw(&["exec", "dev", "sh", "-c", &plant_all]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // The report lists exactly the four installs (apt dependencies apart).
@@ -324,6 +370,12 @@ rm -rf /srv/app && mkdir /srv/app && echo new > /srv/app/new
     let text = String::from_utf8_lossy(&text);
     for secret in SECRETS.iter().take(11) {
         assert!(!text.contains(secret), "{secret} leaked into the layer");
+    }
+    for marker in &markers {
+        assert!(
+            !text.contains(marker.as_str()),
+            "{marker} leaked into the layer"
+        );
     }
 
     // podman runs the forked image: cowsay, the pip package, the npm binary.
