@@ -1,6 +1,7 @@
 //! A full disk at each phase that writes to the store: inside a running
 //! step, while a step's layer is compressed into a blob, while a base is
-//! unpacked, and while an archive is loaded. Each fails with a one-line
+//! unpacked, while an archive is loaded, and while an image is pulled from
+//! a registry. Each fails with a one-line
 //! error naming the lack of space and a non-zero exit code, never a panic;
 //! after each, `fsck` finds the store sound (no blob under a digest it does
 //! not have, no tag to a missing image), the failed name is not tagged,
@@ -8,12 +9,15 @@
 //!
 //! The store lives on a small tmpfs mounted for the test (root needed).
 
+#[path = "registry_support/mod.rs"]
+mod regsupport;
 mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use regsupport::registry::TestRegistry;
 use support::*;
 
 /// A tmpfs of `mib` MiB at `dir`, unmounted on drop.
@@ -164,6 +168,40 @@ fn a_full_disk_fails_each_phase_cleanly_and_leaves_the_store_sound() {
         "taking in a base",
     );
     assert!(!store.tags().contains("onbig"), "{}", store.tags());
+
+    // 5. A pull bigger than the free space, from a real registry, once gc
+    //    has cleared what the failures above left (so that the pull runs
+    //    out of space part-way through a layer, not at its first write).
+    let reg = TestRegistry::start();
+    let remote = format!("{}/full/big:1", reg.host());
+    other
+        .bw(&["--tls-verify=false", "push", "big", &remote])
+        .ok();
+    store.bw(&["gc"]).ok();
+    let run = store.bw(&["--tls-verify=false", "pull", &remote]);
+    assert_eq!(run.code, 1, "pull on a full disk:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // Progress lines come first; the one error line is the last.
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("boxwright:") || l.contains("] error:"))
+        .collect();
+    assert!(
+        errors.len() == 1
+            && run.stderr.lines().last() == Some(errors[0])
+            && errors[0].contains("No space left on device"),
+        "pull: one line naming the lack of space:\n{}",
+        run.stderr
+    );
+    // A failed pull removes its partial blob itself: not even a leftover.
+    let fsck = store.bw(&["fsck"]);
+    assert_eq!(
+        fsck.code, 0,
+        "fsck after a pull that filled the disk:\n{}{}",
+        fsck.stdout, fsck.stderr
+    );
+    assert!(!store.tags().contains("full/big"), "{}", store.tags());
 
     // Space back: gc clears what the failures left, and the store builds.
     store.bw(&["gc"]).ok();

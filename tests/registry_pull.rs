@@ -481,3 +481,135 @@ fn slow_answers_time_out_and_are_retried_and_429_is_honoured() {
     assert_eq!(proxy.count(|l| l.path.ends_with(&blob)), 3);
     assert_sink_consistent(&sink);
 }
+
+/// A client whose backoff is quick but which waits out a `Retry-After` of
+/// a few seconds (the shared test client caps every wait at 200 ms).
+fn patient_client(host: &str, dir: &std::path::Path) -> boxwright::registry::Registry {
+    client_with(
+        &[host],
+        dir,
+        boxwright::registry::CredentialStore::with_files(vec![], dir.join("a.json")),
+        |o| o.retry.max = std::time::Duration::from_secs(5),
+    )
+}
+
+#[test]
+fn a_429_is_retried_no_sooner_than_retry_after_in_seconds_or_as_a_date() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Layout::create(&tmp.path().join("src"));
+    let img = make_image(&src, "v1", &[100_000], 17, "amd64");
+    skopeo_push(&src.root, "v1", &format!("{}/wait/app:v1", reg.host()), &[]);
+    let r = patient_client(&proxy.host(), tmp.path());
+    let reference: Reference = format!("{}/wait/app:v1", proxy.host()).parse().unwrap();
+    let blob = format!("/blobs/{}", img.layers[0].digest);
+    let blob_gets = || -> Vec<support::proxy::Logged> {
+        proxy
+            .log()
+            .into_iter()
+            .filter(|l| l.method == "GET" && l.path.ends_with(&blob))
+            .collect()
+    };
+
+    // Delta-seconds: the retry arrives at least a second after the 429'd
+    // request did (both times taken by the proxy).
+    proxy.add_rule(
+        Some("GET"),
+        &blob,
+        1,
+        Action::StatusWithHeaders(429, vec![("Retry-After".into(), "1".into())]),
+    );
+    let sink = Layout::create(&tmp.path().join("sink1"));
+    let p = r.pull(&reference, None, &sink, &|_| {}).unwrap();
+    assert_eq!(p.manifest_digest, img.manifest_digest);
+    assert_eq!(
+        sink.read_blob(&img.layers[0].digest),
+        src.read_blob(&img.layers[0].digest)
+    );
+    let gets = blob_gets();
+    assert_eq!(
+        gets.iter().map(|l| l.status).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    let gap = gets[1].at - gets[0].at;
+    assert!(
+        gap >= std::time::Duration::from_secs(1),
+        "retried {gap:?} after a 429 with Retry-After: 1"
+    );
+    assert_sink_consistent(&sink);
+
+    // An HTTP-date (whole seconds, 1 to 2 s ahead): the retry arrives no
+    // sooner than that date by the system clock.
+    proxy.clear_log();
+    let date =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(2));
+    let not_before = httpdate::parse_http_date(&date).unwrap();
+    proxy.add_rule(
+        Some("GET"),
+        &blob,
+        1,
+        Action::StatusWithHeaders(429, vec![("Retry-After".into(), date.clone())]),
+    );
+    let sink = Layout::create(&tmp.path().join("sink2"));
+    let p = r.pull(&reference, None, &sink, &|_| {}).unwrap();
+    assert_eq!(p.manifest_digest, img.manifest_digest);
+    let gets = blob_gets();
+    assert_eq!(
+        gets.iter().map(|l| l.status).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    assert!(
+        gets[1].wall >= not_before,
+        "retried at {:?}, before Retry-After: {date}",
+        httpdate::fmt_http_date(gets[1].wall)
+    );
+    assert_sink_consistent(&sink);
+}
+
+#[test]
+fn a_blob_trickled_in_small_chunks_is_pulled_intact() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Layout::create(&tmp.path().join("src"));
+    let img = make_image(&src, "v1", &[200_000], 18, "amd64");
+    skopeo_push(
+        &src.root,
+        "v1",
+        &format!("{}/trickle/app:v1", reg.host()),
+        &[],
+    );
+    // Each pause is well under the read timeout, the whole body (at least
+    // 25 pauses of 20 ms) well over it: the timeout is between reads, so
+    // a slow body is no failure, and is not asked for again.
+    let r = client_with(
+        &[&proxy.host()],
+        tmp.path(),
+        boxwright::registry::CredentialStore::with_files(vec![], tmp.path().join("a.json")),
+        |o| o.read_timeout = std::time::Duration::from_millis(300),
+    );
+    let layer = &img.layers[0];
+    assert!(layer.size > 24 * 8192, "{} bytes", layer.size);
+    let blob = format!("/blobs/{}", layer.digest);
+    proxy.add_rule(
+        Some("GET"),
+        &blob,
+        1,
+        Action::SlowBody {
+            chunk: 8192,
+            pause: std::time::Duration::from_millis(20),
+        },
+    );
+    let sink = Layout::create(&tmp.path().join("sink"));
+    let reference: Reference = format!("{}/trickle/app:v1", proxy.host()).parse().unwrap();
+    let p = r.pull(&reference, None, &sink, &|_| {}).unwrap();
+    assert_eq!(p.manifest_digest, img.manifest_digest);
+    assert_eq!(sink.read_blob(&layer.digest), src.read_blob(&layer.digest));
+    assert_eq!(
+        proxy.count(|l| l.method == "GET" && l.path.ends_with(&blob)),
+        1,
+        "the trickled blob was fetched once"
+    );
+    assert_sink_consistent(&sink);
+}

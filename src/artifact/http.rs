@@ -124,12 +124,7 @@ async fn attempt(
         // The whole file again: skip what the writer has.
         *written
     } else if Retry::status_can_heal(status) {
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+        let retry_after = crate::registry::retry_after(resp.headers());
         return Err(Attempt::Heal(DownloadError::Status { status }, retry_after));
     } else {
         return Err(Attempt::Final(DownloadError::Status { status }));

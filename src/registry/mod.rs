@@ -45,7 +45,7 @@ pub use client::Registry;
 pub use config::{RegistriesConfig, RegistrySettings, Schemes};
 pub use credentials::CredentialStore;
 pub use error::{DigestHeaderError, Malformed, RegistryError, Result};
-pub(crate) use http::{ClientSpec, Failure, build_client, classify, error_chain};
+pub(crate) use http::{ClientSpec, Failure, build_client, classify, error_chain, retry_after};
 pub use http::{Retry, is_loopback};
 pub use pull::{IndexInfo, PulledImage};
 pub use reference::{

@@ -434,14 +434,7 @@ pub(crate) fn authorize(rb: RequestBuilder, auth: Option<&Secret>) -> Result<Req
 }
 
 pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    super::http::retry_after(resp.headers())
 }
 
 /// `": CODE message"` from a registry's JSON error body, or a short plain body.

@@ -67,10 +67,13 @@ impl<'a> Unpacker<'a> {
         }
         let tmp = self.store.temp_dir()?;
         let dest = tmp.join("layer");
-        self.unpack(layer, Unpack::OverlayLower, &dest)?;
-        self.store.commit_layer_dir(&dest, &layer.diff_id)?;
+        let unpacked = self
+            .unpack(layer, Unpack::OverlayLower, &dest)
+            .and_then(|()| Ok(self.store.commit_layer_dir(&dest, &layer.diff_id)?));
+        // Whether or not the layer was refused: a failed unpack must not
+        // leave its temp dir for `fsck` to report.
         self.remove(tmp);
-        Ok(dir)
+        unpacked.map(|()| dir)
     }
 
     /// Applies `layer` onto `dest` (flattened, or as a lowerdir of its own).

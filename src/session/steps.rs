@@ -126,6 +126,26 @@ pub struct StepRunner<'a> {
     sink: &'a dyn Sink,
 }
 
+/// A step's scratch directory, removed (through a worker: it may hold
+/// files of subordinate ids) however the step ends. An early error return,
+/// such as a base layer refused while it is unpacked, must not leave it
+/// behind for `fsck` to report as the leftover of an interrupted write.
+struct Scratch<'w> {
+    workers: &'w Workers,
+    path: PathBuf,
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let _ = self.workers.run(
+            &Op::Remove {
+                paths: vec![std::mem::take(&mut self.path)],
+            },
+            &mut |_| {},
+        );
+    }
+}
+
 impl<'a> StepRunner<'a> {
     /// Chooses overlay or snapshot (probing overlay in a worker) and says which.
     pub fn new(
@@ -183,14 +203,12 @@ impl<'a> StepRunner<'a> {
         on_line: &mut dyn FnMut(&str),
     ) -> Result<StepResult, SessionError> {
         let tmp = self.store.temp_dir()?;
-        let image_mounts = match self.image_mounts(images, &mut action, &tmp) {
-            Ok(m) => m,
-            Err(e) => {
-                self.remove(tmp);
-                return Err(e);
-            }
+        let _scratch = Scratch {
+            workers: self.workers,
+            path: tmp.clone(),
         };
-        let result = match &mut self.method {
+        let image_mounts = self.image_mounts(images, &mut action, &tmp)?;
+        match &mut self.method {
             Method::Overlay => {
                 let lowerdirs = self.unpacker().lowerdirs(layers, &tmp)?;
                 let upper = tmp.join("upper");
@@ -253,9 +271,7 @@ impl<'a> StepRunner<'a> {
                 }
                 Ok(answer)
             }
-        };
-        self.remove(tmp);
-        result
+        }
     }
 
     /// The lowerdirs of each image a step reads: its unpacked layers with an

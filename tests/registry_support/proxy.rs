@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy for registry tests, in front of a real
-//! registry on 127.0.0.1. It counts requests by method and path, and by rule
-//! answers with an error status, drops the connection after part of a
-//! request body, delays, rewrites or cuts off response bodies. It can also
+//! registry on 127.0.0.1. It logs requests (method, path, arrival time),
+//! and by rule answers with an error status (and headers such as
+//! `Retry-After`), drops the connection after part of a request body,
+//! delays, rewrites, trickles or cuts off response bodies. It can also
 //! act as a Bearer-token gateway (a token endpoint plus 401 challenges), so
 //! that the token flow runs against the real registry behind it.
 //!
@@ -12,7 +13,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, StreamBody, combinators::BoxBody};
@@ -24,6 +25,8 @@ use hyper::{Request, Response, StatusCode};
 pub enum Action {
     /// Answer with this status (and a registry-style JSON error) without forwarding.
     Status(u16),
+    /// Like [`Action::Status`], with these headers too (`Retry-After: 1`).
+    StatusWithHeaders(u16, Vec<(String, String)>),
     /// Read this many request-body bytes, then close the connection without
     /// forwarding anything (the registry never sees the request).
     DropAfter(u64),
@@ -34,6 +37,9 @@ pub enum Action {
     /// Forward, send the headers (original Content-Length) and only this many
     /// body bytes, then close the connection.
     CutResponse(u64),
+    /// Forward, then send the body `chunk` bytes at a time, each after
+    /// `pause` (a slow or congested server).
+    SlowBody { chunk: usize, pause: Duration },
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +60,10 @@ pub struct Logged {
     /// client gave up while the proxy was delaying).
     pub status: u16,
     pub request_bytes: u64,
+    /// When the request arrived (for the gap between a request and its retry).
+    pub at: Instant,
+    /// The same moment by the system clock (to compare with an HTTP-date).
+    pub wall: SystemTime,
 }
 
 #[derive(Default)]
@@ -256,6 +266,8 @@ impl Ctx {
             query: query.into(),
             status: 0,
             request_bytes: 0,
+            at: Instant::now(),
+            wall: SystemTime::now(),
         });
         st.log.len() - 1
     }
@@ -298,15 +310,21 @@ impl Ctx {
         };
         let (parts, mut body) = req.into_parts();
         match &action {
-            Some(Action::Status(code)) => {
+            Some(Action::Status(code)) | Some(Action::StatusWithHeaders(code, _)) => {
                 let mut n = 0u64;
                 while let Some(Ok(f)) = body.frame().await {
                     n += f.data_ref().map_or(0, |d| d.len() as u64);
                 }
                 self.record(idx, *code, n);
-                return Ok(Response::builder()
+                let mut out = Response::builder()
                     .status(*code)
-                    .header("Content-Type", "application/json")
+                    .header("Content-Type", "application/json");
+                if let Some(Action::StatusWithHeaders(_, headers)) = &action {
+                    for (k, v) in headers {
+                        out = out.header(k, v);
+                    }
+                }
+                return Ok(out
                     .body(full(error_json(
                         "INJECTED",
                         "fault injected by the test proxy",
@@ -415,6 +433,22 @@ impl Ctx {
                             }
                             _ => None,
                         }
+                    }
+                });
+                StreamBody::new(frames).boxed()
+            }
+            Some(Action::SlowBody { chunk, pause }) => {
+                out = out.header("content-length", data.len());
+                let chunk = chunk.max(1);
+                let frames = futures_util::stream::unfold(0usize, move |at| {
+                    let data = data.clone();
+                    async move {
+                        if at >= data.len() {
+                            return None;
+                        }
+                        tokio::time::sleep(pause).await;
+                        let end = (at + chunk).min(data.len());
+                        Some((Ok(Frame::data(data.slice(at..end))), end))
                     }
                 });
                 StreamBody::new(frames).boxed()
