@@ -264,6 +264,12 @@ fn copy_sources_stay_inside_the_build_context() {
         assert!(line.contains("r.toml:4: step 1.copy"), "{src}: {line}");
         assert!(!r.stderr.contains(&first_passwd_line), "{src}");
     }
+    // An absolute source is relative to the context: /files/tree/a is the
+    // context's file, not the host's.
+    let r = store.build(&recipe("/files/tree/a"), &["-t", "abs"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = store.run(&["run", "--rm", "abs", "cat", "/x"]).ok().stdout;
+    assert_eq!(got, "a\n");
     // A symlink inside a copied directory is copied as a symlink, not followed.
     let r = store.build(&recipe("files/tree"), &["-t", "tree"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
