@@ -122,13 +122,19 @@ for (const prefix of fs.readFileSync(0, "utf8").split("\n").filter(Boolean))
 }
 
 vscode_section() {
-  if command -v code-server >/dev/null 2>&1; then
-    out=$(code-server --list-extensions --show-versions 2>/dev/null) || return 0
-    printf '%s\n' "$out" | sed 's/@/\t/' | json_rows id version
-  else
-    # shellcheck disable=SC2086 # the patterns are globbed here
-    [ -n "$(existing_dirs $EXTENSION_DIRS)" ] || printf '[]'
+  # shellcheck disable=SC2086 # the patterns are globbed here
+  dirs=$(existing_dirs $EXTENSION_DIRS)
+  if [ -z "$dirs" ]; then
+    printf '[]'
+    return 0
   fi
+  # code-server lists its own user's directory only: the section is written
+  # only when that is the one directory there is (else it is unknown, left
+  # out, and fork does not compare it).
+  [ "$dirs" = "${HOME:-/root}/.local/share/code-server/extensions" ] || return 0
+  command -v code-server >/dev/null 2>&1 || return 0
+  out=$(code-server --list-extensions --show-versions 2>/dev/null) || return 0
+  printf '%s\n' "$out" | sed 's/@/\t/' | json_rows id version
 }
 
 write_inventory() {

@@ -233,7 +233,11 @@ fn resolve_image(global: &Global, store: &Store, reference: &str) -> Result<Desc
         .map_err(|e| Failure::failed(e.to_string()))?;
     let sink = sink_for(global.progress_mode(), Clock::default());
     let report = transfer_reporter(sink.as_ref());
+    // The shared lock, as `pull` takes it: a command clearing leftovers
+    // meanwhile must not take this pull's temp files for a killed run's.
+    let lock = super::lock_store(store)?;
     let pulled = pull_into_store(&client, store, &parsed, None, &report);
+    drop(lock);
     sink.finish();
     let (_, desc) = pulled.map_err(|e| Failure::failed(e.to_string()))?;
     Ok(desc)
@@ -253,6 +257,7 @@ pub fn run(global: &Global, a: &RunArgs) -> CliResult {
         None => None,
     };
     let stdin_tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let req = RunRequest {
         name: a.name.clone(),
         image_ref: a.image.clone(),
@@ -263,12 +268,13 @@ pub fn run(global: &Global, a: &RunArgs) -> CliResult {
         workdir: a.workdir.clone(),
         user: a.user.clone(),
         network: Some(a.network.into()),
-        // A terminal when asked, or when stdin is one (then attached too:
-        // `boxwright run IMAGE` typed at a prompt is a shell in the
-        // sandbox, as the issue that specified `run` asks; podman would
-        // need -it). Never for -d.
-        tty: (a.tty || stdin_tty) && !a.detach,
-        interactive: (a.interactive || stdin_tty) && !a.detach,
+        // A terminal when asked, or when stdin and stdout are one (then
+        // stdin is attached too: `boxwright run IMAGE` typed at a prompt is
+        // a shell in the sandbox, as the issue that specified `run` asks;
+        // podman would need -it). Output redirected to a file stays plain
+        // (no pty's CRLF, no stderr mixed in).
+        tty: a.tty || (stdin_tty && stdout_tty && !a.detach),
+        interactive: (a.interactive || (stdin_tty && stdout_tty)) && !a.detach,
         host_ca: !a.no_host_ca,
         auto_remove: a.rm,
         diff: a.diff.into(),

@@ -140,6 +140,18 @@ impl ManifestKind {
             Some(m) => shape_of(m)?,
             None => None,
         };
+        // A body that names its own type names one this reader knows, or
+        // it is refused, whatever the transport declared: it would be
+        // stored under that unknown type and refused on every later read.
+        if let (Some(m), None) = (probe.media_type.as_deref(), own) {
+            return Err(match media_type.filter(|_| declared.is_some()) {
+                Some(d) => ImageError::MediaTypeMismatch {
+                    declared: d.to_string(),
+                    found: m.to_string(),
+                },
+                None => ImageError::UnsupportedMediaType(m.to_string()),
+            });
+        }
         if let (Some(d), Some(o)) = (declared, own)
             && d != o
         {
@@ -307,6 +319,16 @@ mod tests {
         assert!(matches!(
             ManifestKind::parse(Some(OCI_INDEX), doc.as_bytes()),
             Err(ImageError::MediaTypeMismatch { .. })
+        ));
+        // So is a body that calls itself something unknown, declared or not.
+        let odd = doc.replace(DOCKER_MANIFEST, "text/html");
+        assert!(matches!(
+            ManifestKind::parse(Some(OCI_MANIFEST), odd.as_bytes()),
+            Err(ImageError::MediaTypeMismatch { .. })
+        ));
+        assert!(matches!(
+            ManifestKind::parse(None, odd.as_bytes()),
+            Err(ImageError::UnsupportedMediaType(t)) if t == "text/html"
         ));
     }
 

@@ -112,7 +112,11 @@ impl RecipeCache {
             return false;
         };
         if self.recipe.contains('/') {
-            let abs = std::path::absolute(recipe).unwrap_or_else(|_| recipe.to_path_buf());
+            // `..` resolved, as the pattern is an absolute path.
+            let abs = recipe
+                .canonicalize()
+                .or_else(|_| std::path::absolute(recipe))
+                .unwrap_or_else(|_| recipe.to_path_buf());
             m.is_match(abs)
         } else {
             recipe.file_name().is_some_and(|n| m.is_match(n))
@@ -195,7 +199,10 @@ impl RegistriesConfig {
                 }
             })?;
         }
-        let base = path.parent().unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let mut seen = std::collections::BTreeSet::new();
         for r in &mut cfg.registries {
             if r.host.is_empty() || r.host.contains('/') || r.host.contains("://") {
@@ -235,8 +242,10 @@ impl RegistriesConfig {
         }
         for c in &mut cfg.recipe_caches {
             let pattern = if c.recipe.contains('/') && !c.recipe.starts_with('/') {
+                // The directory is literal text in the glob, whatever it holds.
                 let abs = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-                abs.join(&c.recipe).to_string_lossy().into_owned()
+                let dir = globset::escape(&abs.to_string_lossy());
+                format!("{}/{}", dir.trim_end_matches('/'), c.recipe)
             } else {
                 c.recipe.clone()
             };
@@ -489,6 +498,15 @@ cache_from = ["reg/ci"]
         assert_eq!(to.as_deref(), Some("reg/global"));
         let (from, _) = cfg.caches_for(Path::new("/elsewhere/b.toml"));
         assert_eq!(from, ["reg/global"]);
+        // A file named without a directory (`--registries-conf r.toml`):
+        // relative patterns are relative to the current directory.
+        let cfg = RegistriesConfig::parse(
+            "[[cache]]\nrecipe = \"ci/*.toml\"\ncache_from = [\"reg/ci\"]\n",
+            Path::new("r.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.caches_for(Path::new("ci/x.toml")).0, ["reg/ci"]);
+        assert!(cfg.caches_for(Path::new("other/x.toml")).0.is_empty());
         for (bad, why) in [
             (
                 "[[cache]]\nrecipe = \"a[\"\ncache_from = [\"x\"]\n",
