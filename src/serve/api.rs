@@ -903,16 +903,6 @@ async fn fork(State(st): St, Segment(name): Segment, Body(b): Body<ForkBody>) ->
     if b.tag.is_none() && !b.dry_run {
         return problem(StatusCode::BAD_REQUEST, "a fork needs a tag (or dry_run)");
     }
-    let (tag, push) = match push_target(&st.opts, b.tag.as_deref(), b.push) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(t) = &tag {
-        args.push(format!("--tag={t}"));
-    }
-    if push && !b.dry_run {
-        args.push("--push".into());
-    }
     match sandbox_list(&st).await {
         Ok(list) => {
             let known = list
@@ -929,6 +919,18 @@ async fn fork(State(st): St, Segment(name): Segment, Body(b): Body<ForkBody>) ->
             }
         }
         Err(r) => return r,
+    }
+    // A dry run pushes nothing, so its push flag is not checked.
+    let push = if b.dry_run { Some(false) } else { b.push };
+    let (tag, push) = match push_target(&st.opts, b.tag.as_deref(), push) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(t) = &tag {
+        args.push(format!("--tag={t}"));
+    }
+    if push {
+        args.push("--push".into());
     }
     args.extend(["--".into(), name]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
