@@ -542,7 +542,7 @@ impl<'a> Sandboxes<'a> {
         let _store = self.store.lock_shared()?;
         let scratch = self.store.temp_dir()?;
         let read = (|| {
-            let layers = match self.files(name)? {
+            let layers = match self.files_of(&record) {
                 SandboxFiles::Upper(upper) => {
                     let mut layers = vec![upper];
                     layers.extend(self.unpacker().lowerdirs(&record.layers, &scratch)?);
@@ -966,15 +966,19 @@ impl<'a> Sandboxes<'a> {
 
     /// Where the files of sandbox `name` are.
     pub fn files(&self, name: &str) -> Result<SandboxFiles, SessionError> {
-        let record = self.record(name)?;
-        let dir = self.dir(name);
-        Ok(match record.rootfs {
+        Ok(self.files_of(&self.record(name)?))
+    }
+
+    /// Where the files of the sandbox `record` describes are.
+    fn files_of(&self, record: &SandboxRecord) -> SandboxFiles {
+        let dir = self.dir(&record.name);
+        match record.rootfs {
             SandboxRootfs::Overlay => SandboxFiles::Upper(dir.join("upper")),
             SandboxRootfs::Snapshot => SandboxFiles::Tree {
                 tree: dir.join("tree"),
                 snapshot: dir.join("snapshot.json"),
             },
-        })
+        }
     }
 }
 
