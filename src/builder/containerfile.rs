@@ -65,6 +65,7 @@ pub(super) fn build(
     let store = &host.store;
     let secrets = secrets::Secrets::load(&opts.secrets, store)?;
     let mut cx = host.step_cx(opts, settings, &secrets, sink, total)?;
+    let keep_remote = host.keep_remote_on(opts, p.image_names.first.as_deref());
     sink.emit(&Event::Phase {
         phase: Phase::Building,
     });
@@ -110,6 +111,9 @@ pub(super) fn build(
             ready.push((i, image, steps));
         }
         if let [(i, image, steps)] = ready.as_mut_slice() {
+            // Only the target stage's layers may stay in the registry it
+            // is pushed to; the others are read by later stages.
+            cx.keep_remote_on = (*i == p.target).then(|| keep_remote.clone()).flatten();
             cx.run_steps(image, steps, &[], &sources, epoch)?;
             sources.stages[*i] = Some(image.layers.clone());
         } else {
@@ -173,7 +177,7 @@ pub(super) fn build(
         .take()
         .ok_or_else(|| BuildError::BadInput("the target stage was not built".into()))?;
     super::host::labels_and_annotations(&mut image, opts, epoch);
-    let manifest = image.write(store.layout(), epoch)?;
+    let manifest = image.write_to_store(store, epoch)?;
     drop(secrets);
     host.finish(opts, manifest, &p.image_names, cached_steps, total, sink)
 }

@@ -37,6 +37,10 @@ pub enum BuildError {
     /// a client for the `--cache-to`/`--cache-from` registry) failed.
     #[error("push: {0}")]
     Push(#[source] RegistryError),
+    /// A layer the store holds only in a registry (a lazy step-cache hit of
+    /// an earlier build, under this build's base) could not be fetched.
+    #[error("fetching a layer held by a registry: {0}")]
+    RemoteLayer(#[source] RegistryError),
     #[error("step {step} failed: `{command}` exited with code {exit_code}")]
     StepFailed {
         step: usize,

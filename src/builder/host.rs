@@ -121,8 +121,26 @@ impl Host {
             total,
             next_number: 0,
             checked_offline: false,
+            keep_remote_on: None,
+            refused: Default::default(),
             stop: None,
         })
+    }
+
+    /// The registry the image goes to when step-cache layers from it may
+    /// stay there (see `StepCx::keep_remote_on`): the build pushes to it,
+    /// and any `--cache-to` is on it too (records mount their layers).
+    pub fn keep_remote_on(&self, opts: &BuildOptions, first_name: Option<&str>) -> Option<String> {
+        let host = |r: &str| {
+            r.parse::<crate::registry::Reference>()
+                .ok()
+                .map(|r| r.registry().to_string())
+        };
+        let target = host(first_name.filter(|_| opts.push)?)?;
+        match self.cache_to(opts) {
+            Some(repo) if host(&repo).as_deref() != Some(target.as_str()) => None,
+            _ => Some(target),
+        }
     }
 
     fn cache_to(&self, opts: &BuildOptions) -> Option<String> {

@@ -203,6 +203,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
     });
     let total = plan.steps.len();
     let mut cx = host.step_cx(opts, settings, &secrets, sink, total)?;
+    cx.keep_remote_on = host.keep_remote_on(opts, names.first.as_deref());
     cx.run_steps(
         &mut image,
         &plan.steps,
@@ -235,7 +236,7 @@ fn run_build(opts: &BuildOptions, sink: &dyn Sink) -> Result<BuildOutcome, Build
         image.annotate(RECIPE_ANNOTATION, text);
     }
     host::labels_and_annotations(&mut image, opts, epoch);
-    let manifest = image.write(host.store.layout(), epoch)?;
+    let manifest = image.write_to_store(&host.store, epoch)?;
     drop(secrets);
     host.finish(opts, manifest, &names, cached_steps, total, sink)
 }
@@ -256,9 +257,8 @@ pub fn push(
     });
     let client = remote::client(registry, store).map_err(BuildError::Push)?;
     let report = remote::transfer_reporter(sink);
-    let digest =
-        crate::registry::push_from_store(&client, store.layout(), manifest, &reference, &report)
-            .map_err(BuildError::Push)?;
+    let digest = crate::registry::push_from_store(&client, store, manifest, &reference, &report)
+        .map_err(BuildError::Push)?;
     sink.emit(&Event::Info {
         message: format!("pushed {reference}@{digest}"),
     });

@@ -6,24 +6,32 @@
 //! one manifest request: an OCI manifest with `artifactType`
 //! [`ARTIFACT_TYPE`], whose config (media type [`RECORD_TYPE`]) is the
 //! record (key, diff_id, history line, time) and whose one layer is the
-//! step's layer blob. A hit downloads the layer (verified against its
-//! digest, then its content against the record's diff_id, so a forged or
-//! foreign record can never make a wrong image); a push of the result to the
-//! same registry then mounts the layer from the cache repository instead of
-//! uploading it. A record that is missing, unreadable, foreign or wrong is
-//! a miss with a warning, never a failed build.
-
-use std::io::BufReader;
+//! step's layer blob. A hit reads the record (a few hundred bytes) and asks
+//! whether the layer is there; the layer itself is not downloaded then. The
+//! store records it as held by the repository (`store::RemoteLayer`), and
+//! it is fetched only when its content is needed: as a lower of a step that
+//! runs, at the end of a build whose image stays on this machine, or by
+//! `run`, `save` and pushes elsewhere. The fetch checks the blob's digest
+//! and, while it streams, its content against the record's diff_id; a
+//! record that fails is a miss with a warning and its step runs (the build
+//! goes back to it), so a forged or foreign record never makes a wrong
+//! image here. A build pushed to the cache's own registry mounts those
+//! layers there and never downloads them: that image's diff_ids are the
+//! records' (the cache repository is trusted as far as its writers are;
+//! whoever can write records there decides what the steps produce anyway).
+//! A record that is missing, unreadable, foreign or wrong is a miss with a
+//! warning, never a failed build.
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, DigestReader};
+use crate::digest::Digest;
+use crate::image::ManifestKind;
 use crate::media::{Compression, Descriptor, LayerInfo, OCI_MANIFEST};
 use crate::progress::{Event, Sink};
 use crate::registry::{Reference, Registry};
 
 use super::error::CacheRecordError;
-use crate::store::{CacheEntry, Store};
+use crate::store::{CacheEntry, RemoteLayer, Store};
 
 /// The `artifactType` of a cache record manifest.
 pub const ARTIFACT_TYPE: &str = "application/vnd.boxwright.step-cache.v1";
@@ -61,16 +69,18 @@ fn record_ref(repo: &str, key: &Digest) -> Result<Reference, CacheRecordError> {
     Ok(r.with_tag(&format!("{TAG_PREFIX}{}", key.hex())))
 }
 
-/// Looks `key` up in `repo`; on a hit, the layer is in the store (checked)
-/// and the record is returned. Misses (absent, foreign, corrupt) say why on
-/// `sink` as a warning, except plain absence.
+/// Looks `key` up in `repo`. A hit returns the record and the repository
+/// holding its layer, which is not downloaded here: the record is checked
+/// (type, key, layer digest and size) and the layer's presence asked with a
+/// HEAD; its content is checked against the diff_id when it is fetched
+/// (`registry::fetch_remote_layer`). Misses (absent, foreign, corrupt, a
+/// layer gone) say why on `sink` as a warning, except plain absence.
 pub(crate) fn lookup(
     client: &Registry,
-    store: &Store,
     repo: &str,
     key: &Digest,
     sink: &dyn Sink,
-) -> Option<CacheEntry> {
+) -> Option<(CacheEntry, RemoteLayer)> {
     let warn = |why: String| {
         sink.emit(&Event::Warning {
             message: format!(
@@ -95,56 +105,60 @@ pub(crate) fn lookup(
             return None;
         }
     }
-    let report = super::remote::transfer_reporter(sink);
-    let pulled = match client.pull(&reference, None, store.layout(), &report) {
-        Ok(p) => p,
+    let (fetched, config) = match client.fetch_image_config(&reference) {
+        Ok(x) => x,
         Err(e) => {
             warn(crate::quote::excerpt_n(&e.to_string(), 160));
             return None;
         }
     };
-    if pulled.config.media_type != RECORD_TYPE || pulled.layers.len() != 1 {
-        warn("not a boxwright step-cache record".into());
-        return None;
-    }
-    let record: CacheRecord = match store
-        .layout()
-        .read_blob(&pulled.config.digest)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(r) => r,
-        None => {
-            warn("its record does not read".into());
+    let manifest = match fetched.kind {
+        ManifestKind::Image(m) if m.config.media_type == RECORD_TYPE && m.layers.len() == 1 => m,
+        _ => {
+            warn("not a boxwright step-cache record".into());
             return None;
         }
     };
-    let layer = &pulled.layers[0];
+    let Ok(record) = serde_json::from_slice::<CacheRecord>(&config) else {
+        warn("its record does not read".into());
+        return None;
+    };
+    let layer = &manifest.layers[0];
     if record.key != *key || record.layer.digest != layer.digest || record.layer.size != layer.size
     {
         warn("it describes another step or layer".into());
         return None;
     }
-    // The record's diff_id goes into image configs: it is checked here,
-    // on the layer's content, not trusted.
-    let Some(compression) = Compression::from_layer_media_type(&record.layer.media_type) else {
+    if Compression::from_layer_media_type(&record.layer.media_type).is_none() {
         warn(format!("layer media type {}", record.layer.media_type));
         return None;
-    };
-    let content = store.layout().open_blob(&layer.digest).ok().and_then(|f| {
-        let mut r = DigestReader::new(crate::layer::open_layer(BufReader::new(f), compression));
-        std::io::copy(&mut r, &mut std::io::sink()).ok()?;
-        Some(r.finish().1)
-    });
-    if content.as_ref() != Some(&record.layer.diff_id) {
-        warn("its layer's content is not the diff_id it claims".into());
-        return None;
     }
-    Some(CacheEntry {
+    match client.has_blob(&reference, layer) {
+        Ok(true) => {}
+        Ok(false) => {
+            warn(format!(
+                "its layer {} is not in the repository",
+                layer.digest.short()
+            ));
+            return None;
+        }
+        Err(e) => {
+            warn(crate::quote::excerpt_n(&e.to_string(), 160));
+            return None;
+        }
+    }
+    // A push to another repository of this registry mounts it from here.
+    client.remember_blob(&reference, &layer.digest);
+    let remote = RemoteLayer {
+        layer: record.layer.clone(),
+        repository: format!("{}/{}", reference.registry(), reference.repository()),
+    };
+    let entry = CacheEntry {
         layer: record.layer,
         created_by: record.created_by,
         created: record.created,
-    })
+    };
+    Some((entry, remote))
 }
 
 /// Pushes the record of one step (its layer from the store, then the

@@ -16,7 +16,7 @@ use crate::progress::{Event, Sink};
 use crate::recipe::{ConfigChange, FilesFrom, StepKind};
 use crate::sandbox::{Action, CopyFiles, HostEnv, Network};
 use crate::session::{ImageAt, ImageUse, StepResult, StepRunner, Workers};
-use crate::store::{CacheEntry, Store};
+use crate::store::{CacheEntry, RemoteLayer, Store};
 
 /// What every step of a build shares.
 pub(crate) struct StepCx<'a> {
@@ -39,6 +39,13 @@ pub(crate) struct StepCx<'a> {
     /// Steps numbered across stages, as progress shows them.
     pub next_number: usize,
     pub checked_offline: bool,
+    /// The registry the built image is pushed to, when every layer it
+    /// needs from there may stay there: a lazy step-cache hit from that
+    /// registry is then never downloaded (the push mounts it).
+    pub keep_remote_on: Option<String>,
+    /// Keys whose registry record turned out unusable when its layer was
+    /// fetched: looked up no more in this build.
+    pub refused: std::collections::BTreeSet<Digest>,
     /// Set when a stage running beside this one failed: no further step
     /// starts (the one running finishes).
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
@@ -70,6 +77,9 @@ impl<'a> StepCx<'a> {
             total: self.total,
             next_number: first_number,
             checked_offline: self.checked_offline,
+            // A stage other stages read from needs its layers here.
+            keep_remote_on: None,
+            refused: self.refused.clone(),
             stop: Some(stop),
         }
     }
@@ -262,16 +272,95 @@ impl StepCx<'_> {
         if let Some(hit) = self.store.cache_get(key)? {
             return Ok(Some(hit));
         }
+        if self.refused.contains(key) {
+            return Ok(None);
+        }
         for repo in &self.cache_from {
             if let Some(client) = &self.cache_client
-                && let Some(hit) = remote_cache::lookup(client, self.store, repo, key, self.sink)
+                && let Some((hit, remote)) = remote_cache::lookup(client, repo, key, self.sink)
             {
                 self.sink.emit(&Event::Info {
                     message: format!("step cache: layer {} from {repo}", hit.layer.digest.short()),
                 });
+                if !self.store.has_blob(&hit.layer.digest) {
+                    self.store.put_remote_layer(&remote)?;
+                }
                 self.store.cache_put(key, &hit)?;
                 return Ok(Some(hit));
             }
+        }
+        Ok(None)
+    }
+
+    /// Fetches the layers among `layers` that the store holds only in a
+    /// registry (lazy step-cache hits), except, with `at_end`, those the
+    /// image's push will mount. A layer of one of this stage's hits that
+    /// cannot be fetched (gone, or not the content its record claims) makes
+    /// that record a miss: the hit to go back to is returned. Any other
+    /// (a base image's layer) fails the build.
+    fn fetch_lazy(
+        &mut self,
+        lazy: &mut Vec<LazyHit>,
+        layers: &[LayerInfo],
+        at_end: bool,
+    ) -> Result<Option<LazyHit>, BuildError> {
+        let keep = |r: &RemoteLayer| {
+            at_end
+                && self.keep_remote_on.as_deref().is_some_and(|host| {
+                    r.repository
+                        .parse::<crate::registry::Reference>()
+                        .is_ok_and(|from| from.registry() == host)
+                })
+        };
+        let remote: Vec<RemoteLayer> = self
+            .store
+            .remote_only(layers)
+            .into_iter()
+            .filter(|r| !keep(r))
+            .collect();
+        if remote.is_empty() {
+            if !at_end {
+                lazy.clear();
+            }
+            return Ok(None);
+        }
+        if self.cache_client.is_none() {
+            self.cache_client = Some(std::sync::Arc::new(
+                super::remote::client(&self.opts.registry, self.store).map_err(BuildError::Push)?,
+            ));
+        }
+        let client = self.cache_client.clone().expect("set above");
+        let report = super::remote::transfer_reporter(self.sink);
+        for r in remote {
+            let Err(e) = crate::registry::fetch_remote_layer(&client, self.store, &r, &report)
+            else {
+                continue;
+            };
+            let Some(pos) = lazy.iter().position(|h| h.layer == r.layer.digest) else {
+                return Err(BuildError::RemoteLayer(e));
+            };
+            let back = lazy.swap_remove(pos);
+            lazy.clear();
+            self.sink.emit(&Event::Warning {
+                message: format!(
+                    "cache record for step key {} in {} is not usable ({}): running the step",
+                    back.key.short(),
+                    r.repository,
+                    match e {
+                        crate::registry::RegistryError::LayerContent { .. } => {
+                            "its layer's content is not the diff_id it claims".to_string()
+                        }
+                        e => crate::quote::excerpt_n(&e.to_string(), 200),
+                    }
+                ),
+            });
+            self.store.forget_remote_layer(&r.layer.digest)?;
+            self.store.cache_remove(&back.key)?;
+            self.refused.insert(back.key.clone());
+            return Ok(Some(back));
+        }
+        if !at_end {
+            lazy.clear();
         }
         Ok(None)
     }
@@ -290,7 +379,22 @@ impl StepCx<'_> {
         let sink = self.sink;
         let mut runner: Option<StepRunner> = None;
         let mut run_env = env_for_steps(&image.config, args);
-        for (i, planned) in steps.iter().enumerate() {
+        // Hits whose layers are still only in a registry, with the state to
+        // go back to should one's layer turn out unusable when fetched.
+        let mut lazy: Vec<LazyHit> = Vec::new();
+        let mut i = 0;
+        loop {
+            let Some(planned) = steps.get(i) else {
+                // The stage's image is done: what it needs here is fetched.
+                match self.fetch_lazy(&mut lazy, &image.layers, true)? {
+                    Some(back) => {
+                        i = self.go_back(back, image, &mut run_env);
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            i += 1;
             if self
                 .stop
                 .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
@@ -412,6 +516,18 @@ impl StepCx<'_> {
                 hit = self.store.cache_get(&key)?;
             }
             if let Some(hit) = hit {
+                if !self.store.has_blob(&hit.layer.digest) {
+                    lazy.push(LazyHit {
+                        index: i - 1,
+                        image: image.clone(),
+                        run_env: run_env.clone(),
+                        next_number: self.next_number - 1,
+                        records: self.records.len(),
+                        cached_steps: self.cached_steps,
+                        key: key.clone(),
+                        layer: hit.layer.digest.clone(),
+                    });
+                }
                 sink.emit(&Event::StepCached {
                     step: ps.number,
                     total,
@@ -425,8 +541,17 @@ impl StepCx<'_> {
                 self.cached_steps += 1;
                 continue;
             }
+            // The step runs on its lowers and reads its sources: layers of
+            // them still in a registry are fetched now.
+            let mut needed = image.layers.clone();
+            needed.extend(images.iter().flat_map(|u| u.layers.iter().cloned()));
+            if let Some(back) = self.fetch_lazy(&mut lazy, &needed, false)? {
+                drop(key_lock);
+                i = self.go_back(back, image, &mut run_env);
+                continue;
+            }
             if self.opts.offline && !self.checked_offline {
-                offline::check(&steps[i..], self.mirrors)?;
+                offline::check(&steps[i - 1..], self.mirrors)?;
                 self.checked_offline = true;
             }
             let description = ps.step.summary();
@@ -603,6 +728,39 @@ impl StepCx<'_> {
             r.finish();
         }
         Ok(())
+    }
+}
+
+/// A step-cache hit whose layer is still only in a registry, and the
+/// state of the stage before it (to go back to, should the layer turn out
+/// unusable when it is fetched).
+struct LazyHit {
+    /// The step's index in the stage.
+    index: usize,
+    image: Derived,
+    run_env: Vec<(String, String)>,
+    next_number: usize,
+    records: usize,
+    cached_steps: usize,
+    key: Digest,
+    /// The layer's blob digest.
+    layer: Digest,
+}
+
+impl StepCx<'_> {
+    /// Restores the stage to just before `back`'s step; returns its index.
+    fn go_back(
+        &mut self,
+        back: LazyHit,
+        image: &mut Derived,
+        run_env: &mut Vec<(String, String)>,
+    ) -> usize {
+        *image = back.image;
+        *run_env = back.run_env;
+        self.next_number = back.next_number;
+        self.records.truncate(back.records);
+        self.cached_steps = back.cached_steps;
+        back.index
     }
 }
 

@@ -262,10 +262,11 @@ pub fn save(global: &Global, a: &SaveArgs) -> CliResult {
         .map(|n| name_arg(n))
         .collect::<Result<Vec<_>, _>>()?;
     for n in &names {
-        store
+        let desc = store
             .layout()
             .resolve(n)
             .map_err(|e| Failure::input(format!("{e}")))?;
+        super::fetch_held_layers(global, &store, &desc)?;
     }
     match file {
         None => save_to_stdout(&store, &names),
@@ -389,12 +390,16 @@ pub fn fsck(global: &Global, a: &FsckArgs) -> CliResult {
     }
     let broken = report.problems.iter().filter(|p| !p.repaired).count();
     eprintln!(
-        "checked {} blobs, {} tags, {} layers, {} cache records, {} unpacked layers: {}",
+        "checked {} blobs, {} tags, {} layers, {} cache records, {} unpacked layers{}: {}",
         report.blobs_checked,
         report.tags_checked,
         report.layers_checked,
         report.cache_records_checked,
         report.layer_dirs_checked,
+        match report.remote_layers {
+            0 => String::new(),
+            n => format!(" ({n} layer(s) held by a registry, checked when fetched)"),
+        },
         match (report.problems.len(), broken) {
             (0, _) => "no problems".to_string(),
             (n, 0) => format!("{n} problem(s), all repaired"),

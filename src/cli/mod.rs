@@ -89,6 +89,34 @@ pub fn lock_store(store: &boxwright::store::Store) -> Result<boxwright::store::S
         .map_err(|e| Failure::failed(format!("store {}: {e}", store.root().display())))
 }
 
+/// Fetches the layers of the stored image `desc` that a registry holds for
+/// the store (lazy step-cache hits of a build pushed there): `run` and
+/// `save` need their content. Nothing happens when every blob is here.
+pub fn fetch_held_layers(
+    global: &Global,
+    store: &boxwright::store::Store,
+    desc: &boxwright::media::Descriptor,
+) -> Result<(), Failure> {
+    let layers = boxwright::image::load_image(store.layout(), desc)
+        .and_then(|img| img.layers())
+        .map_err(|e| Failure::failed(format!("reading image {}: {e}", desc.digest.short())))?;
+    if store.remote_only(&layers).is_empty() {
+        return Ok(());
+    }
+    let client = boxwright::builder::registry_client(&global.registry_options(), store)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let sink = boxwright::progress::sink_for(global.progress_mode(), Default::default());
+    let report = boxwright::builder::transfer_reporter(sink.as_ref());
+    // The shared lock, as `pull` takes it.
+    let lock = lock_store(store)?;
+    let fetched = boxwright::registry::fetch_remote_layers(&client, store, &layers, &report);
+    drop(lock);
+    sink.finish();
+    fetched
+        .map(drop)
+        .map_err(|e| Failure::failed(format!("fetching a layer held by a registry: {e}")))
+}
+
 /// Namespace workers for store chores (removing trees of subordinate ids).
 pub fn workers() -> Result<boxwright::session::Workers, Failure> {
     let exe = std::env::current_exe()

@@ -246,6 +246,7 @@ fn resolve_image(global: &Global, store: &Store, reference: &str) -> Result<Desc
 pub fn run(global: &Global, a: &RunArgs) -> CliResult {
     let store = open_store(global)?;
     let desc = resolve_image(global, &store, &a.image)?;
+    super::fetch_held_layers(global, &store, &desc)?;
     let volumes = a
         .volumes
         .iter()

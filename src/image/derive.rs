@@ -58,4 +58,22 @@ impl Derived {
         self.config.created = Some(rfc3339(created));
         write_image(layout, &self.config, &self.layers, self.annotations)
     }
+
+    /// [`Derived::write`] into the store, where a layer may be one a
+    /// registry holds for it (a lazy step-cache hit, fetched when needed).
+    pub fn write_to_store(
+        mut self,
+        store: &crate::store::Store,
+        created: u64,
+    ) -> Result<Descriptor, ImageError> {
+        self.config.created = Some(rfc3339(created));
+        let held = |l: &LayerInfo| store.remote_layer(&l.digest).is_some_and(|r| r.layer == *l);
+        super::image_io::write_image_over(
+            store.layout(),
+            &self.config,
+            &self.layers,
+            self.annotations,
+            &held,
+        )
+    }
 }

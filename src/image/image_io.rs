@@ -68,6 +68,19 @@ pub fn write_image(
     layers: &[LayerInfo],
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor, ImageError> {
+    write_image_over(layout, config, layers, annotations, &|_| false)
+}
+
+/// [`write_image`], where a layer whose blob is absent may be one a
+/// registry holds for the store (`held_remotely` says so: a lazy step-cache
+/// hit, see `store::RemoteLayer`).
+pub(crate) fn write_image_over(
+    layout: &Layout,
+    config: &ImageConfig,
+    layers: &[LayerInfo],
+    annotations: BTreeMap<String, String>,
+    held_remotely: &dyn Fn(&LayerInfo) -> bool,
+) -> Result<Descriptor, ImageError> {
     let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id.clone()).collect();
     if diff_ids != config.rootfs.diff_ids {
         return Err(ImageError::DiffIdsDisagree {
@@ -85,6 +98,7 @@ pub fn write_image(
                     actual: size,
                 });
             }
+            Err(_) if held_remotely(layer) => {}
             Err(_) => return Err(ImageError::MissingLayer(layer.digest.clone())),
         }
     }

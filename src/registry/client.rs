@@ -234,6 +234,69 @@ impl Registry {
         Ok((fetched, bytes))
     }
 
+    /// Downloads one blob of `reference`'s repository into `sink`, checked
+    /// against its digest and size while it streams (nothing is written if
+    /// the sink has it).
+    pub fn fetch_blob(
+        &self,
+        reference: &Reference,
+        desc: &Descriptor,
+        sink: &dyn BlobSink,
+        progress: &(dyn Fn(TransferEvent) + Send + Sync),
+    ) -> Result<()> {
+        let t = &self.transport;
+        let out = self.with_events(progress, |ev| async move {
+            let ep = t.endpoint(reference.registry()).await?;
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            let r = t
+                .download_blob(&ep, reference.repository(), desc, sink, &ev, &cancel)
+                .await
+                .map(drop);
+            drop(ev);
+            r
+        });
+        if out.is_ok() {
+            self.cache
+                .record(reference.registry(), &desc.digest, reference.repository());
+            self.cache.save();
+        }
+        out
+    }
+
+    /// Whether `reference`'s repository has the blob `desc` names, of its
+    /// size when the registry says one (a HEAD request).
+    pub fn has_blob(&self, reference: &Reference, desc: &Descriptor) -> Result<bool> {
+        let t = &self.transport;
+        let digest = &desc.digest;
+        self.rt.block_on(async {
+            let ep = t.endpoint(reference.registry()).await?;
+            let repo = reference.repository();
+            let what = || format!("blob {digest} check");
+            let url = ep.url(&format!("/v2/{repo}/blobs/{digest}"));
+            let resp = t
+                .send(&ep, &Scope::pull(repo), &what, &|c| c.head(&url))
+                .await?;
+            match resp.status() {
+                // The header, not the (empty) body of a HEAD response.
+                s if s.is_success() => Ok(resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_none_or(|n| n == desc.size)),
+                reqwest::StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(http_error(what(), &ep.registry, resp).await),
+            }
+        })
+    }
+
+    /// Notes that `reference`'s repository holds `digest`, so that a push to
+    /// another repository of its registry mounts the blob from there.
+    pub fn remember_blob(&self, reference: &Reference, digest: &Digest) {
+        self.cache
+            .record(reference.registry(), digest, reference.repository());
+    }
+
     /// Copies the image `from` names to `to` on the same registry without
     /// moving a byte through this machine: its blobs are mounted into the
     /// target repository, then its manifest is PUT there exactly as served.

@@ -67,6 +67,18 @@ pub enum RegistryError {
         actual: u64,
     },
 
+    /// A layer fetched for the store (a lazy step-cache hit) whose content
+    /// is not the diff_id recorded for it.
+    #[error(
+        "layer {digest} from {repository} holds content {actual}, not the diff_id {claimed} recorded for it: refusing it"
+    )]
+    LayerContent {
+        digest: Digest,
+        repository: String,
+        claimed: Digest,
+        actual: Digest,
+    },
+
     #[error("malformed {what} from {registry}: {problem}")]
     Manifest {
         what: String,

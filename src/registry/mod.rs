@@ -35,6 +35,7 @@ mod pull;
 mod push;
 mod reference;
 mod remote;
+mod remote_layers;
 mod secret;
 mod store_io;
 mod tls;
@@ -52,6 +53,7 @@ pub use reference::{
     DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError, names_a_registry,
 };
 pub use remote::FetchedManifest;
+pub use remote_layers::{fetch_remote_layer, fetch_remote_layers};
 pub use secret::{Credential, Secret};
 pub use store_io::{pull_into_store, push_from_store};
 pub use transport::ClientOptions;

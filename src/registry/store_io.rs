@@ -6,8 +6,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use crate::digest::Digest;
 use crate::image::ManifestKind;
 use crate::media::{Descriptor, Platform};
-use crate::store::{BlobWriter, Layout, Store};
+use crate::store::{BlobWriter, Layout, RemoteLayer, Store};
 
+use super::remote_layers::fetch_remote_layer;
 use super::{
     BlobSink, BlobSource, BlobWrite, PulledImage, Reference, Registry, RegistryError, Result,
     TransferEvent,
@@ -89,13 +90,17 @@ pub fn pull_into_store(
 
 /// Pushes the stored image `desc` to `target`: its config and layers, then
 /// its manifest bytes exactly as stored (so the digest stays the same).
+/// A layer the store holds only remotely (a lazy step-cache hit) is mounted
+/// from its repository when the target is on the same registry, and fetched
+/// first otherwise (or when the registry refuses the mount).
 pub fn push_from_store(
     registry: &Registry,
-    layout: &Layout,
+    store: &Store,
     desc: &Descriptor,
     target: &Reference,
     progress: &(dyn Fn(TransferEvent) + Send + Sync),
 ) -> Result<Digest> {
+    let layout = store.layout();
     let bytes = layout
         .read_blob(&desc.digest)
         .map_err(|e| RegistryError::io("reading the manifest", io::Error::other(e)))?;
@@ -117,5 +122,32 @@ pub fn push_from_store(
     let mut blobs = Vec::with_capacity(manifest.layers.len() + 1);
     blobs.push(manifest.config.clone());
     blobs.extend(manifest.layers.iter().cloned());
-    registry.push(layout, target, &bytes, &desc.media_type, &blobs, progress)
+    let remote = || -> Vec<RemoteLayer> {
+        manifest
+            .layers
+            .iter()
+            .filter(|l| !layout.has_blob(&l.digest))
+            .filter_map(|l| store.remote_layer(&l.digest))
+            .collect()
+    };
+    for r in remote() {
+        match r.repository.parse::<Reference>() {
+            Ok(from) if from.registry() == target.registry() => {
+                registry.remember_blob(&from, &r.layer.digest)
+            }
+            _ => fetch_remote_layer(registry, store, &r, progress)?,
+        }
+    }
+    match registry.push(layout, target, &bytes, &desc.media_type, &blobs, progress) {
+        // A refused mount left a remote layer to upload from here: fetch
+        // what is still remote and push again (blobs already there are
+        // skipped).
+        Err(RegistryError::Io { .. }) if !remote().is_empty() => {
+            for r in remote() {
+                fetch_remote_layer(registry, store, &r, progress)?;
+            }
+            registry.push(layout, target, &bytes, &desc.media_type, &blobs, progress)
+        }
+        other => other,
+    }
 }

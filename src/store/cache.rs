@@ -50,7 +50,11 @@ impl Store {
                 return Ok(None);
             }
         };
-        let blob_ok = self.blob_size(&entry.layer.digest).ok() == Some(entry.layer.size);
+        // The blob is here, or a registry holds it (a lazy step-cache hit).
+        let blob_ok = self.blob_size(&entry.layer.digest).ok() == Some(entry.layer.size)
+            || self
+                .remote_layer(&entry.layer.digest)
+                .is_some_and(|r| r.layer == entry.layer);
         Ok(blob_ok.then_some(entry))
     }
 

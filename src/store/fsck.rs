@@ -65,6 +65,9 @@ pub struct FsckReport {
     pub layers_checked: usize,
     pub cache_records_checked: usize,
     pub layer_dirs_checked: usize,
+    /// Layers a registry holds for the store (lazy step-cache hits), not
+    /// checked here: their content is checked when it is fetched.
+    pub remote_layers: usize,
     pub problems: Vec<FsckProblem>,
 }
 
@@ -125,6 +128,14 @@ impl Store {
             let path = self.cache_dir().join(format!("{}.json", key.hex()));
             let why = match self.cache_record(&path) {
                 Err(why) => Some(why.to_string()),
+                Ok(entry)
+                    if !self.has_blob(&entry.layer.digest)
+                        && self
+                            .remote_layer(&entry.layer.digest)
+                            .is_some_and(|r| r.layer == entry.layer) =>
+                {
+                    None // a lazy registry hit: checked when fetched
+                }
                 Ok(entry) => match self.content_digest(&entry.layer, &corrupt, &mut diff_ids) {
                     Err(why) => Some(why.to_string()),
                     Ok(actual) if actual != entry.layer.diff_id => Some(format!(
@@ -142,6 +153,28 @@ impl Store {
             if let Some(why) = why {
                 let fixed = repair && fs::remove_file(&path).is_ok();
                 report.problem(format!("cache record {}: {why}", key.short()), fixed);
+            }
+        }
+
+        for (digest, record) in self.remote_layer_records()? {
+            match record {
+                Some(_) if !self.has_blob(&digest) => report.remote_layers += 1,
+                // Fetched since: the record is stale (gc drops it too).
+                Some(_) => {
+                    if repair {
+                        let _ = self.forget_remote_layer(&digest);
+                    }
+                }
+                None => {
+                    let fixed = repair && self.forget_remote_layer(&digest).is_ok();
+                    report.problem(
+                        format!(
+                            "remote layer record {} does not read: the layer is missing; pull or build the image again",
+                            digest.short()
+                        ),
+                        fixed,
+                    );
+                }
             }
         }
 
@@ -308,6 +341,13 @@ impl Store {
         for (layer, diff_id) in links.layers.iter().zip(&config_diff_ids) {
             if layer.urls.is_some() && !self.has_blob(&layer.digest) {
                 continue; // a foreign layer, fetched from its URL when needed
+            }
+            if !self.has_blob(&layer.digest)
+                && self
+                    .remote_layer(&layer.digest)
+                    .is_some_and(|r| r.layer.size == layer.size && r.layer.diff_id == *diff_id)
+            {
+                continue; // in a registry's cache repository, fetched when needed
             }
             if self.present(layer, corrupt, report, tag, false).is_none() {
                 continue;

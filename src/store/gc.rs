@@ -26,6 +26,9 @@ pub struct GcReport {
     pub freed_bytes: u64,
     /// Blobs still in the store.
     pub kept_blobs: usize,
+    /// Records of registry-held layers (lazy step-cache hits) dropped: no
+    /// image names the layer any more, or its blob was fetched since.
+    pub forgotten_remote_layers: Vec<Digest>,
 }
 
 impl Store {
@@ -61,6 +64,13 @@ impl Store {
             if self.remove_blob(&digest)? {
                 report.freed_bytes += size;
                 report.removed_blobs.push(digest);
+            }
+        }
+
+        for (digest, _) in self.remote_layer_records()? {
+            if !keep.contains(&digest) || self.has_blob(&digest) {
+                self.forget_remote_layer(&digest)?;
+                report.forgotten_remote_layers.push(digest);
             }
         }
 

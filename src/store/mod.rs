@@ -20,6 +20,7 @@ mod layout;
 mod lock;
 mod logs;
 mod reach;
+mod remote_layers;
 mod root;
 mod usage;
 
@@ -43,5 +44,6 @@ pub use layer_use::{DEFAULT_MAX_UNPACKED, Eviction};
 pub use layout::Layout;
 pub use lock::{KeyLock, LockKind, MountLock, StoreLock};
 pub use logs::{BuildLogFile, BuildLogWriter, BuildLogs, KEEP_BUILDS, new_build_id};
+pub use remote_layers::RemoteLayer;
 pub use root::Store;
 pub use usage::{StoreUsage, Usage};

@@ -1,0 +1,177 @@
+//! Fetching the layers the store knows only remotely (see
+//! `store::RemoteLayer`): lazy step-cache hits, fetched when their content
+//! is needed. The download is checked against the blob digest as usual and,
+//! in the same pass, its decompressed content against the diff_id recorded
+//! for it: a forged record never reaches the store.
+
+use std::io::{self, Write};
+use std::thread::JoinHandle;
+
+use crate::digest::{Digest, DigestReader};
+use crate::media::{Compression, LayerInfo};
+use crate::store::{Layout, RemoteLayer, Store};
+
+use super::{BlobSink, BlobWrite, Reference, Registry, RegistryError, Result, TransferEvent};
+
+/// Fetches every layer of `layers` that the store holds only remotely.
+/// Returns how many were fetched.
+pub fn fetch_remote_layers(
+    registry: &Registry,
+    store: &Store,
+    layers: &[LayerInfo],
+    progress: &(dyn Fn(TransferEvent) + Send + Sync),
+) -> Result<usize> {
+    let remote = store.remote_only(layers);
+    for r in &remote {
+        fetch_remote_layer(registry, store, r, progress)?;
+    }
+    Ok(remote.len())
+}
+
+/// Fetches one remote layer into the store and drops its record.
+pub fn fetch_remote_layer(
+    registry: &Registry,
+    store: &Store,
+    remote: &RemoteLayer,
+    progress: &(dyn Fn(TransferEvent) + Send + Sync),
+) -> Result<()> {
+    let reference: Reference = remote.repository.parse()?;
+    let layer = &remote.layer;
+    let compression = Compression::from_layer_media_type(&layer.media_type).ok_or_else(|| {
+        RegistryError::Invalid(format!(
+            "layer {} has media type {}, which is not a layer",
+            layer.digest, layer.media_type
+        ))
+    })?;
+    let sink = CheckedLayerSink {
+        layout: store.layout(),
+        layer,
+        repository: &remote.repository,
+        compression,
+    };
+    registry
+        .fetch_blob(&reference, &layer.descriptor(), &sink, progress)
+        .map_err(layer_content)?;
+    store
+        .forget_remote_layer(&layer.digest)
+        .map_err(|e| RegistryError::io("dropping a fetched layer's record", io::Error::other(e)))
+}
+
+/// The content check's own error, out of the I/O error that carried it
+/// through the blob writer; any other error as it is.
+fn layer_content(e: RegistryError) -> RegistryError {
+    let RegistryError::Io { context, source } = e else {
+        return e;
+    };
+    let ours = source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<RegistryError>())
+        .is_some_and(|inner| matches!(inner, RegistryError::LayerContent { .. }));
+    if !ours {
+        return RegistryError::Io { context, source };
+    }
+    let kind = source.kind();
+    match source
+        .into_inner()
+        .map(|inner| inner.downcast::<RegistryError>())
+    {
+        Some(Ok(inner)) => *inner,
+        Some(Err(other)) => RegistryError::io(context, io::Error::new(kind, other)),
+        None => RegistryError::io(context, io::Error::from(kind)),
+    }
+}
+
+/// The store's layout as a sink that also checks a layer's diff_id.
+struct CheckedLayerSink<'a> {
+    layout: &'a Layout,
+    layer: &'a LayerInfo,
+    repository: &'a str,
+    compression: Compression,
+}
+
+impl BlobSink for CheckedLayerSink<'_> {
+    fn has(&self, digest: &Digest) -> bool {
+        self.layout.has_blob(digest)
+    }
+
+    fn writer(&self) -> io::Result<Box<dyn BlobWrite>> {
+        let inner = self.layout.writer()?;
+        let (mut rx, tx) = io::pipe()?;
+        let compression = self.compression;
+        // The content digest is computed beside the download, from a pipe:
+        // the blob is read once, off the network, never again from disk.
+        let check = std::thread::Builder::new()
+            .name("boxwright-diffid".into())
+            .spawn(move || -> io::Result<Digest> {
+                let mut r = DigestReader::new(crate::layer::open_layer(&mut rx, compression));
+                io::copy(&mut r, &mut io::sink())?;
+                let (_, content, _) = r.finish();
+                // Whatever follows the compressed stream is read too, so
+                // the download never blocks on a full pipe.
+                io::copy(&mut rx, &mut io::sink())?;
+                Ok(content)
+            })?;
+        Ok(Box::new(CheckedWrite {
+            inner,
+            tx: Some(tx),
+            check: Some(check),
+            layer: self.layer.clone(),
+            repository: self.repository.to_string(),
+        }))
+    }
+}
+
+/// One layer blob on its way in: written to the store and, through a pipe,
+/// to the thread that hashes its content.
+struct CheckedWrite {
+    inner: Box<dyn BlobWrite>,
+    /// `None` once the checker stopped reading (it failed: commit says why).
+    /// Dropped without a commit, the pipe closes and the checker ends.
+    tx: Option<io::PipeWriter>,
+    check: Option<JoinHandle<io::Result<Digest>>>,
+    layer: LayerInfo,
+    repository: String,
+}
+
+impl Write for CheckedWrite {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(tx) = &mut self.tx
+            && tx.write_all(&buf[..n]).is_err()
+        {
+            // The checker gave up (not a layer of this compression): the
+            // download goes on to its end and commit refuses it.
+            self.tx = None;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl BlobWrite for CheckedWrite {
+    fn commit(mut self: Box<Self>, expected: &Digest) -> io::Result<()> {
+        drop(self.tx.take());
+        let content = match self.check.take().map(JoinHandle::join) {
+            Some(Ok(Ok(d))) => d,
+            Some(Ok(Err(e))) => {
+                return Err(io::Error::other(format!(
+                    "layer {} from {} does not decompress: {e}",
+                    self.layer.digest, self.repository
+                )));
+            }
+            _ => return Err(io::Error::other("the layer check stopped")),
+        };
+        if content != self.layer.diff_id {
+            return Err(io::Error::other(RegistryError::LayerContent {
+                digest: self.layer.digest.clone(),
+                repository: self.repository.clone(),
+                claimed: self.layer.diff_id.clone(),
+                actual: content,
+            }));
+        }
+        self.inner.commit(expected)
+    }
+}
