@@ -1,6 +1,8 @@
 #!/bin/sh
-# A runner with an empty store and a warm registry step cache, side by side
-# with a cold build, a fully local cached rebuild, and buildah's registry
+# A runner with an empty store and a warm registry step cache (its image
+# kept here, and pushed to the cache's registry, where the cached layers are
+# mounted and never downloaded), side by side with a cold build, a fully
+# local cached rebuild, and buildah's registry
 # cache (`buildah build --layers --cache-from/--cache-to`) on the same
 # 4-step Containerfile, in one hyperfine run (medians).
 #
@@ -54,6 +56,8 @@ hyperfine --warmup 1 --runs 5 --export-json "$work/r.json" \
       "$bw build --store $work/a -q -t fleet $work/ctx" \
     -n "boxwright empty store, --cache-from" --prepare "rm -rf $work/b" \
       "$bw build --store $work/b -q -t fleet --cache-from $bwc $work/ctx" \
+    -n "boxwright empty store, --cache-from, --push to the cache's registry" --prepare "rm -rf $work/l" \
+      "$bw build --store $work/l -q -t $reg/bench/fleet-lazy:$run --push --cache-from $bwc $work/ctx" \
     -n "boxwright pull of the result into an empty store" --prepare "rm -rf $work/p" \
       "$bw --store $work/p pull $reg/bench/fleet-img:$run" \
     -n "buildah cold (--no-cache)" --prepare true \
@@ -63,11 +67,13 @@ hyperfine --warmup 1 --runs 5 --export-json "$work/r.json" \
 python3 - "$work/r.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
+by = {x["command"]: x["median"] for x in r}
 cold = r[0]["median"]
 print("| command | median | vs boxwright cold |\n|---|---:|---:|")
 for x in r:
     print(f"| {x['command']} | {x['median'] * 1000:.0f} ms | {x['median'] / cold:.2f} |")
 # The target: registry-cached within 2x of local-cached plus the downloads.
-floor = r[1]["median"] + r[3]["median"]
-print(f"\nregistry-cached / (local cached + pull) = {r[2]['median'] / floor:.2f} (target: <= 2)")
+floor = by["boxwright local cached"] + by["boxwright pull of the result into an empty store"]
+cached = by["boxwright empty store, --cache-from"]
+print(f"\nregistry-cached / (local cached + pull) = {cached / floor:.2f} (target: <= 2)")
 PY

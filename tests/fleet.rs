@@ -162,15 +162,7 @@ fn corrupt_or_missing_records_are_misses_with_a_warning() {
         &format!("docker://{cache}:{}", records[0]),
     ]);
     // Another record's layer blob deleted from the registry.
-    let manifest = |tag: &str| -> serde_json::Value {
-        let body = curl(&[
-            "-H",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-            &format!("http://{host}/v2/ci/cache/manifests/{tag}"),
-        ]);
-        serde_json::from_slice(&body).unwrap()
-    };
-    let gone = manifest(&records[1])["layers"][0]["digest"]
+    let gone = manifest(&host, "ci/cache", &records[1])["layers"][0]["digest"]
         .as_str()
         .unwrap()
         .to_string();
@@ -190,29 +182,7 @@ fn corrupt_or_missing_records_are_misses_with_a_warning() {
         "the layer blob is gone"
     );
     // A third record corrupted: it claims a diff_id its layer does not have.
-    let mut m = manifest(&records[2]);
-    let config = m["config"]["digest"].as_str().unwrap().to_string();
-    let mut record: serde_json::Value = serde_json::from_slice(&curl(&[&format!(
-        "http://{host}/v2/ci/cache/blobs/{config}"
-    )]))
-    .unwrap();
-    record["layer"]["diff_id"] = format!("sha256:{}", "0".repeat(64)).into();
-    let forged = serde_json::to_vec(&record).unwrap();
-    let forged_digest = format!("sha256:{}", sha256_hex(&forged));
-    put_blob(&host, "ci/cache", &forged, &forged_digest);
-    m["config"]["digest"] = forged_digest.into();
-    m["config"]["size"] = forged.len().into();
-    let tmp = t.path().join("forged-manifest.json");
-    fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
-    curl(&[
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/vnd.oci.image.manifest.v1+json",
-        "--data-binary",
-        &format!("@{}", tmp.display()),
-        &format!("http://{host}/v2/ci/cache/manifests/{}", records[2]),
-    ]);
+    forge_diff_id(&host, "ci/cache", &records[2], t.path());
 
     let b = t.path().join("b/store");
     let built = build(&b, &r, &["-t", "img", "--cache-from", &cache]).ok();
@@ -254,6 +224,246 @@ fn corrupt_or_missing_records_are_misses_with_a_warning() {
         "{}",
         pruned.stderr
     );
+}
+
+/// The manifest `reference` names in `repo` of the registry at `host`.
+fn manifest(host: &str, repo: &str, reference: &str) -> serde_json::Value {
+    let body = curl(&[
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
+    ]);
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Rewrites the cache record tagged `tag` so that it claims a diff_id its
+/// layer does not have (a new config blob, the manifest PUT over the tag).
+fn forge_diff_id(host: &str, repo: &str, tag: &str, scratch: &Path) {
+    let mut m = manifest(host, repo, tag);
+    let config = m["config"]["digest"].as_str().unwrap().to_string();
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&curl(&[&format!("http://{host}/v2/{repo}/blobs/{config}")]))
+            .unwrap();
+    record["layer"]["diff_id"] = format!("sha256:{}", "0".repeat(64)).into();
+    let forged = serde_json::to_vec(&record).unwrap();
+    let forged_digest = format!("sha256:{}", sha256_hex(&forged));
+    put_blob(host, repo, &forged, &forged_digest);
+    m["config"]["digest"] = forged_digest.into();
+    m["config"]["size"] = forged.len().into();
+    let tmp = scratch.join(format!("forged-{tag}.json"));
+    fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &format!("@{}", tmp.display()),
+        &format!("http://{host}/v2/{repo}/manifests/{tag}"),
+    ]);
+}
+
+/// The tag of the cache record in `repo` whose layer is `layer`.
+fn record_of_layer(host: &str, repo: &str, layer: &str) -> String {
+    let tags: serde_json::Value =
+        serde_json::from_slice(&curl(&[&format!("http://{host}/v2/{repo}/tags/list")])).unwrap();
+    tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .find(|t| manifest(host, repo, t)["layers"][0]["digest"] == layer)
+        .unwrap_or_else(|| panic!("no record of layer {layer} in {tags}"))
+}
+
+/// The blob digests of an image's step layers (all but the base layer).
+fn step_layers(host: &str, repo: &str, tag: &str) -> Vec<String> {
+    manifest(host, repo, tag)["layers"].as_array().unwrap()[1..]
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_build_pushed_to_the_cache_registry_never_downloads_its_cached_layers() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let host = proxy.host();
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{host}/ci/cache");
+    let r = recipe(t.path(), "three");
+    let a = t.path().join("a/store");
+    let digest_a = build(&a, &r, &["-t", "img", "--cache-to", &cache])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+
+    // B, an empty store, builds and pushes to the cache's registry.
+    let b = t.path().join("b/store");
+    let target = format!("{host}/ci/app:1");
+    proxy.clear_log();
+    let built = build(&b, &r, &["-t", &target, "--push", "--cache-from", &cache]).ok();
+    assert!(ran(&b).is_empty(), "B ran {:?}", ran(&b));
+    assert_eq!(built.stdout.trim(), digest_a, "{}", built.stderr);
+    let log = proxy.log();
+    let layers = step_layers(&host, "ci/app", "1");
+    assert_eq!(layers.len(), 4);
+    for l in &layers {
+        // Never downloaded, not in B's store: mounted registry-side.
+        assert!(
+            !log.iter()
+                .any(|e| e.method == "GET" && e.path.ends_with(&format!("/blobs/{l}"))),
+            "{l} was downloaded: {log:?}"
+        );
+        let hex = l.strip_prefix("sha256:").unwrap();
+        assert!(
+            !b.join("blobs/sha256").join(hex).exists(),
+            "{l} is in B's store"
+        );
+    }
+    let mounts =
+        proxy.count(|l| l.method == "POST" && l.query.contains("mount=") && l.status == 201);
+    assert_eq!(mounts, 4, "step layers mounted: {log:?}");
+    let uploads = proxy.count(|l| l.method == "PUT" && l.path.contains("/blobs/uploads/"));
+    assert_eq!(
+        uploads, 2,
+        "only the config and the base layer are uploaded"
+    );
+
+    // fsck knows where they are; the store is sound.
+    let fsck = boxwright(&["--store", b.to_str().unwrap(), "fsck"]).ok();
+    assert!(
+        fsck.stderr
+            .contains("(4 layer(s) held by a registry, checked when fetched): no problems"),
+        "{}",
+        fsck.stderr
+    );
+    // gc keeps what the image needs; listings read it.
+    boxwright(&["--store", b.to_str().unwrap(), "gc"]).ok();
+    let images = boxwright(&["--store", b.to_str().unwrap(), "images"]).ok();
+    assert!(images.stdout.contains("ci/app"), "{}", images.stdout);
+    boxwright(&["--store", b.to_str().unwrap(), "df"]).ok();
+
+    // The pushed image is right: an empty store pulls it (checking every
+    // layer against its diff_id) and runs it; skopeo and umoci read it too.
+    let c = t.path().join("c/store");
+    boxwright(&["--store", c.to_str().unwrap(), "pull", &target]).ok();
+    let cat = ["cat", "/one", "/two", "/three", "/four"];
+    let mut args = vec!["--store", c.to_str().unwrap(), "run", "--rm", &target];
+    args.extend(cat);
+    assert_eq!(boxwright(&args).ok().stdout, "one\ntwo\nthree\nfour\n");
+    let oci = t.path().join("oci");
+    regsupport::skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{target}"),
+        &format!("oci:{}:x", oci.display()),
+    ]);
+    let bundle = t.path().join("bundle");
+    let umoci = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:x", oci.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        umoci.status.success(),
+        "{}",
+        String::from_utf8_lossy(&umoci.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(bundle.join("rootfs/three")).unwrap(),
+        "three\n"
+    );
+
+    // B runs its own image: the layers are fetched now, and checked.
+    let mut args = vec!["--store", b.to_str().unwrap(), "run", "--rm", &target];
+    args.extend(cat);
+    assert_eq!(boxwright(&args).ok().stdout, "one\ntwo\nthree\nfour\n");
+    for l in &layers {
+        let hex = l.strip_prefix("sha256:").unwrap();
+        assert!(b.join("blobs/sha256").join(hex).exists(), "{l} fetched");
+    }
+    let fsck = boxwright(&["--store", b.to_str().unwrap(), "fsck"]).ok();
+    assert!(
+        !fsck.stderr.contains("held by a registry"),
+        "{}",
+        fsck.stderr
+    );
+    assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
+
+    // Two more runners build the same way; one saves the image to an
+    // archive, the other pushes it to another registry: both fetch the
+    // layers first (checked), and skopeo reads what they wrote.
+    for (runner, how) in [("e", "save"), ("f", "push")] {
+        let s = t.path().join(format!("{runner}/store"));
+        let store = s.to_str().unwrap();
+        build(&s, &r, &["-t", &target, "--push", "--cache-from", &cache]).ok();
+        assert!(!s.join("blobs/sha256").join(&layers[3][7..]).exists());
+        let inspected = if how == "save" {
+            let archive = t.path().join("app.tar");
+            let a = archive.to_str().unwrap();
+            boxwright(&["--store", store, "save", &target, "-o", a]).ok();
+            regsupport::skopeo(&["inspect", &format!("oci-archive:{a}:{target}")])
+        } else {
+            let other = TestRegistry::start();
+            let elsewhere = format!("{}/elsewhere/app:1", other.host());
+            boxwright(&["--store", store, "push", &target, &elsewhere]).ok();
+            regsupport::skopeo(&[
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{elsewhere}"),
+            ])
+        };
+        for l in &layers {
+            assert!(inspected.contains(l.as_str()), "{how}: {inspected}");
+            assert!(
+                s.join("blobs/sha256").join(&l[7..]).exists(),
+                "{how} fetched {l}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_forged_record_under_a_lazy_hit_is_caught_when_a_later_step_needs_its_layer() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{host}/ci/cache");
+    let a = t.path().join("a/store");
+    let r = recipe(t.path(), "three");
+    let a_ref = format!("{host}/ci/a:1");
+    build(&a, &r, &["-t", &a_ref, "--push", "--cache-to", &cache]).ok();
+    // Step 2's record lies about its layer's content.
+    let layer2 = &step_layers(&host, "ci/a", "1")[1];
+    let tag = record_of_layer(&host, "ci/cache", layer2);
+    forge_diff_id(&host, "ci/cache", &tag, t.path());
+
+    // B changes step 3 and pushes to the cache's registry: steps 1 and 2
+    // hit (not downloaded), step 3 must run on their layers, the fetch
+    // finds step 2's record false, and the build goes back to step 2.
+    let r3 = recipe(t.path(), "THREE");
+    let b = t.path().join("b/store");
+    let target = format!("{host}/ci/b:1");
+    let built = build(&b, &r3, &["-t", &target, "--push", "--cache-from", &cache]).ok();
+    assert_eq!(ran(&b), ["2", "3", "4"], "{}", built.stderr);
+    assert_eq!(
+        built
+            .stderr
+            .matches("is not usable (its layer's content is not the diff_id it claims)")
+            .count(),
+        1,
+        "{}",
+        built.stderr
+    );
+    // The same image as a build without any cache.
+    let d = t.path().join("d/store");
+    let plain = build(&d, &r3, &["-t", "img"]).ok();
+    assert_eq!(built.stdout, plain.stdout);
+    let fsck = boxwright(&["--store", b.to_str().unwrap(), "fsck"]).ok();
+    assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
 }
 
 /// curl's body; a failed request (HTTP >= 400) fails the test.

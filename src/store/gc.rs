@@ -67,8 +67,11 @@ impl Store {
             }
         }
 
+        // Layers an image names but the store does not hold: those a
+        // registry holds for it keep their records.
+        let absent: BTreeSet<&Digest> = reach.missing.iter().map(|(d, _)| d).collect();
         for (digest, _) in self.remote_layer_records()? {
-            if !keep.contains(&digest) || self.has_blob(&digest) {
+            if !absent.contains(&digest) {
                 self.forget_remote_layer(&digest)?;
                 report.forgotten_remote_layers.push(digest);
             }

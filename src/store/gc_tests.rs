@@ -247,3 +247,60 @@ fn build_caches_are_emptied_only_when_asked_and_only_they() {
             .is_none()
     );
 }
+
+#[test]
+fn gc_keeps_the_records_of_layers_a_registry_holds_for_a_tagged_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let (manifest, _, layers, diff_ids) = image(&store, &["held", "local"]);
+    store.layout().tag("img:1", manifest).unwrap();
+    let record = |d: &Descriptor, diff_id: &Digest| super::RemoteLayer {
+        layer: LayerInfo {
+            digest: d.digest.clone(),
+            diff_id: diff_id.clone(),
+            size: d.size,
+            media_type: OCI_LAYER_GZIP.into(),
+        },
+        repository: "127.0.0.1:5000/ci/cache".into(),
+    };
+    // The first layer is only in the registry; the second is here (its
+    // record is stale); a third record names a layer no image has.
+    let held = record(&layers[0], &diff_ids[0]);
+    assert!(store.remove_blob(&layers[0].digest).unwrap());
+    store.put_remote_layer(&held).unwrap();
+    store
+        .put_remote_layer(&record(&layers[1], &diff_ids[1]))
+        .unwrap();
+    let stray = put(&store, b"stray", OCI_LAYER_GZIP);
+    store
+        .put_remote_layer(&record(&stray, &Digest::of(b"s")))
+        .unwrap();
+    assert!(store.remove_blob(&stray.digest).unwrap());
+    // A cache entry of the held layer stays a hit.
+    let key = Digest::of(b"step");
+    let entry = CacheEntry {
+        layer: held.layer.clone(),
+        created_by: "RUN held".into(),
+        created: 0,
+    };
+    store.cache_put(&key, &entry).unwrap();
+
+    let report = store.gc().unwrap();
+    let forgotten: BTreeSet<Digest> = report.forgotten_remote_layers.into_iter().collect();
+    assert_eq!(forgotten, set(&[&layers[1].digest, &stray.digest]));
+    assert_eq!(store.remote_layer(&layers[0].digest), Some(held));
+    assert_eq!(store.cache_get(&key).unwrap(), Some(entry));
+    assert!(report.removed_cache_entries.is_empty());
+    // fsck counts the held layer, and reports nothing of it missing (the
+    // local layer of this fixture is no gzip: that is reported).
+    let (fsck, _) = store.fsck_files(false).unwrap();
+    assert_eq!(fsck.remote_layers, 1);
+    let held_hex = layers[0].digest.hex();
+    assert!(
+        fsck.problems
+            .iter()
+            .all(|p| !p.message.contains(&held_hex[..12])),
+        "{:?}",
+        fsck.problems
+    );
+}
