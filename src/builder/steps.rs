@@ -15,7 +15,7 @@ use crate::plan::{LayerSettings, PlannedStep, chain_id};
 use crate::progress::{Event, Sink};
 use crate::recipe::{ConfigChange, FilesFrom, StepKind};
 use crate::sandbox::{Action, CopyFiles, HostEnv, Network};
-use crate::session::{ImageAt, ImageUse, StepResult, StepRunner, Workers};
+use crate::session::{ImageAt, ImageUse, StepResult, StepRunner, Unpacker, Workers};
 use crate::store::{CacheEntry, RemoteLayer, Store};
 
 /// What every step of a build shares.
@@ -324,20 +324,31 @@ impl StepCx<'_> {
             }
             return Ok(None);
         }
-        if self.cache_client.is_none() {
-            self.cache_client = Some(std::sync::Arc::new(
-                super::remote::client(&self.opts.registry, self.store).map_err(BuildError::Push)?,
-            ));
-        }
-        let client = self.cache_client.clone().expect("set above");
+        let client = match &self.cache_client {
+            Some(c) => c.clone(),
+            None => {
+                let c = std::sync::Arc::new(
+                    super::remote::client(&self.opts.registry, self.store)
+                        .map_err(BuildError::Push)?,
+                );
+                self.cache_client = Some(c.clone());
+                c
+            }
+        };
         let report = super::remote::transfer_reporter(self.sink);
         for r in remote {
-            let Err(e) = crate::registry::fetch_remote_layer(&client, self.store, &r, &report)
-            else {
+            // A step runs on it: unpacked as it streams in.
+            let fetched = if !at_end && !self.store.has_layer_dir(&r.layer.diff_id) {
+                self.fetch_unpacking(&client, &r, &report)
+            } else {
+                crate::registry::fetch_remote_layer(&client, self.store, &r, &report)
+                    .map_err(BuildError::RemoteLayer)
+            };
+            let Err(e) = fetched else {
                 continue;
             };
             let Some(pos) = lazy.iter().position(|h| h.layer == r.layer.digest) else {
-                return Err(BuildError::RemoteLayer(e));
+                return Err(e);
             };
             let back = lazy.swap_remove(pos);
             lazy.clear();
@@ -347,9 +358,9 @@ impl StepCx<'_> {
                     back.key.short(),
                     r.repository,
                     match e {
-                        crate::registry::RegistryError::LayerContent { .. } => {
-                            "its layer's content is not the diff_id it claims".to_string()
-                        }
+                        BuildError::RemoteLayer(
+                            crate::registry::RegistryError::LayerContent { .. },
+                        ) => "its layer's content is not the diff_id it claims".to_string(),
                         e => crate::quote::excerpt_n(&e.to_string(), 200),
                     }
                 ),
@@ -363,6 +374,56 @@ impl StepCx<'_> {
             lazy.clear();
         }
         Ok(None)
+    }
+
+    /// Fetches a layer a step runs on and unpacks it while it streams in:
+    /// the download goes into the store and, through a fifo, to the unpack
+    /// (which checks the content against the diff_id too), so the layer is
+    /// read off the network once and unpacked once. Should the streamed
+    /// unpack fail while the download succeeds, the layer is unpacked again
+    /// from the stored blob, which says why if it fails again.
+    fn fetch_unpacking(
+        &self,
+        client: &crate::registry::Registry,
+        r: &RemoteLayer,
+        report: &(dyn Fn(crate::registry::TransferEvent) + Send + Sync),
+    ) -> Result<(), BuildError> {
+        let unpacker = Unpacker {
+            store: self.store,
+            workers: self.workers,
+            max_layer_size: self.opts.max_layer_size,
+            sink: self.sink,
+        };
+        let tmp = self.store.temp_dir()?;
+        let fifo = tmp.join("blob");
+        let made = nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600));
+        let (fetched, streamed) = match made {
+            Ok(()) => std::thread::scope(|scope| {
+                let unpack = scope.spawn(|| unpacker.ensure_unpacked_from(&r.layer, Some(&fifo)));
+                let tee = open_fifo_writer(&fifo, &|| unpack.is_finished());
+                let fetched =
+                    crate::registry::fetch_remote_layer_teeing(client, self.store, r, report, tee);
+                // An unpack still waiting for a writer (none was opened)
+                // gets one that closes at once: it ends, and is redone below.
+                while !unpack.is_finished() {
+                    drop(open_fifo_writer(&fifo, &|| true));
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                let streamed = unpack.join().ok().and_then(Result::ok);
+                (fetched, streamed)
+            }),
+            // No fifo here: fetch, then unpack from the store.
+            Err(_) => (
+                crate::registry::fetch_remote_layer(client, self.store, r, report),
+                None,
+            ),
+        };
+        let _ = std::fs::remove_dir_all(&tmp);
+        fetched.map_err(BuildError::RemoteLayer)?;
+        if streamed.is_none() {
+            unpacker.ensure_unpacked(&r.layer)?;
+        }
+        Ok(())
     }
 
     /// Runs `steps` on `image`, adding their layers and config changes.
@@ -761,6 +822,31 @@ impl StepCx<'_> {
         self.records.truncate(back.records);
         self.cached_steps = back.cached_steps;
         back.index
+    }
+}
+
+/// Opens `fifo` for writing once its reader has opened it; `None` if the
+/// reader is `gone` first (it failed before reading) or the open fails.
+fn open_fifo_writer(fifo: &std::path::Path, gone: &dyn Fn() -> bool) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    loop {
+        // Non-blocking, so that a reader that never comes cannot hang the
+        // build: ENXIO until it has opened its end.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+        {
+            Ok(f) => {
+                // Writes block again (the unpack's pace is the download's).
+                rustix::fs::fcntl_setfl(&f, rustix::fs::OFlags::empty()).ok()?;
+                return Some(f);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && !gone() => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(_) => return None,
+        }
     }
 }
 

@@ -35,6 +35,21 @@ pub fn fetch_remote_layer(
     remote: &RemoteLayer,
     progress: &(dyn Fn(TransferEvent) + Send + Sync),
 ) -> Result<()> {
+    fetch_remote_layer_teeing(registry, store, remote, progress, None)
+}
+
+/// [`fetch_remote_layer`], also writing the blob's bytes, as they arrive,
+/// to `tee` (a fifo an unpack reads: the layer is unpacked as it streams).
+/// Only the first download attempt writes there: a retried download starts
+/// over, and the reader would see the blob twice. A reader that stops
+/// early does not stop the download.
+pub fn fetch_remote_layer_teeing(
+    registry: &Registry,
+    store: &Store,
+    remote: &RemoteLayer,
+    progress: &(dyn Fn(TransferEvent) + Send + Sync),
+    tee: Option<std::fs::File>,
+) -> Result<()> {
     let reference: Reference = remote.repository.parse()?;
     let layer = &remote.layer;
     let compression = Compression::from_layer_media_type(&layer.media_type).ok_or_else(|| {
@@ -48,6 +63,7 @@ pub fn fetch_remote_layer(
         layer,
         repository: &remote.repository,
         compression,
+        tee: std::sync::Mutex::new(tee),
     };
     registry
         .fetch_blob(&reference, &layer.descriptor(), &sink, progress)
@@ -87,6 +103,8 @@ struct CheckedLayerSink<'a> {
     layer: &'a LayerInfo,
     repository: &'a str,
     compression: Compression,
+    /// Taken by the first writer.
+    tee: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl BlobSink for CheckedLayerSink<'_> {
@@ -111,8 +129,10 @@ impl BlobSink for CheckedLayerSink<'_> {
                 io::copy(&mut rx, &mut io::sink())?;
                 Ok(content)
             })?;
+        let tee = self.tee.lock().unwrap_or_else(|e| e.into_inner()).take();
         Ok(Box::new(CheckedWrite {
             inner,
+            tee,
             tx: Some(tx),
             check: Some(check),
             layer: self.layer.clone(),
@@ -125,6 +145,8 @@ impl BlobSink for CheckedLayerSink<'_> {
 /// to the thread that hashes its content.
 struct CheckedWrite {
     inner: Box<dyn BlobWrite>,
+    /// Where the bytes also go as they arrive; `None` once its reader left.
+    tee: Option<std::fs::File>,
     /// `None` once the checker stopped reading (it failed: commit says why).
     /// Dropped without a commit, the pipe closes and the checker ends.
     tx: Option<io::PipeWriter>,
@@ -136,6 +158,12 @@ struct CheckedWrite {
 impl Write for CheckedWrite {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
+        if let Some(tee) = &mut self.tee
+            && tee.write_all(&buf[..n]).is_err()
+        {
+            // The unpack stopped reading (it failed: its caller says why).
+            self.tee = None;
+        }
         if let Some(tx) = &mut self.tx
             && tx.write_all(&buf[..n]).is_err()
         {
@@ -154,6 +182,9 @@ impl Write for CheckedWrite {
 impl BlobWrite for CheckedWrite {
     fn commit(mut self: Box<Self>, expected: &Digest) -> io::Result<()> {
         drop(self.tx.take());
+        // The unpack reading the tee sees the end of the blob now; it checks
+        // the content itself.
+        drop(self.tee.take());
         let content = match self.check.take().map(JoinHandle::join) {
             Some(Ok(Ok(d))) => d,
             Some(Ok(Err(e))) => {

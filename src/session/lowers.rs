@@ -60,6 +60,16 @@ impl<'a> Unpacker<'a> {
 
     /// The overlay lowerdir of a layer, unpacking its blob the first time.
     pub fn ensure_unpacked(&self, layer: &LayerInfo) -> Result<PathBuf, SessionError> {
+        self.ensure_unpacked_from(layer, None)
+    }
+
+    /// [`Unpacker::ensure_unpacked`], reading the blob from `source` (a
+    /// fifo a download is writing into) when given, not from the store.
+    pub fn ensure_unpacked_from(
+        &self,
+        layer: &LayerInfo,
+        source: Option<&Path>,
+    ) -> Result<PathBuf, SessionError> {
         let dir = self.store.layer_dir(&layer.diff_id);
         if self.store.has_layer_dir(&layer.diff_id) {
             self.store.record_layer_use(&layer.diff_id);
@@ -68,7 +78,7 @@ impl<'a> Unpacker<'a> {
         let tmp = self.store.temp_dir()?;
         let dest = tmp.join("layer");
         let unpacked = self
-            .unpack(layer, Unpack::OverlayLower, &dest)
+            .unpack_from(layer, Unpack::OverlayLower, &dest, source)
             .and_then(|()| Ok(self.store.commit_layer_dir(&dest, &layer.diff_id)?));
         // Whether or not the layer was refused: a failed unpack must not
         // leave its temp dir for `fsck` to report.
@@ -78,12 +88,23 @@ impl<'a> Unpacker<'a> {
 
     /// Applies `layer` onto `dest` (flattened, or as a lowerdir of its own).
     pub fn unpack(&self, layer: &LayerInfo, mode: Unpack, dest: &Path) -> Result<(), SessionError> {
+        self.unpack_from(layer, mode, dest, None)
+    }
+
+    fn unpack_from(
+        &self,
+        layer: &LayerInfo,
+        mode: Unpack,
+        dest: &Path,
+        source: Option<&Path>,
+    ) -> Result<(), SessionError> {
         let op = Op::Unpack {
             store: self.store.root().to_path_buf(),
             layer: layer.clone(),
             mode,
             dest: dest.to_path_buf(),
             max_size: self.max_layer_size,
+            source: source.map(Path::to_path_buf),
         };
         match self.workers.run(&op, &mut |_| {})? {
             Answer::Unpacked {

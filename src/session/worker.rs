@@ -56,6 +56,10 @@ pub enum Op {
         mode: Unpack,
         dest: PathBuf,
         max_size: u64,
+        /// Read the blob from this file (a fifo a download writes into)
+        /// instead of the store.
+        #[serde(default)]
+        source: Option<PathBuf>,
     },
     /// Run a step, then write its layer into `store`.
     Step {
@@ -376,9 +380,16 @@ fn execute(op: Op) -> Result<Answer, ExecError> {
             mode,
             dest,
             max_size,
+            source,
         } => {
             let store = Store::open(&store)?;
-            let blob = store.open_blob(&info.digest)?;
+            let blob = match &source {
+                Some(path) => std::fs::File::open(path).map_err(|e| ExecError::Dir {
+                    path: path.clone(),
+                    source: e,
+                })?,
+                None => store.open_blob(&info.digest)?,
+            };
             let compression =
                 Compression::from_layer_media_type(&info.media_type).ok_or_else(|| {
                     ExecError::LayerMediaType {
