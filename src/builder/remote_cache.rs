@@ -96,17 +96,10 @@ pub(crate) fn lookup(
             return None;
         }
     };
-    // One request tells hit from miss.
-    match client.manifest_digest(&reference) {
-        Ok(Some(_)) => {}
-        Ok(None) => return None,
-        Err(e) => {
-            warn(crate::quote::excerpt_n(&e.to_string(), 160));
-            return None;
-        }
-    }
+    // The manifest request tells hit from miss (404: a plain miss).
     let (fetched, config) = match client.fetch_image_config(&reference) {
         Ok(x) => x,
+        Err(e) if e.status() == Some(404) => return None,
         Err(e) => {
             warn(crate::quote::excerpt_n(&e.to_string(), 160));
             return None;

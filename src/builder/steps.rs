@@ -336,14 +336,53 @@ impl StepCx<'_> {
             }
         };
         let report = super::remote::transfer_reporter(self.sink);
-        for r in remote {
-            // A step runs on it: unpacked as it streams in.
-            let fetched = if !at_end && !self.store.has_layer_dir(&r.layer.diff_id) {
-                self.fetch_unpacking(&client, &r, &report)
-            } else {
-                crate::registry::fetch_remote_layer(&client, self.store, &r, &report)
-                    .map_err(BuildError::RemoteLayer)
-            };
+        // Layers a step runs on are unpacked as they stream in, one after
+        // another (each holds a worker); the others are fetched at once.
+        let store = self.store;
+        let (streamed, plain): (Vec<RemoteLayer>, Vec<RemoteLayer>) = remote
+            .into_iter()
+            .partition(|r| !at_end && !store.has_layer_dir(&r.layer.diff_id));
+        let mut outcomes: Vec<(RemoteLayer, Result<(), BuildError>)> = Vec::new();
+        for r in streamed {
+            let fetched = self.fetch_unpacking(&client, &r, &report);
+            let failed = fetched.is_err();
+            outcomes.push((r, fetched));
+            if failed {
+                break;
+            }
+        }
+        if outcomes.iter().all(|(_, o)| o.is_ok()) {
+            for batch in plain.chunks(4) {
+                let fetched: Vec<Result<(), BuildError>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = batch
+                        .iter()
+                        .map(|r| {
+                            let (client, report) = (&client, &report);
+                            scope.spawn(move || {
+                                crate::registry::fetch_remote_layer(client, store, r, report)
+                                    .map_err(BuildError::RemoteLayer)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(BuildError::BadInput(
+                                    "a layer fetch's thread panicked; this is a bug in boxwright"
+                                        .into(),
+                                ))
+                            })
+                        })
+                        .collect()
+                });
+                outcomes.extend(batch.iter().cloned().zip(fetched));
+            }
+        }
+        // The lowest layer that failed decides (the ones above it go too).
+        let order = |r: &RemoteLayer| layers.iter().position(|l| l.digest == r.layer.digest);
+        outcomes.sort_by_key(|(r, _)| order(r));
+        for (r, fetched) in outcomes {
             let Err(e) = fetched else {
                 continue;
             };
@@ -358,9 +397,9 @@ impl StepCx<'_> {
                     back.key.short(),
                     r.repository,
                     match e {
-                        BuildError::RemoteLayer(
-                            crate::registry::RegistryError::LayerContent { .. },
-                        ) => "its layer's content is not the diff_id it claims".to_string(),
+                        BuildError::RemoteLayer(crate::registry::RegistryError::LayerContent {
+                            ..
+                        }) => "its layer's content is not the diff_id it claims".to_string(),
                         e => crate::quote::excerpt_n(&e.to_string(), 200),
                     }
                 ),
