@@ -123,6 +123,7 @@ impl Host {
             checked_offline: false,
             keep_remote_on: None,
             refused: Default::default(),
+            unwritten: Vec::new(),
             stop: None,
         })
     }

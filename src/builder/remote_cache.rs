@@ -71,14 +71,15 @@ fn record_ref(repo: &str, key: &Digest) -> Result<Reference, CacheRecordError> {
 
 /// Looks `key` up in `repo`. A hit returns the record and the repository
 /// holding its layer, which is not downloaded here: the record is checked
-/// (type, key, layer digest and size) and the layer's presence asked with a
-/// HEAD; its content is checked against the diff_id when it is fetched
+/// (type, key, layer digest and size) and, with `check_layer`, the layer's
+/// presence asked with a HEAD; its content is checked against the diff_id when it is fetched
 /// (`registry::fetch_remote_layer`). Misses (absent, foreign, corrupt, a
 /// layer gone) say why on `sink` as a warning, except plain absence.
 pub(crate) fn lookup(
     client: &Registry,
     repo: &str,
     key: &Digest,
+    check_layer: bool,
     sink: &dyn Sink,
 ) -> Option<(CacheEntry, RemoteLayer)> {
     let warn = |why: String| {
@@ -126,7 +127,12 @@ pub(crate) fn lookup(
         warn(format!("layer media type {}", record.layer.media_type));
         return None;
     }
-    match client.has_blob(&reference, layer) {
+    // Asked only when the layer may never be fetched (a build pushed to
+    // this registry mounts it): a fetch finds a missing layer itself.
+    match check_layer
+        .then(|| client.has_blob(&reference, layer))
+        .unwrap_or(Ok(true))
+    {
         Ok(true) => {}
         Ok(false) => {
             warn(format!(

@@ -46,6 +46,11 @@ pub(crate) struct StepCx<'a> {
     /// Keys whose registry record turned out unusable when its layer was
     /// fetched: looked up no more in this build.
     pub refused: std::collections::BTreeSet<Digest>,
+    /// Registry hits not yet written to the store (its cache entry and the
+    /// note of where the layer is): written together, before anything
+    /// reads them (see [`StepCx::flush_hits`]), so that a chain of hits
+    /// does not wait on two fsyncs each.
+    pub unwritten: Vec<(Digest, CacheEntry, RemoteLayer)>,
     /// Set when a stage running beside this one failed: no further step
     /// starts (the one running finishes).
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
@@ -80,6 +85,7 @@ impl<'a> StepCx<'a> {
             // A stage other stages read from needs its layers here.
             keep_remote_on: None,
             refused: self.refused.clone(),
+            unwritten: Vec::new(),
             stop: Some(stop),
         }
     }
@@ -276,20 +282,56 @@ impl StepCx<'_> {
             return Ok(None);
         }
         for repo in &self.cache_from {
+            let check_layer = self.keep_remote_on.is_some();
             if let Some(client) = &self.cache_client
-                && let Some((hit, remote)) = remote_cache::lookup(client, repo, key, self.sink)
+                && let Some((hit, remote)) =
+                    remote_cache::lookup(client, repo, key, check_layer, self.sink)
             {
                 self.sink.emit(&Event::Info {
                     message: format!("step cache: layer {} from {repo}", hit.layer.digest.short()),
                 });
-                if !self.store.has_blob(&hit.layer.digest) {
-                    self.store.put_remote_layer(&remote)?;
-                }
-                self.store.cache_put(key, &hit)?;
+                self.unwritten.push((key.clone(), hit.clone(), remote));
                 return Ok(Some(hit));
             }
         }
         Ok(None)
+    }
+
+    /// Writes the registry hits of [`StepCx::unwritten`] into the store, at
+    /// once (their fsyncs overlap).
+    fn flush_hits(&mut self) -> Result<(), BuildError> {
+        let hits = std::mem::take(&mut self.unwritten);
+        let store = self.store;
+        let written: Vec<Result<(), crate::store::StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = hits
+                .iter()
+                .map(|(key, hit, remote)| {
+                    scope.spawn(move || {
+                        if !store.has_blob(&hit.layer.digest) {
+                            store.put_remote_layer(remote)?;
+                        }
+                        store.cache_put(key, hit)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(crate::store::StoreError::io(
+                            store.root(),
+                            std::io::Error::other(
+                                "a cache write's thread panicked; this is a bug in boxwright",
+                            ),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        for w in written {
+            w?;
+        }
+        Ok(())
     }
 
     /// Fetches the layers among `layers` that the store holds only in a
@@ -304,6 +346,9 @@ impl StepCx<'_> {
         layers: &[LayerInfo],
         at_end: bool,
     ) -> Result<Option<LazyHit>, BuildError> {
+        // The records of where layers are must be on disk before they are
+        // read (and before a fetch drops one).
+        self.flush_hits()?;
         let keep = |r: &RemoteLayer| {
             at_end
                 && self.keep_remote_on.as_deref().is_some_and(|host| {

@@ -14,7 +14,7 @@ mod platform;
 mod rfc3339;
 
 #[cfg(test)]
-mod image_io_tests;
+pub(crate) mod image_io_tests;
 #[cfg(test)]
 mod tool_tests;
 

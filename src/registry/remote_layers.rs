@@ -206,3 +206,80 @@ impl BlobWrite for CheckedWrite {
         self.inner.commit(expected)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+    use crate::image::image_io_tests::gzip_layer;
+
+    /// A gzip layer's blob and its LayerInfo, made in a scratch layout.
+    fn layer() -> (Vec<u8>, LayerInfo) {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = Layout::create(dir.path()).unwrap();
+        let info = gzip_layer(&scratch, &[("etc/a", b"a\n".as_slice()), ("b", b"bb")]);
+        (scratch.read_blob(&info.digest).unwrap(), info)
+    }
+
+    fn sink<'a>(
+        layout: &'a Layout,
+        layer: &'a LayerInfo,
+        tee: Option<std::fs::File>,
+    ) -> CheckedLayerSink<'a> {
+        CheckedLayerSink {
+            layout,
+            layer,
+            repository: "127.0.0.1:5000/ci/cache",
+            compression: Compression::Gzip,
+            tee: std::sync::Mutex::new(tee),
+        }
+    }
+
+    #[test]
+    fn a_layer_is_stored_only_when_its_content_is_its_diff_id() {
+        let (blob, info) = layer();
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        // The tee gets every byte, once (only the first writer has it).
+        let (mut rx, tx) = io::pipe().unwrap();
+        let tee = std::fs::File::from(std::os::fd::OwnedFd::from(tx));
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            rx.read_to_end(&mut got).unwrap();
+            got
+        });
+        let s = sink(&layout, &info, Some(tee));
+        let mut w = s.writer().unwrap();
+        for chunk in blob.chunks(7) {
+            w.write_all(chunk).unwrap();
+        }
+        w.commit(&info.digest).unwrap();
+        let second = s.writer().unwrap();
+        drop(second);
+        assert_eq!(reader.join().unwrap(), blob);
+        assert_eq!(layout.read_blob(&info.digest).unwrap(), blob);
+
+        // A record that claims another diff_id: refused, nothing stored.
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let mut forged = info.clone();
+        forged.diff_id = Digest::of(b"something else");
+        let mut w = sink(&layout, &forged, None).writer().unwrap();
+        w.write_all(&blob).unwrap();
+        let e = w.commit(&info.digest).unwrap_err();
+        let inner = layer_content(RegistryError::io("storing blob", e));
+        assert!(
+            matches!(&inner, RegistryError::LayerContent { actual, .. } if *actual == info.diff_id),
+            "{inner}"
+        );
+        assert!(!layout.has_blob(&info.digest));
+
+        // Bytes that are no gzip: refused, and the writer did not block.
+        let mut w = sink(&layout, &info, None).writer().unwrap();
+        w.write_all(&vec![7u8; 1 << 20]).unwrap();
+        let e = w.commit(&info.digest).unwrap_err();
+        assert!(e.to_string().contains("does not decompress"), "{e}");
+        assert!(!layout.has_blob(&info.digest));
+    }
+}
