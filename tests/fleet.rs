@@ -237,7 +237,8 @@ fn manifest(host: &str, repo: &str, reference: &str) -> serde_json::Value {
 }
 
 /// Rewrites the cache record tagged `tag` so that it claims a diff_id its
-/// layer does not have (a new config blob, the manifest PUT over the tag).
+/// layer does not have (a new config blob and annotation, the manifest PUT
+/// over the tag).
 fn forge_diff_id(host: &str, repo: &str, tag: &str, scratch: &Path) {
     let mut m = manifest(host, repo, tag);
     let config = m["config"]["digest"].as_str().unwrap().to_string();
@@ -250,6 +251,9 @@ fn forge_diff_id(host: &str, repo: &str, tag: &str, scratch: &Path) {
     put_blob(host, repo, &forged, &forged_digest);
     m["config"]["digest"] = forged_digest.into();
     m["config"]["size"] = forged.len().into();
+    // The manifest's annotations repeat the record (a lookup reads only
+    // them): forged the same way.
+    m["annotations"]["io.boxwright.cache.diff-id"] = record["layer"]["diff_id"].clone();
     let tmp = scratch.join(format!("forged-{tag}.json"));
     fs::write(&tmp, serde_json::to_vec(&m).unwrap()).unwrap();
     curl(&[

@@ -97,8 +97,9 @@ pub(crate) fn lookup(
             return None;
         }
     };
-    // The manifest request tells hit from miss (404: a plain miss).
-    let (fetched, config) = match client.fetch_image_config(&reference) {
+    // One request tells hit from miss (404: a plain miss) and, for records
+    // that carry it in their annotations, is the whole record.
+    let fetched = match client.fetch_manifest(&reference) {
         Ok(x) => x,
         Err(e) if e.status() == Some(404) => return None,
         Err(e) => {
@@ -113,7 +114,15 @@ pub(crate) fn lookup(
             return None;
         }
     };
-    let Ok(record) = serde_json::from_slice::<CacheRecord>(&config) else {
+    let record = match record_from_annotations(&manifest.annotations, &manifest.layers[0]) {
+        Some(r) => Some(r),
+        // Records without the annotations: the config blob is the record.
+        None => client
+            .fetch_image_config(&reference)
+            .ok()
+            .and_then(|(_, config)| serde_json::from_slice::<CacheRecord>(&config).ok()),
+    };
+    let Some(record) = record else {
         warn("its record does not read".into());
         return None;
     };
@@ -160,6 +169,34 @@ pub(crate) fn lookup(
     Some((entry, remote))
 }
 
+/// Annotation keys of a record manifest that repeat its config, so that a
+/// lookup reads the manifest alone.
+const ANN_KEY: &str = "io.boxwright.cache.key";
+const ANN_DIFF_ID: &str = "io.boxwright.cache.diff-id";
+const ANN_CREATED_BY: &str = "io.boxwright.cache.created-by";
+const ANN_CREATED: &str = "io.boxwright.cache.created";
+const ANN_PUSHED: &str = "io.boxwright.cache.pushed";
+
+/// The record a manifest's annotations describe, with its one layer's
+/// descriptor; `None` if any annotation is missing or unreadable.
+fn record_from_annotations(
+    ann: &std::collections::BTreeMap<String, String>,
+    layer: &Descriptor,
+) -> Option<CacheRecord> {
+    Some(CacheRecord {
+        key: ann.get(ANN_KEY)?.parse().ok()?,
+        layer: LayerInfo {
+            digest: layer.digest.clone(),
+            diff_id: ann.get(ANN_DIFF_ID)?.parse().ok()?,
+            size: layer.size,
+            media_type: layer.media_type.clone(),
+        },
+        created_by: ann.get(ANN_CREATED_BY)?.clone(),
+        created: ann.get(ANN_CREATED)?.parse().ok()?,
+        pushed: ann.get(ANN_PUSHED)?.parse().ok()?,
+    })
+}
+
 /// Pushes the record of one step (its layer from the store, then the
 /// record and the manifest) to `repo`.
 pub(crate) fn push_record(
@@ -192,7 +229,13 @@ pub(crate) fn push_record(
         "artifactType": ARTIFACT_TYPE,
         "config": config,
         "layers": [layer],
-        "annotations": { "io.boxwright.cache.key": key.to_string() },
+        "annotations": {
+            ANN_KEY: key.to_string(),
+            ANN_DIFF_ID: record.layer.diff_id.to_string(),
+            ANN_CREATED_BY: record.created_by,
+            ANN_CREATED: record.created.to_string(),
+            ANN_PUSHED: record.pushed.to_string(),
+        },
     });
     let bytes = crate::store::to_canonical_json(&manifest)?;
     let report = super::remote::transfer_reporter(sink);
@@ -248,4 +291,52 @@ pub fn prune_remote(
         report.removed.push(tag);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_from_its_manifest_annotations_or_not_at_all() {
+        let layer = Descriptor::new(crate::media::OCI_LAYER_GZIP, Digest::of(b"blob"), 4);
+        let record = CacheRecord {
+            key: Digest::of(b"key"),
+            layer: LayerInfo {
+                digest: layer.digest.clone(),
+                diff_id: Digest::of(b"tar"),
+                size: 4,
+                media_type: layer.media_type.clone(),
+            },
+            created_by: "RUN /bin/sh -c echo \"a b\"".into(),
+            created: 7,
+            pushed: 1_800_000_000,
+        };
+        let ann: std::collections::BTreeMap<String, String> = [
+            (ANN_KEY, record.key.to_string()),
+            (ANN_DIFF_ID, record.layer.diff_id.to_string()),
+            (ANN_CREATED_BY, record.created_by.clone()),
+            (ANN_CREATED, "7".into()),
+            (ANN_PUSHED, "1800000000".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(record_from_annotations(&ann, &layer), Some(record));
+        // Any one missing or unreadable: the config blob is read instead.
+        for gone in [
+            ANN_KEY,
+            ANN_DIFF_ID,
+            ANN_CREATED_BY,
+            ANN_CREATED,
+            ANN_PUSHED,
+        ] {
+            let mut a = ann.clone();
+            a.remove(gone);
+            assert_eq!(record_from_annotations(&a, &layer), None, "{gone}");
+        }
+        let mut a = ann.clone();
+        a.insert(ANN_DIFF_ID.into(), "sha256:nothex".into());
+        assert_eq!(record_from_annotations(&a, &layer), None);
+    }
 }
