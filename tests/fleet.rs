@@ -470,6 +470,55 @@ fn a_forged_record_under_a_lazy_hit_is_caught_when_a_later_step_needs_its_layer(
     assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
 }
 
+#[test]
+fn a_kept_layer_gone_from_its_registry_is_a_miss_and_its_step_runs() {
+    let reg = TestRegistry::start();
+    let host = reg.host();
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{host}/ci/cache");
+    let r = recipe(t.path(), "three");
+    let a = t.path().join("a/store");
+    build(&a, &r, &["-t", "img", "--cache-to", &cache]).ok();
+    // B's image is pushed to the cache's registry: its step layers stay
+    // there, and after the push they are noted as held by the pushed
+    // repository (it keeps them; a cache repository is pruned).
+    let b = t.path().join("b/store");
+    let first = format!("{host}/ci/app:1");
+    let built = build(&b, &r, &["-t", &first, "--push", "--cache-from", &cache]).ok();
+    let layers = step_layers(&host, "ci/app", "1");
+    let state = t.path().join("b/store.state/remote-layers");
+    for l in &layers {
+        let note = fs::read_to_string(state.join(format!("{}.json", &l[7..]))).unwrap();
+        assert!(note.contains(&format!("{host}/ci/app")), "{note}");
+    }
+    // Step 2's layer leaves the registry (deleted from both repositories).
+    for repo in ["ci/app", "ci/cache"] {
+        curl(&[
+            "-X",
+            "DELETE",
+            &format!("http://{host}/v2/{repo}/blobs/{}", layers[1]),
+        ]);
+    }
+    // B builds again, pushing elsewhere on that registry: its local cache
+    // entries name layers it never downloaded; the one gone is found
+    // before the push, and its step runs.
+    let second = format!("{host}/ci/app:2");
+    let again = build(&b, &r, &["-t", &second, "--push", "--cache-from", &cache]).ok();
+    assert_eq!(ran(&b), ["2"], "{}", again.stderr);
+    assert!(
+        again.stderr.contains("is not usable (its layer")
+            && again.stderr.contains("is no longer in"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(again.stdout, built.stdout, "the same image");
+    // The second image is whole in the registry: an empty store pulls it.
+    let c = t.path().join("c/store");
+    boxwright(&["--store", c.to_str().unwrap(), "pull", &second]).ok();
+    let fsck = boxwright(&["--store", b.to_str().unwrap(), "fsck"]).ok();
+    assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
+}
+
 /// curl's body; a failed request (HTTP >= 400) fails the test.
 fn curl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("curl")

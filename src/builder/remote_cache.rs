@@ -138,10 +138,12 @@ pub(crate) fn lookup(
     }
     // Asked only when the layer may never be fetched (a build pushed to
     // this registry mounts it): a fetch finds a missing layer itself.
-    match check_layer
-        .then(|| client.has_blob(&reference, layer))
-        .unwrap_or(Ok(true))
-    {
+    let present = if check_layer {
+        client.has_blob(&reference, layer)
+    } else {
+        Ok(true)
+    };
+    match present {
         Ok(true) => {}
         Ok(false) => {
             warn(format!(

@@ -302,8 +302,19 @@ impl StepCx<'_> {
     fn flush_hits(&mut self) -> Result<(), BuildError> {
         let hits = std::mem::take(&mut self.unwritten);
         let store = self.store;
+        for batch in hits.chunks(8) {
+            self.write_hits(store, batch)?;
+        }
+        Ok(())
+    }
+
+    fn write_hits(
+        &self,
+        store: &Store,
+        batch: &[(Digest, CacheEntry, RemoteLayer)],
+    ) -> Result<(), BuildError> {
         let written: Vec<Result<(), crate::store::StoreError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = hits
+            let handles: Vec<_> = batch
                 .iter()
                 .map(|(key, hit, remote)| {
                     scope.spawn(move || {
@@ -336,121 +347,187 @@ impl StepCx<'_> {
 
     /// Fetches the layers among `layers` that the store holds only in a
     /// registry (lazy step-cache hits), except, with `at_end`, those the
-    /// image's push will mount. A layer of one of this stage's hits that
-    /// cannot be fetched (gone, or not the content its record claims) makes
-    /// that record a miss: the hit to go back to is returned. Any other
-    /// (a base image's layer) fails the build.
+    /// image's push will mount (whose presence there is asked instead).
+    /// With `stream`, layers not yet unpacked are unpacked as they download.
+    ///
+    /// A layer of one of this stage's hits that cannot be had (its content
+    /// is not what its record claims, it is gone, or the registry fails)
+    /// makes that hit a miss: the hit to go back to, the lowest such, is
+    /// returned. Any other layer (a base image's) that cannot be fetched
+    /// fails the build.
     fn fetch_lazy(
         &mut self,
         lazy: &mut Vec<LazyHit>,
         layers: &[LayerInfo],
         at_end: bool,
+        stream: bool,
     ) -> Result<Option<LazyHit>, BuildError> {
-        // The records of where layers are must be on disk before they are
+        use crate::registry::RegistryError;
+        // The notes of where layers are must be on disk before they are
         // read (and before a fetch drops one).
         self.flush_hits()?;
-        let keep = |r: &RemoteLayer| {
-            at_end
-                && self.keep_remote_on.as_deref().is_some_and(|host| {
-                    r.repository
-                        .parse::<crate::registry::Reference>()
-                        .is_ok_and(|from| from.registry() == host)
-                })
+        let store = self.store;
+        let keep_on = self.keep_remote_on.clone().filter(|_| at_end);
+        let kept = |r: &RemoteLayer| {
+            keep_on.as_deref().is_some_and(|host| {
+                r.repository
+                    .parse::<crate::registry::Reference>()
+                    .is_ok_and(|from| from.registry() == host)
+            })
         };
-        let remote: Vec<RemoteLayer> = self
-            .store
-            .remote_only(layers)
-            .into_iter()
-            .filter(|r| !keep(r))
-            .collect();
-        if remote.is_empty() {
+        let mut outcomes: Vec<(Digest, String, Result<(), RegistryError>)> = Vec::new();
+        // A hit whose layer is neither here nor noted as held by a registry
+        // (another build dropped the note): nothing to fetch it from.
+        for h in lazy.iter() {
+            if layers.iter().any(|l| l.digest == h.layer)
+                && !store.has_blob(&h.layer)
+                && store.remote_layer(&h.layer).is_none()
+            {
+                outcomes.push((
+                    h.layer.clone(),
+                    String::new(),
+                    Err(RegistryError::Invalid(format!(
+                        "its layer {} is no longer noted as held by a registry",
+                        h.layer.short()
+                    ))),
+                ));
+            }
+        }
+        let remote = store.remote_only(layers);
+        if outcomes.is_empty() && remote.is_empty() {
             if !at_end {
                 lazy.clear();
             }
             return Ok(None);
         }
-        let client = match &self.cache_client {
-            Some(c) => c.clone(),
-            None => {
-                let c = std::sync::Arc::new(
-                    super::remote::client(&self.opts.registry, self.store)
-                        .map_err(BuildError::Push)?,
-                );
-                self.cache_client = Some(c.clone());
-                c
+        if outcomes.is_empty() {
+            let client = match &self.cache_client {
+                Some(c) => c.clone(),
+                None => {
+                    let c = std::sync::Arc::new(
+                        super::remote::client(&self.opts.registry, self.store)
+                            .map_err(BuildError::RemoteLayer)?,
+                    );
+                    self.cache_client = Some(c.clone());
+                    c
+                }
+            };
+            let report = super::remote::transfer_reporter(self.sink);
+            let (keep, fetch): (Vec<RemoteLayer>, Vec<RemoteLayer>) =
+                remote.into_iter().partition(|r| kept(r));
+            // Layers a step runs on are unpacked as they stream in, one
+            // after another (each holds a worker); the rest come at once.
+            let (streamed, plain): (Vec<RemoteLayer>, Vec<RemoteLayer>) = fetch
+                .into_iter()
+                .partition(|r| stream && !at_end && !store.has_layer_dir(&r.layer.diff_id));
+            for r in streamed {
+                let fetched = self.fetch_unpacking(&client, &r, &report);
+                let failed = fetched.is_err();
+                outcomes.push((r.layer.digest.clone(), r.repository.clone(), fetched));
+                if failed {
+                    break;
+                }
             }
-        };
-        let report = super::remote::transfer_reporter(self.sink);
-        // Layers a step runs on are unpacked as they stream in, one after
-        // another (each holds a worker); the others are fetched at once.
-        let store = self.store;
-        let (streamed, plain): (Vec<RemoteLayer>, Vec<RemoteLayer>) = remote
-            .into_iter()
-            .partition(|r| !at_end && !store.has_layer_dir(&r.layer.diff_id));
-        let mut outcomes: Vec<(RemoteLayer, Result<(), BuildError>)> = Vec::new();
-        for r in streamed {
-            let fetched = self.fetch_unpacking(&client, &r, &report);
-            let failed = fetched.is_err();
-            outcomes.push((r, fetched));
-            if failed {
-                break;
+            if outcomes.iter().all(|(_, _, o)| o.is_ok()) {
+                // Fetched, or (kept) asked whether the registry still has it.
+                let jobs: Vec<(RemoteLayer, bool)> = plain
+                    .into_iter()
+                    .map(|r| (r, true))
+                    .chain(keep.into_iter().map(|r| (r, false)))
+                    .collect();
+                for batch in jobs.chunks(4) {
+                    let done: Vec<Result<(), RegistryError>> = std::thread::scope(|scope| {
+                        let handles: Vec<_> = batch
+                            .iter()
+                            .map(|(r, fetch)| {
+                                let (client, report) = (&client, &report);
+                                scope.spawn(move || {
+                                    if *fetch {
+                                        return crate::registry::fetch_remote_layer(
+                                            client, store, r, report,
+                                        );
+                                    }
+                                    let from: crate::registry::Reference = r.repository.parse()?;
+                                    match client.has_blob(&from, &r.layer.descriptor())? {
+                                        true => Ok(()),
+                                        false => Err(RegistryError::Invalid(format!(
+                                            "its layer {} is no longer in {}",
+                                            r.layer.digest.short(),
+                                            r.repository
+                                        ))),
+                                    }
+                                })
+                            })
+                            .collect();
+                        handles
+                            .into_iter()
+                            .map(|h| {
+                                h.join().unwrap_or_else(|_| {
+                                    Err(RegistryError::io(
+                                        "fetching a layer",
+                                        std::io::Error::other(
+                                            "its thread panicked; this is a bug in boxwright",
+                                        ),
+                                    ))
+                                })
+                            })
+                            .collect()
+                    });
+                    outcomes.extend(
+                        batch
+                            .iter()
+                            .map(|(r, _)| (r.layer.digest.clone(), r.repository.clone()))
+                            .zip(done)
+                            .map(|((d, repo), o)| (d, repo, o)),
+                    );
+                }
             }
         }
-        if outcomes.iter().all(|(_, o)| o.is_ok()) {
-            for batch in plain.chunks(4) {
-                let fetched: Vec<Result<(), BuildError>> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = batch
-                        .iter()
-                        .map(|r| {
-                            let (client, report) = (&client, &report);
-                            scope.spawn(move || {
-                                crate::registry::fetch_remote_layer(client, store, r, report)
-                                    .map_err(BuildError::RemoteLayer)
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(BuildError::BadInput(
-                                    "a layer fetch's thread panicked; this is a bug in boxwright"
-                                        .into(),
-                                ))
-                            })
-                        })
-                        .collect()
-                });
-                outcomes.extend(batch.iter().cloned().zip(fetched));
-            }
-        }
-        // The lowest layer that failed decides (the ones above it go too).
-        let order = |r: &RemoteLayer| layers.iter().position(|l| l.digest == r.layer.digest);
-        outcomes.sort_by_key(|(r, _)| order(r));
-        for (r, fetched) in outcomes {
-            let Err(e) = fetched else {
+        // The lowest layer that failed decides (the hits above it go too).
+        let order = |d: &Digest| layers.iter().position(|l| l.digest == *d);
+        outcomes.sort_by_key(|(d, _, _)| order(d));
+        for (digest, repository, outcome) in outcomes {
+            let Err(e) = outcome else {
                 continue;
             };
-            let Some(pos) = lazy.iter().position(|h| h.layer == r.layer.digest) else {
-                return Err(e);
+            let Some(pos) = lazy.iter().position(|h| h.layer == digest) else {
+                return Err(BuildError::RemoteLayer(e));
             };
             let back = lazy.swap_remove(pos);
-            lazy.clear();
+            // Hits below it stay pending, their layers still to fetch.
+            lazy.retain(|h| h.index < back.index);
+            // The record itself is wrong (its layer's content, size or
+            // presence): its note and this store's entry go. A registry
+            // that fails is no verdict on it: they stay for later builds.
+            let wrong = match &e {
+                RegistryError::LayerContent { .. }
+                | RegistryError::DigestMismatch { .. }
+                | RegistryError::SizeMismatch { .. }
+                | RegistryError::Invalid(_) => true,
+                other => other.status() == Some(404),
+            };
+            let why = match &e {
+                RegistryError::LayerContent { .. } => {
+                    "its layer's content is not the diff_id it claims".to_string()
+                }
+                RegistryError::Invalid(why) => why.clone(),
+                e => crate::quote::excerpt_n(&e.to_string(), 200),
+            };
+            let from = if repository.is_empty() {
+                String::new()
+            } else {
+                format!(" in {repository}")
+            };
             self.sink.emit(&Event::Warning {
                 message: format!(
-                    "cache record for step key {} in {} is not usable ({}): running the step",
+                    "cache record for step key {}{from} is not usable ({why}): running the step",
                     back.key.short(),
-                    r.repository,
-                    match e {
-                        BuildError::RemoteLayer(crate::registry::RegistryError::LayerContent {
-                            ..
-                        }) => "its layer's content is not the diff_id it claims".to_string(),
-                        e => crate::quote::excerpt_n(&e.to_string(), 200),
-                    }
                 ),
             });
-            self.store.forget_remote_layer(&r.layer.digest)?;
-            self.store.cache_remove(&back.key)?;
+            if wrong {
+                store.forget_remote_layer(&digest)?;
+                store.cache_remove(&back.key)?;
+            }
             self.refused.insert(back.key.clone());
             return Ok(Some(back));
         }
@@ -463,51 +540,46 @@ impl StepCx<'_> {
     /// Fetches a layer a step runs on and unpacks it while it streams in:
     /// the download goes into the store and, through a fifo, to the unpack
     /// (which checks the content against the diff_id too), so the layer is
-    /// read off the network once and unpacked once. Should the streamed
-    /// unpack fail while the download succeeds, the layer is unpacked again
-    /// from the stored blob, which says why if it fails again.
+    /// read off the network once and unpacked once. The result is the
+    /// fetch's: should the streamed unpack fail while the download
+    /// succeeds, the step's own unpack from the stored blob says why.
     fn fetch_unpacking(
         &self,
         client: &crate::registry::Registry,
         r: &RemoteLayer,
         report: &(dyn Fn(crate::registry::TransferEvent) + Send + Sync),
-    ) -> Result<(), BuildError> {
+    ) -> Result<(), crate::registry::RegistryError> {
         let unpacker = Unpacker {
             store: self.store,
             workers: self.workers,
             max_layer_size: self.opts.max_layer_size,
             sink: self.sink,
         };
-        let tmp = self.store.temp_dir()?;
+        let Ok(tmp) = self.store.temp_dir() else {
+            return crate::registry::fetch_remote_layer(client, self.store, r, report);
+        };
         let fifo = tmp.join("blob");
         let made = nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600));
-        let (fetched, streamed) = match made {
+        let fetched = match made {
             Ok(()) => std::thread::scope(|scope| {
                 let unpack = scope.spawn(|| unpacker.ensure_unpacked_from(&r.layer, Some(&fifo)));
                 let tee = open_fifo_writer(&fifo, &|| unpack.is_finished());
                 let fetched =
                     crate::registry::fetch_remote_layer_teeing(client, self.store, r, report, tee);
                 // An unpack still waiting for a writer (none was opened)
-                // gets one that closes at once: it ends, and is redone below.
+                // gets one that closes at once, and ends.
                 while !unpack.is_finished() {
                     drop(open_fifo_writer(&fifo, &|| true));
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
-                let streamed = unpack.join().ok().and_then(Result::ok);
-                (fetched, streamed)
+                let _ = unpack.join();
+                fetched
             }),
-            // No fifo here: fetch, then unpack from the store.
-            Err(_) => (
-                crate::registry::fetch_remote_layer(client, self.store, r, report),
-                None,
-            ),
+            // No fifo here: the step unpacks from the store.
+            Err(_) => crate::registry::fetch_remote_layer(client, self.store, r, report),
         };
         let _ = std::fs::remove_dir_all(&tmp);
-        fetched.map_err(BuildError::RemoteLayer)?;
-        if streamed.is_none() {
-            unpacker.ensure_unpacked(&r.layer)?;
-        }
-        Ok(())
+        fetched
     }
 
     /// Runs `steps` on `image`, adding their layers and config changes.
@@ -531,7 +603,7 @@ impl StepCx<'_> {
         loop {
             let Some(planned) = steps.get(i) else {
                 // The stage's image is done: what it needs here is fetched.
-                match self.fetch_lazy(&mut lazy, &image.layers, true)? {
+                match self.fetch_lazy(&mut lazy, &image.layers, true, false)? {
                     Some(back) => {
                         i = self.go_back(back, image, &mut run_env);
                         continue;
@@ -686,15 +758,6 @@ impl StepCx<'_> {
                 self.cached_steps += 1;
                 continue;
             }
-            // The step runs on its lowers and reads its sources: layers of
-            // them still in a registry are fetched now.
-            let mut needed = image.layers.clone();
-            needed.extend(images.iter().flat_map(|u| u.layers.iter().cloned()));
-            if let Some(back) = self.fetch_lazy(&mut lazy, &needed, false)? {
-                drop(key_lock);
-                i = self.go_back(back, image, &mut run_env);
-                continue;
-            }
             if self.opts.offline && !self.checked_offline {
                 offline::check(&steps[i - 1..], self.mirrors)?;
                 self.checked_offline = true;
@@ -710,6 +773,16 @@ impl StepCx<'_> {
                     sink,
                 )?),
             };
+            // The step runs on its lowers and reads its sources: layers of
+            // them still in a registry are fetched now (on overlay, each
+            // unpacked as it streams in).
+            let mut needed = image.layers.clone();
+            needed.extend(images.iter().flat_map(|u| u.layers.iter().cloned()));
+            if let Some(back) = self.fetch_lazy(&mut lazy, &needed, false, r.uses_overlay())? {
+                drop(key_lock);
+                i = self.go_back(back, image, &mut run_env);
+                continue;
+            }
             sink.emit(&Event::StepStarted {
                 step: ps.number,
                 total,

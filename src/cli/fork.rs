@@ -132,6 +132,7 @@ pub fn fork(global: &Global, a: &ForkArgs) -> CliResult {
                     "--image {image}: not in the store; pull it first (boxwright pull {image})"
                 ))
             })?;
+            super::fetch_held_layers(global, &store, &desc)?;
             ForkSource::Outside {
                 upper: upper.clone(),
                 image: Box::new(desc),

@@ -89,18 +89,18 @@ pub fn lock_store(store: &boxwright::store::Store) -> Result<boxwright::store::S
         .map_err(|e| Failure::failed(format!("store {}: {e}", store.root().display())))
 }
 
-/// Fetches the layers of the stored image `desc` that a registry holds for
-/// the store (lazy step-cache hits of a build pushed there): `run` and
-/// `save` need their content. Nothing happens when every blob is here.
+/// Fetches the layers of the stored image `desc` (every image of an index)
+/// that a registry holds for the store (lazy step-cache hits of a build
+/// pushed there): `run`, `save` and `fork --upper` need their content.
+/// Nothing happens when every blob is here.
 pub fn fetch_held_layers(
     global: &Global,
     store: &boxwright::store::Store,
     desc: &boxwright::media::Descriptor,
 ) -> Result<(), Failure> {
-    let layers = boxwright::image::load_image(store.layout(), desc)
-        .and_then(|img| img.layers())
-        .map_err(|e| Failure::failed(format!("reading image {}: {e}", desc.digest.short())))?;
-    if store.remote_only(&layers).is_empty() {
+    // An image that does not read is the command's own error to report.
+    let held = store.remote_layers_of(desc).unwrap_or_default();
+    if held.is_empty() {
         return Ok(());
     }
     let client = boxwright::builder::registry_client(&global.registry_options(), store)
@@ -109,12 +109,12 @@ pub fn fetch_held_layers(
     let report = boxwright::builder::transfer_reporter(sink.as_ref());
     // The shared lock, as `pull` takes it.
     let lock = lock_store(store)?;
-    let fetched = boxwright::registry::fetch_remote_layers(&client, store, &layers, &report);
+    let fetched = held
+        .iter()
+        .try_for_each(|r| boxwright::registry::fetch_remote_layer(&client, store, r, &report));
     drop(lock);
     sink.finish();
-    fetched
-        .map(drop)
-        .map_err(|e| Failure::failed(format!("fetching a layer held by a registry: {e}")))
+    fetched.map_err(|e| Failure::failed(format!("fetching a layer held by a registry: {e}")))
 }
 
 /// Namespace workers for store chores (removing trees of subordinate ids).

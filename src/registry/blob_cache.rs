@@ -37,6 +37,8 @@ pub struct BlobInfoCache {
     data: Mutex<CacheFile>,
     /// What this process learned, to merge into the file on save.
     learned: Mutex<Vec<(String, String, String)>>,
+    /// Held while saving.
+    saving: Mutex<()>,
 }
 
 impl BlobInfoCache {
@@ -48,6 +50,7 @@ impl BlobInfoCache {
             path,
             data: Mutex::new(data),
             learned: Mutex::new(Vec::new()),
+            saving: Mutex::new(()),
         }
     }
 
@@ -79,10 +82,15 @@ impl BlobInfoCache {
     /// Failure is logged, not returned: the cache is an optimisation.
     pub fn save(&self) {
         let Some(path) = &self.path else { return };
+        // One saver at a time, in this process and across processes (a
+        // lock file beside the cache): two that read the file at once would
+        // each write back only what they learned, and one's would be lost.
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let learned = std::mem::take(&mut *self.learned.lock().unwrap_or_else(|e| e.into_inner()));
         if learned.is_empty() {
             return;
         }
+        let _locked = lock_file(path);
         let mut on_disk = load(path);
         for (r, d, repo) in &learned {
             insert(&mut on_disk, r, d, repo);
@@ -104,6 +112,24 @@ fn insert(data: &mut CacheFile, registry: &str, digest: &str, repository: &str) 
     repos.retain(|r| r != repository);
     repos.insert(0, repository.to_string());
     repos.truncate(MAX_REPOS_PER_BLOB);
+}
+
+/// An exclusive lock on `PATH.lock`, released when the file is dropped
+/// (or its process dies); `None` if it cannot be had (the save goes on:
+/// the cache holds hints only).
+fn lock_file(path: &Path) -> Option<std::fs::File> {
+    let lock = path.with_extension("json.lock");
+    if let Some(dir) = lock.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
 }
 
 fn load(path: &Path) -> CacheFile {
@@ -153,5 +179,32 @@ mod tests {
                 .repositories("r:5000", &d2)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn saves_from_many_threads_and_instances_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.json");
+        let shared = BlobInfoCache::open(Some(path.clone()));
+        std::thread::scope(|scope| {
+            for i in 0..16u8 {
+                let (shared, path) = (&shared, &path);
+                scope.spawn(move || {
+                    // Half through one instance, half each through its own.
+                    let own = BlobInfoCache::open(Some(path.clone()));
+                    let c = if i % 2 == 0 { shared } else { &own };
+                    c.record("r:5000", &Digest::of(&[i]), "repo");
+                    c.save();
+                });
+            }
+        });
+        let fresh = BlobInfoCache::open(Some(path));
+        for i in 0..16u8 {
+            assert_eq!(
+                fresh.repositories("r:5000", &Digest::of(&[i])),
+                vec!["repo".to_string()],
+                "blob {i}"
+            );
+        }
     }
 }

@@ -13,21 +13,6 @@ use crate::store::{Layout, RemoteLayer, Store};
 
 use super::{BlobSink, BlobWrite, Reference, Registry, RegistryError, Result, TransferEvent};
 
-/// Fetches every layer of `layers` that the store holds only remotely.
-/// Returns how many were fetched.
-pub fn fetch_remote_layers(
-    registry: &Registry,
-    store: &Store,
-    layers: &[LayerInfo],
-    progress: &(dyn Fn(TransferEvent) + Send + Sync),
-) -> Result<usize> {
-    let remote = store.remote_only(layers);
-    for r in &remote {
-        fetch_remote_layer(registry, store, r, progress)?;
-    }
-    Ok(remote.len())
-}
-
 /// Fetches one remote layer into the store and drops its record.
 pub fn fetch_remote_layer(
     registry: &Registry,

@@ -138,7 +138,7 @@ pub fn push_from_store(
             _ => fetch_remote_layer(registry, store, &r, progress)?,
         }
     }
-    match registry.push(layout, target, &bytes, &desc.media_type, &blobs, progress) {
+    let pushed = match registry.push(layout, target, &bytes, &desc.media_type, &blobs, progress) {
         // A refused mount left a remote layer to upload from here: fetch
         // what is still remote and push again (blobs already there are
         // skipped).
@@ -149,5 +149,18 @@ pub fn push_from_store(
             registry.push(layout, target, &bytes, &desc.media_type, &blobs, progress)
         }
         other => other,
+    }?;
+    // The pushed image holds its layers now, for as long as it is there (a
+    // cache repository is pruned): later fetches come from it.
+    let repository = format!("{}/{}", target.registry(), target.repository());
+    for r in remote() {
+        let moved = RemoteLayer {
+            repository: repository.clone(),
+            ..r
+        };
+        if let Err(e) = store.put_remote_layer(&moved) {
+            tracing::warn!(error = %e, "could not note where a pushed layer is");
+        }
     }
+    Ok(pushed)
 }

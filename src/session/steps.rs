@@ -147,6 +147,12 @@ impl Drop for Scratch<'_> {
 }
 
 impl<'a> StepRunner<'a> {
+    /// Whether steps run on overlay lowerdirs (each layer unpacked once into
+    /// the store), not on the snapshot method's copied tree.
+    pub fn uses_overlay(&self) -> bool {
+        matches!(self.method, Method::Overlay)
+    }
+
     /// Chooses overlay or snapshot (probing overlay in a worker) and says which.
     pub fn new(
         store: &'a Store,

@@ -169,7 +169,7 @@ impl Store {
                     let fixed = repair && self.forget_remote_layer(&digest).is_ok();
                     report.problem(
                         format!(
-                            "remote layer record {} does not read: the layer is missing; pull or build the image again",
+                            "remote layer record {} does not read: fsck --repair removes it (an image naming its layer then needs pulling or building again)",
                             digest.short()
                         ),
                         fixed,

@@ -101,6 +101,19 @@ impl Store {
         }
     }
 
+    /// The layers of the image (or index: every image in it) `desc` names
+    /// whose blobs are only remote.
+    pub fn remote_layers_of(&self, desc: &crate::media::Descriptor) -> Result<Vec<RemoteLayer>> {
+        let mut reach = super::reach::Reach::default();
+        reach.walk(self, desc)?;
+        Ok(reach
+            .missing
+            .iter()
+            .filter(|(_, role)| *role == super::reach::Role::Layer)
+            .filter_map(|(d, _)| self.remote_layer(d))
+            .collect())
+    }
+
     /// The layers among `layers` whose blobs are only remote (recorded and
     /// not in the store).
     pub fn remote_only(&self, layers: &[LayerInfo]) -> Vec<RemoteLayer> {
