@@ -519,6 +519,42 @@ fn a_kept_layer_gone_from_its_registry_is_a_miss_and_its_step_runs() {
     assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
 }
 
+#[test]
+fn a_registry_that_fails_a_layer_download_makes_a_miss_not_a_failed_build() {
+    let reg = TestRegistry::start();
+    let proxy = FaultProxy::start(reg.port);
+    let host = proxy.host();
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{host}/ci/cache");
+    let r = recipe(t.path(), "three");
+    let a = t.path().join("a/store");
+    let a_ref = format!("{host}/ci/a:1");
+    let digest = build(&a, &r, &["-t", &a_ref, "--push", "--cache-to", &cache])
+        .ok()
+        .stdout;
+    // The download of step 3's layer is refused once (403: not retried).
+    let layer3 = step_layers(&host, "ci/a", "1")[2].clone();
+    proxy.add_rule(
+        Some("GET"),
+        &format!("/blobs/{layer3}"),
+        1,
+        regsupport::proxy::Action::Status(403),
+    );
+    let b = t.path().join("b/store");
+    let built = build(&b, &r, &["-t", "img", "--cache-from", &cache]).ok();
+    assert_eq!(ran(&b), ["3"], "{}", built.stderr);
+    assert_eq!(
+        built.stderr.matches("is not usable (").count(),
+        1,
+        "{}",
+        built.stderr
+    );
+    assert!(built.stderr.contains("HTTP 403"), "{}", built.stderr);
+    assert_eq!(built.stdout, digest, "the same image");
+    let fsck = boxwright(&["--store", b.to_str().unwrap(), "fsck"]).ok();
+    assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
+}
+
 /// curl's body; a failed request (HTTP >= 400) fails the test.
 fn curl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("curl")

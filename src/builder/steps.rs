@@ -271,11 +271,21 @@ impl StepCx<'_> {
         Ok(dir)
     }
 
+    /// This store's cache entry of `key`, unless it names a layer that is
+    /// only in a registry and this build found that layer unusable (the
+    /// step runs instead: taking the entry again would go round forever).
+    fn local_hit(&self, key: &Digest) -> Result<Option<CacheEntry>, BuildError> {
+        Ok(self
+            .store
+            .cache_get(key)?
+            .filter(|hit| !self.refused.contains(key) || self.store.has_blob(&hit.layer.digest)))
+    }
+
     fn cached_layer(&mut self, key: &Digest) -> Result<Option<CacheEntry>, BuildError> {
         if self.opts.no_cache {
             return Ok(None);
         }
-        if let Some(hit) = self.store.cache_get(key)? {
+        if let Some(hit) = self.local_hit(key)? {
             return Ok(Some(hit));
         }
         if self.refused.contains(key) {
@@ -730,7 +740,7 @@ impl StepCx<'_> {
                         self.store.lock_key(&key)?
                     }
                 });
-                hit = self.store.cache_get(&key)?;
+                hit = self.local_hit(&key)?;
             }
             if let Some(hit) = hit {
                 if !self.store.has_blob(&hit.layer.digest) {
