@@ -69,17 +69,18 @@ fn record_ref(repo: &str, key: &Digest) -> Result<Reference, CacheRecordError> {
     Ok(r.with_tag(&format!("{TAG_PREFIX}{}", key.hex())))
 }
 
-/// Looks `key` up in `repo`. A hit returns the record and the repository
-/// holding its layer, which is not downloaded here: the record is checked
-/// (type, key, layer digest and size) and, with `check_layer`, the layer's
-/// presence asked with a HEAD; its content is checked against the diff_id when it is fetched
-/// (`registry::fetch_remote_layer`). Misses (absent, foreign, corrupt, a
-/// layer gone) say why on `sink` as a warning, except plain absence.
+/// Looks `key` up in `repo`: one request. A hit returns the record and the
+/// repository holding its layer, which is neither downloaded nor asked for
+/// here: the record is checked (type, key, layer digest and size); the
+/// build fetches the layer when it needs its content (checking it against
+/// the diff_id, `registry::fetch_remote_layer`) or, when it leaves the
+/// layer in the registry, asks for it before its push. Either finding it
+/// gone makes the step a miss. Misses here (foreign, corrupt, another
+/// step's) say why on `sink` as a warning, except plain absence.
 pub(crate) fn lookup(
     client: &Registry,
     repo: &str,
     key: &Digest,
-    check_layer: bool,
     sink: &dyn Sink,
 ) -> Option<(CacheEntry, RemoteLayer)> {
     let warn = |why: String| {
@@ -135,27 +136,6 @@ pub(crate) fn lookup(
     if Compression::from_layer_media_type(&record.layer.media_type).is_none() {
         warn(format!("layer media type {}", record.layer.media_type));
         return None;
-    }
-    // Asked only when the layer may never be fetched (a build pushed to
-    // this registry mounts it): a fetch finds a missing layer itself.
-    let present = if check_layer {
-        client.has_blob(&reference, layer)
-    } else {
-        Ok(true)
-    };
-    match present {
-        Ok(true) => {}
-        Ok(false) => {
-            warn(format!(
-                "its layer {} is not in the repository",
-                layer.digest.short()
-            ));
-            return None;
-        }
-        Err(e) => {
-            warn(crate::quote::excerpt_n(&e.to_string(), 160));
-            return None;
-        }
     }
     // A push to another repository of this registry mounts it from here.
     client.remember_blob(&reference, &layer.digest);

@@ -292,10 +292,8 @@ impl StepCx<'_> {
             return Ok(None);
         }
         for repo in &self.cache_from {
-            let check_layer = self.keep_remote_on.is_some();
             if let Some(client) = &self.cache_client
-                && let Some((hit, remote)) =
-                    remote_cache::lookup(client, repo, key, check_layer, self.sink)
+                && let Some((hit, remote)) = remote_cache::lookup(client, repo, key, self.sink)
             {
                 self.sink.emit(&Event::Info {
                     message: format!("step cache: layer {} from {repo}", hit.layer.digest.short()),
