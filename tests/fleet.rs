@@ -57,15 +57,49 @@ fn build(store: &Path, recipe: &Path, extra: &[&str]) -> Run {
     boxwright(&args)
 }
 
-#[test]
-fn runner_b_builds_nothing_that_runner_a_built() {
-    let reg = TestRegistry::start();
-    let proxy = FaultProxy::start(reg.port);
+/// What each registry-cache test starts from: a registry behind a fault
+/// proxy (its log, and faults on demand), a scratch dir, the cache
+/// repository there, the 4-step recipe and runner A's store path.
+struct Fleet {
+    _registry: TestRegistry,
+    proxy: FaultProxy,
+    host: String,
+    t: tempfile::TempDir,
+    cache: String,
+    r: PathBuf,
+    a: PathBuf,
+}
+
+fn fleet() -> Fleet {
+    let registry = TestRegistry::start();
+    let proxy = FaultProxy::start(registry.port);
     let host = proxy.host();
     let t = tempfile::tempdir().unwrap();
     let cache = format!("{host}/ci/cache");
     let r = recipe(t.path(), "three");
     let a = t.path().join("a/store");
+    Fleet {
+        _registry: registry,
+        proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    }
+}
+
+#[test]
+fn runner_b_builds_nothing_that_runner_a_built() {
+    let Fleet {
+        _registry,
+        proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    } = fleet();
     let b = t.path().join("b/store");
     let built_a = build(&a, &r, &["-t", "img", "--cache-to", &cache]).ok();
     assert_eq!(ran(&a), ["1", "2", "3", "4"]);
@@ -126,12 +160,15 @@ fn runner_b_builds_nothing_that_runner_a_built() {
 
 #[test]
 fn corrupt_or_missing_records_are_misses_with_a_warning() {
-    let reg = TestRegistry::start();
-    let host = reg.host();
-    let t = tempfile::tempdir().unwrap();
-    let cache = format!("{host}/ci/cache");
-    let r = recipe(t.path(), "three");
-    let a = t.path().join("a/store");
+    let Fleet {
+        _registry,
+        proxy: _proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    } = fleet();
     let digest = build(&a, &r, &["-t", "img", "--cache-to", &cache])
         .ok()
         .stdout;
@@ -290,13 +327,15 @@ fn step_layers(host: &str, repo: &str, tag: &str) -> Vec<String> {
 
 #[test]
 fn a_build_pushed_to_the_cache_registry_never_downloads_its_cached_layers() {
-    let reg = TestRegistry::start();
-    let proxy = FaultProxy::start(reg.port);
-    let host = proxy.host();
-    let t = tempfile::tempdir().unwrap();
-    let cache = format!("{host}/ci/cache");
-    let r = recipe(t.path(), "three");
-    let a = t.path().join("a/store");
+    let Fleet {
+        _registry,
+        proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    } = fleet();
     let digest_a = build(&a, &r, &["-t", "img", "--cache-to", &cache])
         .ok()
         .stdout
@@ -432,12 +471,15 @@ fn a_build_pushed_to_the_cache_registry_never_downloads_its_cached_layers() {
 
 #[test]
 fn a_forged_record_under_a_lazy_hit_is_caught_when_a_later_step_needs_its_layer() {
-    let reg = TestRegistry::start();
-    let host = reg.host();
-    let t = tempfile::tempdir().unwrap();
-    let cache = format!("{host}/ci/cache");
-    let a = t.path().join("a/store");
-    let r = recipe(t.path(), "three");
+    let Fleet {
+        _registry,
+        proxy: _proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    } = fleet();
     let a_ref = format!("{host}/ci/a:1");
     build(&a, &r, &["-t", &a_ref, "--push", "--cache-to", &cache]).ok();
     // Step 2's record lies about its layer's content.
@@ -472,12 +514,15 @@ fn a_forged_record_under_a_lazy_hit_is_caught_when_a_later_step_needs_its_layer(
 
 #[test]
 fn a_kept_layer_gone_from_its_registry_is_a_miss_and_its_step_runs() {
-    let reg = TestRegistry::start();
-    let host = reg.host();
-    let t = tempfile::tempdir().unwrap();
-    let cache = format!("{host}/ci/cache");
-    let r = recipe(t.path(), "three");
-    let a = t.path().join("a/store");
+    let Fleet {
+        _registry,
+        proxy: _proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    } = fleet();
     build(&a, &r, &["-t", "img", "--cache-to", &cache]).ok();
     // B's image is pushed to the cache's registry: its step layers stay
     // there, and after the push they are noted as held by the pushed
@@ -521,13 +566,15 @@ fn a_kept_layer_gone_from_its_registry_is_a_miss_and_its_step_runs() {
 
 #[test]
 fn a_registry_that_fails_a_layer_download_makes_a_miss_not_a_failed_build() {
-    let reg = TestRegistry::start();
-    let proxy = FaultProxy::start(reg.port);
-    let host = proxy.host();
-    let t = tempfile::tempdir().unwrap();
-    let cache = format!("{host}/ci/cache");
-    let r = recipe(t.path(), "three");
-    let a = t.path().join("a/store");
+    let Fleet {
+        _registry,
+        proxy,
+        host,
+        t,
+        cache,
+        r,
+        a,
+    } = fleet();
     let a_ref = format!("{host}/ci/a:1");
     let digest = build(&a, &r, &["-t", &a_ref, "--push", "--cache-to", &cache])
         .ok()
