@@ -600,6 +600,23 @@ fn a_registry_that_fails_a_layer_download_makes_a_miss_not_a_failed_build() {
     assert_eq!(built.stdout, digest, "the same image");
     let fsck = boxwright(&["--store", b.to_str().unwrap(), "fsck"]).ok();
     assert!(fsck.stderr.ends_with("no problems\n"), "{}", fsck.stderr);
+
+    // A registry failing with 503 until the retries give up: the same.
+    let layer2 = step_layers(&host, "ci/a", "1")[1].clone();
+    proxy.add_rule(
+        Some("GET"),
+        &format!("/blobs/{layer2}"),
+        100,
+        regsupport::proxy::Action::Status(503),
+    );
+    let c = t.path().join("c/store");
+    let built = build(&c, &r, &["-t", "img", "--cache-from", &cache]).ok();
+    proxy.clear_rules();
+    assert_eq!(ran(&c), ["2"], "{}", built.stderr);
+    assert!(built.stderr.contains("HTTP 503"), "{}", built.stderr);
+    assert_eq!(built.stdout, digest, "the same image");
+    let gets = proxy.count(|l| l.method == "GET" && l.path.ends_with(&layer2) && l.status == 503);
+    assert!(gets >= 2, "retried before giving up: {gets}");
 }
 
 /// curl's body; a failed request (HTTP >= 400) fails the test.
