@@ -8,6 +8,7 @@
 #
 #   benches/fleet_cache.sh      (as root; needs a registry on 127.0.0.1:5000:
 #                                scripts/testbed.sh registry)
+#   RANDOM_LAYERS=1 benches/fleet_cache.sh   (incompressible layers)
 set -eu
 cd "$(dirname "$0")/.."
 for t in hyperfine buildah curl python3; do
@@ -30,11 +31,19 @@ printf '[image]\nbase = "rootfs:%s"\n' "$PWD/rootfs-fixtures/busybox.tar" > "$wo
 "$bw" build --store "$work/seed" -q -t base "$work/base.toml" >/dev/null
 "$bw" --store "$work/seed" push base "$reg/bench/fleet-base:$run" >/dev/null
 mkdir "$work/ctx"
+# Each step writes 8 MB: of one letter (8 KB of gzip), or with
+# RANDOM_LAYERS=1 of random bytes (8 MB to download: what a registry-cached
+# build that is pushed never downloads).
+if [ "${RANDOM_LAYERS:-0}" = 1 ]; then
+    src='head -c 8000000 /dev/urandom'
+else
+    src="head -c 8000000 /dev/zero | tr '\\0' x"
+fi
 cat > "$work/ctx/Containerfile" <<EOF
 FROM $reg/bench/fleet-base:$run
-RUN head -c 8000000 /dev/zero | tr '\\0' a > /one
-RUN head -c 8000000 /dev/zero | tr '\\0' b > /two
-RUN head -c 8000000 /dev/zero | tr '\\0' c > /three
+RUN $src > /one
+RUN $src > /two
+RUN $src > /three
 RUN echo done > /four
 EOF
 bwc="$reg/bench/fleet-cache-$run"
