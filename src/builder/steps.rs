@@ -438,56 +438,10 @@ impl StepCx<'_> {
             }
             if outcomes.iter().all(|(_, _, o)| o.is_ok()) {
                 // Fetched, or (kept) asked whether the registry still has it.
-                let jobs: Vec<(RemoteLayer, bool)> = plain
-                    .into_iter()
-                    .map(|r| (r, true))
-                    .chain(keep.into_iter().map(|r| (r, false)))
-                    .collect();
-                for batch in jobs.chunks(4) {
-                    let done: Vec<Result<(), RegistryError>> = std::thread::scope(|scope| {
-                        let handles: Vec<_> = batch
-                            .iter()
-                            .map(|(r, fetch)| {
-                                let (client, report) = (&client, &report);
-                                scope.spawn(move || {
-                                    if *fetch {
-                                        return crate::registry::fetch_remote_layer(
-                                            client, store, r, report,
-                                        );
-                                    }
-                                    let from: crate::registry::Reference = r.repository.parse()?;
-                                    match client.has_blob(&from, &r.layer.descriptor())? {
-                                        true => Ok(()),
-                                        false => Err(RegistryError::Invalid(format!(
-                                            "its layer {} is no longer in {}",
-                                            r.layer.digest.short(),
-                                            r.repository
-                                        ))),
-                                    }
-                                })
-                            })
-                            .collect();
-                        handles
-                            .into_iter()
-                            .map(|h| {
-                                h.join().unwrap_or_else(|_| {
-                                    Err(RegistryError::io(
-                                        "fetching a layer",
-                                        std::io::Error::other(
-                                            "its thread panicked; this is a bug in boxwright",
-                                        ),
-                                    ))
-                                })
-                            })
-                            .collect()
-                    });
-                    outcomes.extend(
-                        batch
-                            .iter()
-                            .map(|(r, _)| (r.layer.digest.clone(), r.repository.clone()))
-                            .zip(done)
-                            .map(|((d, repo), o)| (d, repo, o)),
-                    );
+                let fetched = crate::registry::fetch_remote_layers(&client, store, &plain, &report);
+                let present = crate::registry::check_remote_layers(&client, &keep);
+                for (r, o) in plain.iter().zip(fetched).chain(keep.iter().zip(present)) {
+                    outcomes.push((r.layer.digest.clone(), r.repository.clone(), o));
                 }
             }
         }

@@ -109,9 +109,9 @@ pub fn fetch_held_layers(
     let report = boxwright::builder::transfer_reporter(sink.as_ref());
     // The shared lock, as `pull` takes it.
     let lock = lock_store(store)?;
-    let fetched = held
-        .iter()
-        .try_for_each(|r| boxwright::registry::fetch_remote_layer(&client, store, r, &report));
+    let fetched = boxwright::registry::fetch_remote_layers(&client, store, &held, &report)
+        .into_iter()
+        .collect::<Result<(), _>>();
     drop(lock);
     sink.finish();
     fetched.map_err(|e| Failure::failed(format!("fetching a layer held by a registry: {e}")))

@@ -53,7 +53,9 @@ pub use reference::{
     DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_API, Reference, ReferenceError, names_a_registry,
 };
 pub use remote::FetchedManifest;
-pub use remote_layers::{fetch_remote_layer, fetch_remote_layer_teeing};
+pub use remote_layers::{
+    check_remote_layers, fetch_remote_layer, fetch_remote_layer_teeing, fetch_remote_layers,
+};
 pub use secret::{Credential, Secret};
 pub use store_io::{pull_into_store, push_from_store};
 pub use transport::ClientOptions;

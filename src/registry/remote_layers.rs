@@ -13,6 +13,67 @@ use crate::store::{Layout, RemoteLayer, Store};
 
 use super::{BlobSink, BlobWrite, Reference, Registry, RegistryError, Result, TransferEvent};
 
+/// How many remote layers are fetched (or asked for) at once.
+const AT_ONCE: usize = 4;
+
+/// Fetches remote layers into the store, [`AT_ONCE`] at a time; one
+/// outcome per layer, in order.
+pub fn fetch_remote_layers(
+    registry: &Registry,
+    store: &Store,
+    remote: &[RemoteLayer],
+    progress: &(dyn Fn(TransferEvent) + Send + Sync),
+) -> Vec<Result<()>> {
+    in_parallel(remote, |r| fetch_remote_layer(registry, store, r, progress))
+}
+
+/// Asks each layer's repository whether it still holds it (a HEAD each,
+/// [`AT_ONCE`] at a time); one outcome per layer, in order: an error
+/// names a layer that is gone.
+pub fn check_remote_layers(registry: &Registry, remote: &[RemoteLayer]) -> Vec<Result<()>> {
+    in_parallel(remote, |r| {
+        let from: Reference = r.repository.parse()?;
+        if registry.has_blob(&from, &r.layer.descriptor())? {
+            Ok(())
+        } else {
+            Err(RegistryError::Invalid(format!(
+                "its layer {} is no longer in {}",
+                r.layer.digest.short(),
+                r.repository
+            )))
+        }
+    })
+}
+
+/// `work` on every layer, on [`AT_ONCE`] threads at a time (the client
+/// blocks each calling thread; its runtime serves them together).
+fn in_parallel(
+    remote: &[RemoteLayer],
+    work: impl Fn(&RemoteLayer) -> Result<()> + Sync,
+) -> Vec<Result<()>> {
+    let mut out = Vec::with_capacity(remote.len());
+    for batch in remote.chunks(AT_ONCE) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|r| {
+                    let work = &work;
+                    scope.spawn(move || work(r))
+                })
+                .collect();
+            out.extend(handles.into_iter().map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(RegistryError::io(
+                        "fetching a layer",
+                        io::Error::other("its thread panicked; this is a bug in boxwright"),
+                    ))
+                })
+            }));
+        });
+    }
+    out
+}
+
 /// Fetches one remote layer into the store and drops its record.
 pub fn fetch_remote_layer(
     registry: &Registry,
