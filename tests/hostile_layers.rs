@@ -10,6 +10,8 @@
 //! The applier's own tests (src/layer/tests/hostile.rs) try each trick in
 //! many forms; these check that the build as a whole refuses them.
 
+#[path = "../src/layer/tests/raw_tar.rs"]
+mod raw_tar;
 #[path = "registry_support/mod.rs"]
 mod regsupport;
 mod support;
@@ -22,65 +24,9 @@ use std::path::PathBuf;
 
 use boxwright::digest::{Digest, DigestWriter};
 use boxwright::media::{self, Descriptor};
+use raw_tar::RawTar;
 use regsupport::layout::Layout;
 use support::*;
-
-/// A tar built entry by entry, names and link targets written as given
-/// (the tar crate's own setters refuse `..` and absolute names).
-struct RawTar {
-    b: tar::Builder<Vec<u8>>,
-}
-
-impl RawTar {
-    fn new() -> RawTar {
-        RawTar {
-            b: tar::Builder::new(Vec::new()),
-        }
-    }
-
-    fn header(name: &str, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        let name = name.as_bytes();
-        assert!(name.len() <= 100, "RawTar keeps names short");
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_000_000);
-        h.set_size(size);
-        h
-    }
-
-    fn file(mut self, name: &str, data: &[u8]) -> RawTar {
-        let mut h = Self::header(name, tar::EntryType::Regular, 0o644, data.len() as u64);
-        h.set_cksum();
-        self.b.append(&h, data).unwrap();
-        self
-    }
-
-    fn link(mut self, kind: tar::EntryType, name: &str, target: &str) -> RawTar {
-        let mut h = Self::header(name, kind, 0o777, 0);
-        let t = target.as_bytes();
-        assert!(t.len() <= 100, "RawTar keeps link targets short");
-        h.as_old_mut().linkname[..t.len()].copy_from_slice(t);
-        h.set_cksum();
-        self.b.append(&h, &[][..]).unwrap();
-        self
-    }
-
-    fn symlink(self, name: &str, target: &str) -> RawTar {
-        self.link(tar::EntryType::Symlink, name, target)
-    }
-
-    fn hardlink(self, name: &str, target: &str) -> RawTar {
-        self.link(tar::EntryType::Link, name, target)
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.b.into_inner().unwrap()
-    }
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -177,29 +123,14 @@ impl Bed {
     fn base(&self, layer: &[u8], media_type: &str, diff_id: &Digest) {
         let layout = Layout::create(&self.path("base"));
         let bb = fs::read(busybox_tar()).unwrap();
-        let bb_digest = layout.put_blob(&bb);
-        let ld = layout.put_blob(layer);
-        let config = serde_json::json!({
-            "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-            "os": "linux",
-            "config": {"Env": ["PATH=/bin:/usr/bin"]},
-            "rootfs": {"type": "layers", "diff_ids": [
-                bb_digest.to_string(),
-                diff_id.to_string(),
-            ]},
-        });
-        let cb = serde_json::to_vec(&config).unwrap();
-        let cd = layout.put_blob(&cb);
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_MANIFEST,
-            "config": Descriptor::new(media::OCI_CONFIG, cd, cb.len() as u64),
-            "layers": [
-                Descriptor::new(media::OCI_LAYER_TAR, bb_digest, bb.len() as u64),
-                Descriptor::new(media_type, ld, layer.len() as u64),
+        let bb_digest = Digest::of(&bb);
+        layout.put_image(
+            "1",
+            &[
+                (&bb, media::OCI_LAYER_TAR, &bb_digest),
+                (layer, media_type, diff_id),
             ],
-        });
-        self.tag_manifest(&layout, &serde_json::to_vec(&manifest).unwrap());
+        );
     }
 
     /// A base whose hostile layer is the plain tar `tar`, gzipped.

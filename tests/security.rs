@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use boxwright::digest::Digest;
-use boxwright::media::{self, Descriptor};
+use boxwright::media;
 use regsupport::layout::Layout;
 use regsupport::registry::TestRegistry;
 use support::*;
@@ -105,28 +105,7 @@ fn gzip_tar(files: &[(&str, &[u8])]) -> (Vec<u8>, Digest) {
 /// `diff_id` into the layout at `dir`, tagged `tag`.
 fn image_claiming(dir: &Path, tag: &str, layer: &[u8], diff_id: &Digest) -> Layout {
     let layout = Layout::create(dir);
-    let ld = layout.put_blob(layer);
-    let config = serde_json::json!({
-        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-        "os": "linux",
-        "config": {"Env": ["PATH=/bin:/usr/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
-        "history": [{"created_by": "crafted"}],
-    });
-    let cb = serde_json::to_vec(&config).unwrap();
-    let cd = layout.put_blob(&cb);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "config": Descriptor::new(media::OCI_CONFIG, cd, cb.len() as u64),
-        "layers": [Descriptor::new(media::OCI_LAYER_GZIP, ld, layer.len() as u64)],
-    });
-    let mb = serde_json::to_vec(&manifest).unwrap();
-    let md = layout.put_blob(&mb);
-    layout.tag(
-        tag,
-        &Descriptor::new(media::OCI_MANIFEST, md, mb.len() as u64),
-    );
+    layout.put_image(tag, &[(layer, media::OCI_LAYER_GZIP, diff_id)]);
     layout
 }
 
