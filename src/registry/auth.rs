@@ -16,7 +16,7 @@ use crate::registry::http::{Failure, Retry, classify, form_body, with_query};
 use crate::registry::secret::{Credential, Secret};
 use crate::registry::transport::{
     Endpoint, Scope, Transport, authorize, error_chain, error_detail, http_error, lock,
-    request_failed, retry_after,
+    request_failed,
 };
 
 impl Transport {
@@ -210,7 +210,7 @@ impl Transport {
             };
             match rb.send().await {
                 Ok(r) if Retry::status_can_heal(r.status()) && attempts.fail().is_some() => {
-                    let wait = retry_after(&r);
+                    let wait = super::http::retry_after(r.headers());
                     drop(r);
                     attempts.pause(wait).await;
                 }

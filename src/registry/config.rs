@@ -107,20 +107,32 @@ impl PartialEq for RecipeCache {
 impl Eq for RecipeCache {}
 
 impl RecipeCache {
-    fn matches(&self, recipe: &Path) -> bool {
+    /// Whether the table is for `recipe`, given also as [`real_path`].
+    fn matches(&self, recipe: &Path, real: &Path) -> bool {
         let Some(m) = &self.matcher else {
             return false;
         };
         if self.recipe.contains('/') {
-            // `..` resolved, as the pattern is an absolute path.
-            let abs = recipe
-                .canonicalize()
-                .or_else(|_| std::path::absolute(recipe))
-                .unwrap_or_else(|_| recipe.to_path_buf());
-            m.is_match(abs)
+            m.is_match(real)
         } else {
             recipe.file_name().is_some_and(|n| m.is_match(n))
         }
+    }
+}
+
+/// `path` absolute, with its directory's symlinks and `..` resolved (the
+/// last component is kept: a recipe that is a symlink is matched where it
+/// is named). A path that does not exist is only made absolute. Recipes
+/// and the directory of `registries.toml` both go through it, so patterns
+/// written relative to that directory match whichever way either is reached.
+fn real_path(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| abs.clone()),
+        _ => abs,
     }
 }
 
@@ -243,7 +255,7 @@ impl RegistriesConfig {
         for c in &mut cfg.recipe_caches {
             let pattern = if c.recipe.contains('/') && !c.recipe.starts_with('/') {
                 // The directory is literal text in the glob, whatever it holds.
-                let abs = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+                let abs = base.canonicalize().unwrap_or_else(|_| real_path(base));
                 let dir = globset::escape(&abs.to_string_lossy());
                 format!("{}/{}", dir.trim_end_matches('/'), c.recipe)
             } else {
@@ -280,7 +292,12 @@ impl RegistriesConfig {
     pub fn caches_for(&self, recipe: &Path) -> (Vec<String>, Option<String>) {
         let mut from: Vec<String> = Vec::new();
         let mut to = None;
-        for c in self.recipe_caches.iter().filter(|c| c.matches(recipe)) {
+        let real = real_path(recipe);
+        for c in self
+            .recipe_caches
+            .iter()
+            .filter(|c| c.matches(recipe, &real))
+        {
             from.extend(c.cache_from.iter().cloned());
             to = to.or(c.cache_to.clone());
         }
@@ -507,6 +524,26 @@ cache_from = ["reg/ci"]
         .unwrap();
         assert_eq!(cfg.caches_for(Path::new("ci/x.toml")).0, ["reg/ci"]);
         assert!(cfg.caches_for(Path::new("other/x.toml")).0.is_empty());
+        // The file reached through a symlinked directory, a recipe named
+        // through another, and a recipe that is itself a symlink.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("real/ci")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("real"), t.path().join("link")).unwrap();
+        std::fs::write(t.path().join("real/ci/x.toml"), "").unwrap();
+        std::os::unix::fs::symlink("/dev/null", t.path().join("real/ci/y.toml")).unwrap();
+        let cfg = RegistriesConfig::parse(
+            "[[cache]]\nrecipe = \"ci/*.toml\"\ncache_from = [\"reg/ci\"]\n",
+            &t.path().join("link/registries.toml"),
+        )
+        .unwrap();
+        for recipe in ["real/ci/x.toml", "link/ci/x.toml", "link/ci/../ci/y.toml"] {
+            assert_eq!(
+                cfg.caches_for(&t.path().join(recipe)).0,
+                ["reg/ci"],
+                "{recipe}"
+            );
+        }
+        assert!(cfg.caches_for(&t.path().join("real/x.toml")).0.is_empty());
         for (bad, why) in [
             (
                 "[[cache]]\nrecipe = \"a[\"\ncache_from = [\"x\"]\n",

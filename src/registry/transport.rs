@@ -343,7 +343,7 @@ impl Transport {
                 return Err(self.unauthorized(ep, resp).await);
             }
             if Retry::status_can_heal(status) && attempts.fail().is_some() {
-                let wait = retry_after(&resp);
+                let wait = super::http::retry_after(resp.headers());
                 tracing::debug!(what = %what(), registry = %ep.registry, status = status.as_u16(), attempt = attempts.failures(), "retryable status; retrying");
                 drop(resp);
                 attempts.pause(wait).await;
@@ -431,10 +431,6 @@ pub(crate) fn authorize(rb: RequestBuilder, auth: Option<&Secret>) -> Result<Req
     })?;
     v.set_sensitive(true);
     Ok(rb.header(AUTHORIZATION, v))
-}
-
-pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
-    super::http::retry_after(resp.headers())
 }
 
 /// `": CODE message"` from a registry's JSON error body, or a short plain body.

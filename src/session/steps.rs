@@ -131,18 +131,13 @@ pub struct StepRunner<'a> {
 /// such as a base layer refused while it is unpacked, must not leave it
 /// behind for `fsck` to report as the leftover of an interrupted write.
 struct Scratch<'w> {
-    workers: &'w Workers,
+    unpacker: Unpacker<'w>,
     path: PathBuf,
 }
 
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
-        let _ = self.workers.run(
-            &Op::Remove {
-                paths: vec![std::mem::take(&mut self.path)],
-            },
-            &mut |_| {},
-        );
+        self.unpacker.remove(std::mem::take(&mut self.path));
     }
 }
 
@@ -210,7 +205,13 @@ impl<'a> StepRunner<'a> {
     ) -> Result<StepResult, SessionError> {
         let tmp = self.store.temp_dir()?;
         let _scratch = Scratch {
-            workers: self.workers,
+            // Its own copy of the references: `self` is borrowed mutably below.
+            unpacker: Unpacker {
+                store: self.store,
+                workers: self.workers,
+                max_layer_size: self.max_layer_size,
+                sink: self.sink,
+            },
             path: tmp.clone(),
         };
         let image_mounts = self.image_mounts(images, &mut action, &tmp)?;

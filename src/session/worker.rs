@@ -351,6 +351,13 @@ enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// The stream a layer was to be read from could not be opened.
+    #[error("layer stream {}: {source}", path.display())]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("internal: snapshot missing")]
     NoSnapshot,
     /// A stored snapshot could not be written or read.
@@ -384,7 +391,7 @@ fn execute(op: Op) -> Result<Answer, ExecError> {
         } => {
             let store = Store::open(&store)?;
             let blob = match &source {
-                Some(path) => std::fs::File::open(path).map_err(|e| ExecError::Dir {
+                Some(path) => std::fs::File::open(path).map_err(|e| ExecError::Source {
                     path: path.clone(),
                     source: e,
                 })?,
